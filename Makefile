@@ -1,0 +1,25 @@
+# uv is installed by the Makefile itself when the machine has none.
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PORT ?= 3000
+
+.PHONY: install run test lint format bench
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+run: install
+	.venv/bin/creditgate serve --port $(PORT)
+
+test: install
+	.venv/bin/pytest
+
+lint: install
+	.venv/bin/ruff check src tests alembic
+	.venv/bin/ruff format --check src tests alembic
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+format: install
+	.venv/bin/ruff check --fix src tests alembic
+	.venv/bin/ruff format src tests alembic

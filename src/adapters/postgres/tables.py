@@ -1,0 +1,110 @@
+"""SQLAlchemy Core tables: the schema the repositories map to and from domain values."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _created_at() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("username", Text, nullable=False),
+    Column("email", Text),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False, server_default="client"),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _created_at(),
+    CheckConstraint("role IN ('client', 'admin')", name="role"),
+)
+Index("uq_users_username_lower", func.lower(users.c.username), unique=True)
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("id", Uuid, nullable=False, unique=True),
+    Column("user_id", Uuid, ForeignKey("wallets.user_id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("phase", Text),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("generation_id", Uuid),
+    Column("api_key", Text),
+    Column("reason", Text),
+    Column("actor_id", Uuid),
+    _created_at(),
+    UniqueConstraint("generation_id", "phase"),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    CheckConstraint("kind IN ('signup', 'admin_adjustment', 'generation', 'comparison', 'refund')", name="kind"),
+)
+Index("ix_ledger_entries_user_id_seq", ledger_entries.c.user_id, ledger_entries.c.seq)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("family_id", Uuid, nullable=False, index=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("api_key", Text),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("response", LargeBinary),
+    _created_at(),
+)
+
+throttle_counters = Table(
+    "throttle_counters",
+    metadata,
+    Column("subject", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("hits", Integer, nullable=False),
+)

@@ -1,0 +1,70 @@
+"""The Litestar application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from dishka import Provider
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from entrypoints.container import build_container
+from entrypoints.http.problems import problem_details_plugin
+from entrypoints.http.request_context import RequestContext
+from entrypoints.http.routes import health
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+API_TITLE = "creditgate"
+API_VERSION = "0.1.0"
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="Many text LLMs behind one API, every token metered in credits.",
+        path="/api-docs",
+        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        components=Components(
+            security_schemes={
+                "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }
+        ),
+    )
+
+
+def create_app(settings: Settings, *overrides: Provider) -> Litestar:
+    """Build the app; `overrides` replace providers (tests swap in fakes with `override=True`)."""
+    configure_logging(settings)
+    container = build_container(settings, *overrides)
+
+    @asynccontextmanager
+    async def close_container(app: Litestar) -> AsyncIterator[None]:
+        yield
+        await container.close()
+
+    app = Litestar(
+        route_handlers=[health.live, health.ready, MetricsController],
+        openapi_config=openapi_config(),
+        plugins=[problem_details_plugin()],
+        middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
+        lifespan=[close_container],
+        request_max_body_size=MAX_BODY_BYTES,
+        response_cache_config=ResponseCacheConfig(),
+        logging_config=None,
+        debug=False,
+    )
+    setup_dishka(container, app)
+    app.asgi_handler = RequestContext(app.asgi_handler)
+    return app

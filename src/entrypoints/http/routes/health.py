@@ -1,0 +1,21 @@
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Response, get
+
+from application.health.check_readiness import CheckReadiness, Readiness
+
+
+@get("/health/live", tags=["health"], summary="The process serves requests", security=[], sync_to_thread=False)
+def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/health/ready",
+    tags=["health"],
+    summary="Ready when PostgreSQL answers within 2 s (else 503)",
+    security=[],
+)
+@inject
+async def ready(check: FromDishka[CheckReadiness]) -> Response[Readiness]:
+    readiness = await check()
+    return Response(readiness, status_code=200 if readiness.ready else 503)

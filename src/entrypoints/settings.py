@@ -1,0 +1,109 @@
+"""Configuration: environment variables (and `.env`) -> one validated, frozen Settings value."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from dotenv import dotenv_values
+
+MIN_JWT_SECRET_BYTES = 32
+
+Environment = Literal["development", "production"]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class SettingsError(Exception):
+    """Raised when the configuration cannot be used; its message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
+    creditgate_env: Environment = "development"
+    database_url: str | None = None
+    jwt_secret: str | None = None
+    port: Port = 3000
+    data_dir: str = ".data"
+    db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
+    db_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    simulator_token_delay_ms: NonNegative = 15
+    openai_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    gemini_api_key: str | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    redis_url: str | None = None
+    rate_limit_user_rpm: NonNegative = 600
+    rate_limit_key_rpm: NonNegative = 600
+    rate_limit_registrations_per_hour: NonNegative = 30
+    login_failure_limit: NonNegative = 10
+    signup_credits: str = "0"
+
+    @property
+    def is_production(self) -> bool:
+        return self.creditgate_env == "production"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is not set and no embedded database was started")
+        return self.database_url
+
+    def require_jwt_secret(self) -> str:
+        if not self.jwt_secret:
+            raise SettingsError("JWT_SECRET is not set")
+        return self.jwt_secret
+
+
+_FIELDS = frozenset(Settings.__struct_fields__)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
+    """Read `.env` (if present) under the process environment, validate, and apply the production rules."""
+    source: dict[str, str | None] = dict(dotenv_values(env_file)) if Path(env_file).is_file() else {}
+    source.update(os.environ if environ is None else environ)
+    values = {
+        name.lower(): value
+        for name, value in source.items()
+        if name.lower() in _FIELDS and value is not None and value != ""
+    }
+    try:
+        settings = msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_the_variable(str(exc))) from None
+    return _check_secrets(settings)
+
+
+def _name_the_variable(message: str) -> str:
+    """msgspec says `... - at `$.port``; the operator set `PORT`."""
+    text, _, path = message.rpartition(" - at `$.")
+    if not path:
+        return f"invalid configuration: {message}"
+    return f"invalid value for {path.rstrip('`').upper()}: {text}"
+
+
+def _check_secrets(settings: Settings) -> Settings:
+    secret = settings.jwt_secret
+    if settings.is_production:
+        if not secret or len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(f"JWT_SECRET must be set to at least {MIN_JWT_SECRET_BYTES} bytes in production")
+        return settings
+    if secret:
+        return settings
+    return msgspec.structs.replace(settings, jwt_secret=_development_secret(Path(settings.data_dir)))
+
+
+def _development_secret(data_dir: Path) -> str:
+    """In development the JWT key is generated once and kept, so tokens survive restarts."""
+    path = data_dir / "jwt_secret"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret

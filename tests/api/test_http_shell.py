@@ -1,0 +1,94 @@
+import httpx
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.conftest import replace_settings
+
+PROBLEM = "application/problem+json"
+
+
+async def test_liveness_answers_without_the_database(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readiness_is_200_when_postgres_answers(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "database": True}
+
+
+async def test_readiness_is_503_when_postgres_is_down(settings: Settings) -> None:
+    unreachable = replace_settings(settings, database_url="postgresql://postgres@127.0.0.1:9/nowhere")
+    async with AsyncTestClient(app=create_app(unreachable)) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json() == {"ready": False, "database": False}
+
+
+async def test_unknown_route_is_a_problem_with_a_code(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/no/such/route")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["code"] == "not_found"
+    assert body["status"] == 404
+    assert {"type", "title", "detail"} <= body.keys()
+
+
+async def test_wrong_method_is_a_problem(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.delete("/health/live")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_every_response_carries_a_request_id(client: AsyncTestClient[Litestar]) -> None:
+    generated = await client.get("/health/live")
+    assert len(generated.headers["x-request-id"]) >= 16
+    missing = await client.get("/nowhere")
+    assert missing.headers["x-request-id"]
+
+
+async def test_a_well_formed_incoming_request_id_is_kept(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": "abc-123_def.456"})
+    assert response.headers["x-request-id"] == "abc-123_def.456"
+
+
+async def test_a_hostile_incoming_request_id_is_replaced(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/health/live", headers={"X-Request-ID": "x\tinjected"})
+    assert response.headers["x-request-id"] != "x\tinjected"
+
+
+async def test_openapi_document_is_served_with_a_bearer_scheme(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.get("/api-docs/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert document["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    assert "/health/ready" in document["paths"]
+
+
+async def test_swagger_and_redoc_pages_are_served(client: AsyncTestClient[Litestar]) -> None:
+    swagger = await client.get("/api-docs")
+    redoc = await client.get("/api-docs/redoc")
+    assert swagger.status_code == 200
+    assert "swagger-ui" in swagger.text.lower()
+    assert redoc.status_code == 200
+    assert "redoc" in redoc.text.lower()
+    assert (await client.get("/schema")).status_code == 404
+
+
+async def test_metrics_are_prometheus_text(client: AsyncTestClient[Litestar]) -> None:
+    await client.get("/health/live")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "creditgate_requests_total" in response.text
+
+
+async def test_the_app_serves_over_a_real_socket(served: httpx.AsyncClient) -> None:
+    response = await served.get("/health/ready")
+    assert response.status_code == 200

@@ -1,0 +1,85 @@
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.postgres.engine import asyncpg_url
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.support.database import postgres_server, throwaway_database
+from tests.support.servers import serve_on_loopback
+
+TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    with throwaway_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(asyncpg_url(database_url), pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_db(engine: AsyncEngine) -> AsyncEngine:
+    """Empty every table (the ledger's no-truncate trigger is bypassed for the suite's cleanup only)."""
+    async with engine.begin() as connection:
+        await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        tables = (
+            await connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ).scalars()
+        names = ", ".join(f'"{name}"' for name in tables)
+        if names:
+            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret=TEST_JWT_SECRET,
+        db_pool_size=5,
+        db_max_overflow=5,
+        simulator_token_delay_ms=0,
+    )
+
+
+def replace_settings(settings: Settings, **changes: object) -> Settings:
+    return msgspec.structs.replace(settings, **changes)
+
+
+@pytest.fixture
+def app(settings: Settings, clean_db: AsyncEngine) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def served(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind a real socket: uvicorn on a free loopback port, and an httpx client pointed at it."""
+    async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        yield http

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import SettingsError, load_settings
+
+STRONG_SECRET = "s" * 32
+
+
+def test_defaults_follow_the_spec(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert settings.port == 3000
+    assert settings.creditgate_env == "development"
+    assert settings.database_url is None
+    assert settings.simulator_token_delay_ms == 15
+    assert settings.rate_limit_user_rpm == 600
+    assert settings.login_failure_limit == 10
+
+
+def test_numbers_and_flags_are_converted_from_text(tmp_path: Path) -> None:
+    settings = load_settings({"PORT": "8080", "DB_POOL_SIZE": "3", "JWT_SECRET": "x"}, env_file=tmp_path / "none")
+    assert settings.port == 8080
+    assert settings.db_pool_size == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "abc"), ("PORT", "70000"), ("DB_POOL_SIZE", "0"), ("CREDITGATE_ENV", "prod"), ("LOG_LEVEL", "loud")],
+)
+def test_a_bad_value_is_reported_by_its_variable_name(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value, "JWT_SECRET": "x"}, env_file=tmp_path / "none")
+
+
+@pytest.mark.parametrize("secret", [None, "", "short", "x" * 31])
+def test_production_refuses_a_missing_or_weak_jwt_secret(tmp_path: Path, secret: str | None) -> None:
+    environ = {"CREDITGATE_ENV": "production"} | ({"JWT_SECRET": secret} if secret is not None else {})
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        load_settings(environ, env_file=tmp_path / "none")
+
+
+def test_production_accepts_a_32_byte_secret(tmp_path: Path) -> None:
+    settings = load_settings({"CREDITGATE_ENV": "production", "JWT_SECRET": STRONG_SECRET}, env_file=tmp_path / "x")
+    assert settings.is_production
+
+
+def test_development_generates_a_jwt_secret_once_and_keeps_it(tmp_path: Path) -> None:
+    first = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert first.jwt_secret
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret == second.jwt_secret
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_dot_env_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=4000\nSIMULATOR_TOKEN_DELAY_MS=3\nJWT_SECRET=from-file\n")
+    settings = load_settings({"PORT": "5000"}, env_file=env_file)
+    assert settings.port == 5000
+    assert settings.simulator_token_delay_ms == 3
+    assert settings.jwt_secret == "from-file"
