@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.engine import asyncpg_url
+from adapters.postgres.tables import metadata
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.support.database import postgres_server, throwaway_database
@@ -36,9 +37,17 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+async def seeded_rows(engine: AsyncEngine) -> dict[str, list[dict[str, object]]]:
+    """What the migrations seeded (the default catalog), restored before every test."""
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM models"))).mappings().all()
+    return {"models": [dict(row) for row in rows]}
+
+
 @pytest.fixture
-async def clean_db(engine: AsyncEngine) -> AsyncEngine:
-    """Empty every table (the ledger's no-truncate trigger is bypassed for the suite's cleanup only)."""
+async def clean_db(engine: AsyncEngine, seeded_rows: dict[str, list[dict[str, object]]]) -> AsyncEngine:
+    """Every table as the migrations left it (the ledger's no-truncate trigger is bypassed for this only)."""
     async with engine.begin() as connection:
         await connection.execute(text("SET LOCAL session_replication_role = replica"))
         tables = (
@@ -47,8 +56,10 @@ async def clean_db(engine: AsyncEngine) -> AsyncEngine:
             )
         ).scalars()
         names = ", ".join(f'"{name}"' for name in tables)
-        if names:
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table, rows in seeded_rows.items():
+            if rows:
+                await connection.execute(metadata.tables[table].insert(), rows)
     return engine
 
 
@@ -60,6 +71,7 @@ def settings(database_url: str) -> Settings:
         db_pool_size=5,
         db_max_overflow=5,
         simulator_token_delay_ms=0,
+        argon2_profile="cheapest",
     )
 
 

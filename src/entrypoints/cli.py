@@ -1,6 +1,7 @@
 """`creditgate migrate | serve | create-admin`."""
 
 import argparse
+import asyncio
 import os
 import signal
 import sys
@@ -8,10 +9,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import msgspec
 import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from application.accounts.create_admin import CreateAdmin
+from application.accounts.register import Registration
+from domain.user import User
+from entrypoints.container import build_cli_container
 from entrypoints.embedded_db import embedded_postgres
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -43,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ssl-keyfile")
     serve.add_argument("--no-migrate", action="store_true", help="do not run migrations before serving")
     serve.set_defaults(run=_serve)
+
+    create_admin = commands.add_parser("create-admin", help="create the admin, or promote an existing user")
+    create_admin.add_argument("--username", required=True)
+    create_admin.add_argument("--password", required=True)
+    create_admin.add_argument("--email")
+    create_admin.set_defaults(run=_create_admin)
     return parser
 
 
@@ -65,6 +77,28 @@ def run_migrations(database_url: str) -> None:
 
 def _migrate(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
     run_migrations(database_url)
+
+
+def _create_admin(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
+    try:
+        registration = msgspec.convert(
+            {"username": args.username, "password": args.password, "email": args.email}, Registration
+        )
+    except msgspec.ValidationError as exc:
+        sys.exit(f"creditgate: {exc}")
+    run_migrations(database_url)
+    settings = msgspec.structs.replace(settings, database_url=database_url)
+    user = asyncio.run(create_admin(settings, registration))
+    print(f"admin {user.username} ({user.id}) is ready")
+
+
+async def create_admin(settings: Settings, registration: Registration) -> User:
+    container = build_cli_container(settings)
+    try:
+        async with container() as request:
+            return await (await request.get(CreateAdmin))(registration)
+    finally:
+        await container.close()
 
 
 def _serve(args: argparse.Namespace, database_url: str, settings: Settings) -> None:

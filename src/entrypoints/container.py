@@ -1,17 +1,79 @@
 """dishka wiring: the only module that names concrete adapters (HTTP and CLI share it)."""
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+import httpx
 from dishka import AsyncContainer, Provider, Scope, make_async_container, provide, provide_all
 from dishka.integrations.litestar import LitestarProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.llm.anthropic_messages import AnthropicMessagesProvider
+from adapters.llm.gemini import GeminiProvider
+from adapters.llm.openai_chat import OpenAIChatProvider
+from adapters.llm.registry import StaticProviderRegistry
+from adapters.llm.simulator import SimulatorProvider
+from adapters.llm.token_counter import ApproximateTokenCounter
+from adapters.postgres.catalog import PgCatalog
 from adapters.postgres.engine import create_engine, create_session_factory
+from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.generation_records import PgGenerationRecords
+from adapters.postgres.idempotency import PgIdempotencyStore
+from adapters.postgres.principals import PgPrincipalReader
 from adapters.postgres.probe import PgDatabaseProbe
+from adapters.postgres.refresh_tokens import PgRefreshTokenStore
+from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
+from adapters.postgres.user_repository import PgUserRepository
+from adapters.postgres.wallet_ledger import PgWalletLedger
+from adapters.security.argon2_hasher import Argon2PasswordHasher
+from adapters.security.jwt_tokens import JwtAccessTokens
+from adapters.system_clock import SystemClock, UuidGenerator
+from application.accounts.authenticate import Authenticate
+from application.accounts.create_admin import CreateAdmin
+from application.accounts.login import LoginUser
+from application.accounts.me import GetMe, GetMyBalance, ListMyTransactions
+from application.accounts.policy import AccountPolicy
+from application.accounts.refresh import Logout, RefreshSession
+from application.accounts.register import RegisterUser
+from application.accounts.sessions import SessionTokens
+from application.admin.balance import AdjustBalance
+from application.admin.usage import GetUsage
+from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser
+from application.catalog.use_cases import (
+    AdminListModels,
+    CreateModel,
+    DeleteModel,
+    GetModel,
+    ListModels,
+    ListOpenAIModels,
+    UpdateModel,
+)
+from application.generations.create import CreateGeneration
+from application.generations.open_runs import OpenRuns
+from application.generations.openai_chat import ChatCompletions
+from application.generations.queries import GetGeneration, ListGenerations
+from application.generations.reaper import ReapExpiredGenerations
+from application.generations.run import GenerationPolicy
+from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
+from application.ports.billing import GenerationBilling
+from application.ports.catalog import Catalog
+from application.ports.clock import Clock, IdGenerator
+from application.ports.generations import GenerationRecords
 from application.ports.health import DatabaseProbe
-from application.ports.persistence import UnitOfWork
+from application.ports.llm import LLMProvider, ProviderRegistry, TokenCounter
+from application.ports.persistence import (
+    IdempotencyStore,
+    RefreshTokenStore,
+    ThrottleCounter,
+    UnitOfWork,
+    UserRepository,
+    WalletLedger,
+)
+from application.ports.security import AccessTokens, IdentityProvider, PasswordHasher, PrincipalReader
+from domain.credits import Credits
+from entrypoints.http.identity import BearerIdentity
 from entrypoints.settings import Settings
 
 
@@ -36,21 +98,144 @@ class DatabaseProvider(Provider):
         async with factory() as session:
             yield session
 
-    unit_of_work = provide(SqlaUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
     database_probe = provide(PgDatabaseProbe, provides=DatabaseProbe, scope=Scope.APP)
+    unit_of_work = provide(SqlaUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
+    users = provide(PgUserRepository, provides=UserRepository, scope=Scope.REQUEST)
+    principals = provide(PgPrincipalReader, provides=PrincipalReader, scope=Scope.REQUEST)
+    ledger = provide(PgWalletLedger, provides=WalletLedger, scope=Scope.REQUEST)
+    idempotency = provide(PgIdempotencyStore, provides=IdempotencyStore, scope=Scope.REQUEST)
+    throttle = provide(PgThrottleCounter, provides=ThrottleCounter, scope=Scope.REQUEST)
+    refresh_tokens = provide(PgRefreshTokenStore, provides=RefreshTokenStore, scope=Scope.REQUEST)
+    catalog = provide(PgCatalog, provides=Catalog, scope=Scope.REQUEST)
+    generation_records = provide(PgGenerationRecords, provides=GenerationRecords, scope=Scope.REQUEST)
+    generation_billing = provide(PgGenerationBilling, provides=GenerationBilling, scope=Scope.APP)
+
+
+class ModelProvidersProvider(Provider):
+    scope = Scope.APP
+
+    token_counter = provide(ApproximateTokenCounter, provides=TokenCounter)
+
+    @provide
+    async def http_client(self, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+        timeout = httpx.Timeout(
+            settings.upstream_read_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+        )
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+            yield client
+
+    @provide
+    def registry(self, settings: Settings, client: httpx.AsyncClient, counter: TokenCounter) -> ProviderRegistry:
+        """The simulator always; a vendor when its key or base URL is set. Base URLs come from the environment only."""
+        providers: dict[str, LLMProvider] = {"simulator": SimulatorProvider(counter, settings.simulator_token_delay_ms)}
+        if settings.openai_api_key or settings.openai_base_url:
+            base_url = settings.openai_base_url or "https://api.openai.com/v1"
+            providers["openai"] = OpenAIChatProvider(client, base_url, settings.openai_api_key, counter)
+        if settings.anthropic_api_key or settings.anthropic_base_url:
+            base_url = settings.anthropic_base_url or "https://api.anthropic.com"
+            providers["anthropic"] = AnthropicMessagesProvider(client, base_url, settings.anthropic_api_key, counter)
+        if settings.gemini_api_key or settings.gemini_base_url:
+            base_url = settings.gemini_base_url or "https://generativelanguage.googleapis.com"
+            providers["gemini"] = GeminiProvider(client, base_url, settings.gemini_api_key, counter)
+        return StaticProviderRegistry(providers)
+
+    @provide
+    def generation_policy(self, settings: Settings) -> GenerationPolicy:
+        return GenerationPolicy(lease=timedelta(seconds=settings.generation_lease_seconds))
+
+    reaper = provide(ReapExpiredGenerations)
+
+
+class SecurityProvider(Provider):
+    scope = Scope.APP
+
+    clock = provide(SystemClock, provides=Clock)
+    ids = provide(UuidGenerator, provides=IdGenerator)
+
+    @provide
+    def password_hasher(self, settings: Settings) -> PasswordHasher:
+        return Argon2PasswordHasher.for_profile(settings.argon2_profile)
+
+    @provide
+    def access_tokens(self, settings: Settings) -> AccessTokens:
+        return JwtAccessTokens(settings.require_jwt_secret())
+
+    @provide
+    def account_policy(self, settings: Settings) -> AccountPolicy:
+        return AccountPolicy(
+            signup_credits=Credits.parse(settings.signup_credits),
+            login_failure_limit=settings.login_failure_limit,
+            registrations_per_hour=settings.rate_limit_registrations_per_hour,
+        )
+
+
+class HttpProvider(Provider):
+    identity = provide(BearerIdentity, provides=IdentityProvider, scope=Scope.REQUEST)
+
+    @provide(scope=Scope.REQUEST)
+    async def open_runs(self) -> AsyncIterator[OpenRuns]:
+        runs = OpenRuns()
+        yield runs
+        await runs.close_all()
 
 
 class UseCaseProvider(Provider):
     scope = Scope.REQUEST
 
-    use_cases = provide_all(CheckReadiness)
+    use_cases = provide_all(
+        CheckReadiness,
+        Authenticate,
+        SessionTokens,
+        RegisterUser,
+        LoginUser,
+        RefreshSession,
+        Logout,
+        GetMe,
+        GetMyBalance,
+        ListMyTransactions,
+        ListUsers,
+        GetUser,
+        UpdateUser,
+        ListUserTransactions,
+        AdjustBalance,
+        GetUsage,
+        ListModels,
+        ListOpenAIModels,
+        AdminListModels,
+        GetModel,
+        CreateModel,
+        UpdateModel,
+        DeleteModel,
+        StartGeneration,
+        CreateGeneration,
+        ChatCompletions,
+        ListGenerations,
+        GetGeneration,
+    )
+
+
+class CommandLineProvider(Provider):
+    scope = Scope.REQUEST
+
+    use_cases = provide_all(CreateAdmin)
 
 
 def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
     return make_async_container(
         DatabaseProvider(),
+        SecurityProvider(),
+        ModelProvidersProvider(),
         UseCaseProvider(),
+        HttpProvider(),
         LitestarProvider(),
         *overrides,
         context={Settings: settings},
+    )
+
+
+def build_cli_container(settings: Settings) -> AsyncContainer:
+    """The same wiring without the HTTP request: for commands such as create-admin."""
+    return make_async_container(
+        DatabaseProvider(), SecurityProvider(), CommandLineProvider(), context={Settings: settings}
     )

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 from dotenv import dotenv_values
 
+from domain.credits import Credits, InvalidAmount
+
 MIN_JWT_SECRET_BYTES = 32
 
 Environment = Literal["development", "production"]
@@ -32,17 +34,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     simulator_token_delay_ms: NonNegative = 15
     openai_api_key: str | None = None
-    openai_base_url: str = "https://api.openai.com/v1"
+    openai_base_url: str | None = None
     anthropic_api_key: str | None = None
-    anthropic_base_url: str = "https://api.anthropic.com"
+    anthropic_base_url: str | None = None
     gemini_api_key: str | None = None
-    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    gemini_base_url: str | None = None
+    upstream_connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    upstream_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+    generation_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 90.0
+    reaper_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     redis_url: str | None = None
     rate_limit_user_rpm: NonNegative = 600
     rate_limit_key_rpm: NonNegative = 600
     rate_limit_registrations_per_hour: NonNegative = 30
     login_failure_limit: NonNegative = 10
     signup_credits: str = "0"
+    argon2_profile: Literal["rfc9106_low_memory", "cheapest"] = "rfc9106_low_memory"
 
     @property
     def is_production(self) -> bool:
@@ -88,6 +95,12 @@ def _name_the_variable(message: str) -> str:
 
 def _check_secrets(settings: Settings) -> Settings:
     secret = settings.jwt_secret
+    try:
+        Credits.parse(settings.signup_credits)
+    except InvalidAmount:
+        raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
+    if settings.is_production and settings.argon2_profile == "cheapest":
+        raise SettingsError("ARGON2_PROFILE=cheapest is for tests only and refused in production")
     if settings.is_production:
         if not secret or len(secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise SettingsError(f"JWT_SECRET must be set to at least {MIN_JWT_SECRET_BYTES} bytes in production")

@@ -1,5 +1,16 @@
 from abc import abstractmethod
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID
+
+from domain.credits import Credits
+from domain.user import Role, User
+from domain.wallet import EntryKind, LedgerEntry
+
+T = TypeVar("T")
 
 
 class UnitOfWork(Protocol):
@@ -10,3 +21,168 @@ class UnitOfWork(Protocol):
 
     @abstractmethod
     async def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user with the balance of their wallet."""
+
+    user: User
+    balance: Credits
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCredentials:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    id: UUID
+    username: str
+    email: str | None
+    password_hash: str
+    role: Role
+    created_at: datetime
+
+
+class UserRepository(Protocol):
+    @abstractmethod
+    async def add(self, user: NewUser) -> User:
+        """Insert the user and an empty wallet. MUST raise UsernameTaken when the name exists (case-insensitive)."""
+
+    @abstractmethod
+    async def credentials(self, username: str) -> StoredCredentials | None:
+        """Look up by username, case-insensitively."""
+
+    @abstractmethod
+    async def account(self, user_id: UUID) -> Account | None: ...
+
+    @abstractmethod
+    async def accounts(self, page: PageRequest) -> Page[Account]:
+        """All users, oldest first."""
+
+    @abstractmethod
+    async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:
+        """Change what is given; False when the user does not exist."""
+
+    @abstractmethod
+    async def set_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
+
+    @abstractmethod
+    async def promote_or_create_admin(self, user: NewUser) -> User:
+        """Create the user as admin, or make the existing user of that name an active admin (hash replaced)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One balance change to write: the wallet update and its ledger row happen in one statement."""
+
+    entry_id: UUID
+    user_id: UUID
+    kind: EntryKind
+    amount: Credits
+    reason: str | None = None
+    actor_id: UUID | None = None
+    generation_id: UUID | None = None
+    api_key: str | None = None
+
+
+class WalletLedger(Protocol):
+    @abstractmethod
+    async def post(self, posting: Posting) -> LedgerEntry:
+        """Apply a signed, non-zero amount to the wallet and append its ledger row, atomically.
+
+        The balance may go below zero. MUST raise NotFound when the user has no wallet.
+        """
+
+    @abstractmethod
+    async def entries(self, user_id: UUID, page: PageRequest) -> Page[LedgerEntry]:
+        """Newest first."""
+
+
+class ClaimOutcome(Enum):
+    CLAIMED = "claimed"
+    REPLAY = "replay"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    outcome: ClaimOutcome
+    response: bytes | None = None
+
+
+class IdempotencyStore(Protocol):
+    @abstractmethod
+    async def claim(self, scope: str, key: str, fingerprint: str) -> IdempotencyClaim:
+        """Claim the key inside the current transaction.
+
+        A concurrent claim of the same key waits until the first transaction ends, then sees its stored
+        response (REPLAY, same fingerprint), a MISMATCH (another fingerprint), or claims it if the first rolled back.
+        """
+
+    @abstractmethod
+    async def complete(self, scope: str, key: str, response: bytes) -> None: ...
+
+
+class ThrottleCounter(Protocol):
+    """Fixed-window counters shared by every instance."""
+
+    @abstractmethod
+    async def hits(self, subjects: Sequence[str], window_start: datetime) -> int:
+        """The highest count among the subjects in that window."""
+
+    @abstractmethod
+    async def hit(self, subjects: Sequence[str], window_start: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    user_id: UUID
+    family_id: UUID
+    api_key: str | None
+
+
+class RotationOutcome(Enum):
+    ROTATED = "rotated"
+    REUSED = "reused"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    outcome: RotationOutcome
+    grant: RefreshGrant | None = None
+
+
+class RefreshTokenStore(Protocol):
+    """Opaque single-use refresh tokens; only their SHA-256 is stored."""
+
+    @abstractmethod
+    async def issue(self, grant: RefreshGrant, *, now: datetime, expires_at: datetime) -> str:
+        """Create a token in the grant's family and return it (the only time its plain text exists)."""
+
+    @abstractmethod
+    async def use(self, token: str, now: datetime) -> Rotation:
+        """Mark the token used. ROTATED once (concurrent callers: exactly one wins); a used token -> REUSED
+        (with its grant); unknown, expired or revoked -> INVALID."""
+
+    @abstractmethod
+    async def revoke_family(self, family_id: UUID, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def family_of(self, token: str) -> UUID | None: ...

@@ -14,8 +14,9 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.container import build_container
 from entrypoints.http.problems import problem_details_plugin
+from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
-from entrypoints.http.routes import health
+from entrypoints.http.routes import admin, auth, generations, health, me, models, openai_compat
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 
@@ -50,16 +51,29 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     container = build_container(settings, *overrides)
 
     @asynccontextmanager
-    async def close_container(app: Litestar) -> AsyncIterator[None]:
-        yield
-        await container.close()
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            async with reaper_running(container, settings.reaper_interval_seconds):
+                yield
+        finally:
+            await container.close()
 
     app = Litestar(
-        route_handlers=[health.live, health.ready, MetricsController],
+        route_handlers=[
+            health.live,
+            health.ready,
+            MetricsController,
+            auth.router,
+            me.router,
+            admin.router,
+            models.models_router,
+            generations.router,
+            openai_compat.openai_router(models.openai_models_handler),
+        ],
         openapi_config=openapi_config(),
         plugins=[problem_details_plugin()],
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
-        lifespan=[close_container],
+        lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         response_cache_config=ResponseCacheConfig(),
         logging_config=None,

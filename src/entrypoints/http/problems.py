@@ -1,15 +1,25 @@
 """Every error leaves as an RFC 9457 problem with a stable `code`; the status of each is decided here, once."""
 
+import re
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 import structlog
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
-from domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    TooManyRequests,
+    Unauthenticated,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +31,8 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     Unauthenticated: 401,
     Forbidden: 403,
+    PaymentRequired: 402,
+    TooManyRequests: 429,
 }
 
 CODE_BY_STATUS: dict[int, str] = {
@@ -79,13 +91,15 @@ def _problem(
 
 
 def domain_problem(error: DomainError) -> ProblemDetailsException:
-    headers = getattr(error, "headers", None)
-    return _problem(status_of(error), error.code, error.detail, headers=headers)
+    headers, extra = None, None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    if isinstance(error, InvalidInput):
+        extra = {"errors": [{"field": error.field, "message": error.detail}]}
+    return _problem(status_of(error), error.code, error.detail, headers=headers, extra=extra)
 
 
 def validation_problem(error: ValidationException) -> ProblemDetailsException:
-    if _is_malformed_body(error):
-        return _problem(400, "malformed_json", "The request body is not valid JSON.")
     return _problem(
         422,
         "validation_error",
@@ -95,6 +109,8 @@ def validation_problem(error: ValidationException) -> ProblemDetailsException:
 
 
 def http_problem(error: HTTPException) -> ProblemDetailsException:
+    if isinstance(error.__cause__, SerializationException):
+        return _problem(400, "malformed_json", "The request body is not valid JSON.")
     status = error.status_code
     detail = error.detail if status < 500 else HTTPStatus(status).phrase
     return _problem(status, CODE_BY_STATUS.get(status, "http_error"), detail, headers=error.headers)
@@ -103,10 +119,6 @@ def http_problem(error: HTTPException) -> ProblemDetailsException:
 def internal_problem(error: Exception) -> ProblemDetailsException:
     log.error("unhandled_error", exc_info=error)
     return _problem(500, "internal_error", "An unexpected error occurred; it has been logged.")
-
-
-def _is_malformed_body(error: ValidationException) -> bool:
-    return isinstance(error.detail, str) and error.detail.startswith(("Malformed JSON", "JSON is malformed"))
 
 
 def _field_errors(error: ValidationException) -> list[FieldError]:
@@ -119,9 +131,16 @@ def _field_errors(error: ValidationException) -> list[FieldError]:
     return errors or [FieldError(field="body", message=str(error.detail))]
 
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
 def _field_name(item: dict[str, Any]) -> str:
-    key = str(item.get("key", "body"))
-    return key.removeprefix("$.") if key.startswith("$.") else key
+    """msgspec names the path (`$.pricing.unit_tokens`); for a missing field it names it in the message."""
+    key = str(item.get("key") or "body")
+    if missing := _MISSING_FIELD.search(str(item.get("message", ""))):
+        prefix = key.removeprefix("$").lstrip(".") if key.startswith("$") else ""
+        return f"{prefix}.{missing.group(1)}" if prefix else missing.group(1)
+    return key.removeprefix("$.")
 
 
 def problem_details_plugin() -> ProblemDetailsPlugin:
@@ -135,3 +154,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             }
         )
     )
+
+
+UNAUTHENTICATED = {401: problem_response("Missing, invalid or expired token, or an inactive user")}
+ADMIN_ONLY = {**UNAUTHENTICATED, 403: problem_response("Not an admin (`forbidden`)")}
+INVALID = {422: problem_response("Invalid input (`validation_error`, with `errors`)")}
+NOT_FOUND = {404: problem_response("No such resource (`not_found`)")}

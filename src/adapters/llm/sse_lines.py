@@ -1,0 +1,185 @@
+"""What the three HTTP adapters share: opening the upstream stream with bounded retries, mapping its failures,
+and reading the `data:` payloads of its SSE body."""
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from typing import ClassVar, TypeGuard, TypeVar
+
+import httpx
+import msgspec
+
+from application.ports.llm import (
+    ChatMessage,
+    CompletionRequest,
+    LLMProvider,
+    StreamEvent,
+    TextDelta,
+    TokenCounter,
+    UsageReport,
+)
+from domain.errors import DomainError, ProviderUnavailable, UpstreamError
+
+MAX_LINE_BYTES = 1 << 20
+MAX_PLAUSIBLE_TOKENS = 10_000_000
+RETRY_DELAYS_S = (0.1, 0.3)
+OVERLOADED_STATUSES = frozenset({429, 503, 529})  # 529: Anthropic's "overloaded"
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+ChunkT = TypeVar("ChunkT")
+
+
+class WireReader(ABC):
+    """Reads one stream's payloads in one vendor's format; a fresh reader per stream."""
+
+    def __init__(self) -> None:
+        self.finished = False  # the vendor's end-of-answer marker was seen; without it the stream was cut off
+        self.usage: UsageReport | None = None
+
+    @abstractmethod
+    def read(self, data: bytes) -> str:
+        """The text one `data:` payload carries ('' if none); raises on an error payload."""
+
+
+class SseProvider(LLMProvider):
+    """An LLMProvider over a vendor's streaming HTTP API; subclasses state the URL, headers, body and wire format."""
+
+    vendor: ClassVar[str]
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, counter: TokenCounter) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._counter = counter
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        return self._counter
+
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+        upstream_request = self._client.build_request(
+            "POST",
+            self._url(request),
+            headers={"content-type": "application/json", "accept": "text/event-stream", **self._auth_headers()},
+            content=msgspec.json.encode(self._body(request)),
+        )
+        reader = self._reader()
+        response = await _open(self._client, upstream_request, self.vendor)
+        try:
+            async with aclosing(_data_payloads(response, self.vendor)) as payloads:
+                async for data in payloads:
+                    if text := reader.read(data):
+                        yield TextDelta(text)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(f"{self.vendor} stalled for longer than the read timeout.") from exc
+        except httpx.RequestError as exc:
+            raise UpstreamError(f"{self.vendor} broke off the stream.") from exc
+        finally:
+            await response.aclose()
+        if not reader.finished:
+            raise UpstreamError(f"{self.vendor} ended the stream before its end marker.")
+        if reader.usage is not None:
+            yield reader.usage
+
+    def _required_key(self) -> str:
+        if self._api_key is None:
+            raise ProviderUnavailable(f"provider {self.vendor!r} is not configured (no API key).")
+        return self._api_key
+
+    @abstractmethod
+    def _url(self, request: CompletionRequest) -> str: ...
+
+    @abstractmethod
+    def _auth_headers(self) -> dict[str, str]: ...
+
+    @abstractmethod
+    def _body(self, request: CompletionRequest) -> dict[str, object]: ...
+
+    @abstractmethod
+    def _reader(self) -> WireReader: ...
+
+
+async def _open(client: httpx.AsyncClient, request: httpx.Request, vendor: str) -> httpx.Response:
+    """Retries happen only here, before any byte of the answer was read: never once a delta was yielded."""
+    for delay in RETRY_DELAYS_S:
+        try:
+            return await _send(client, request, vendor)
+        except ProviderUnavailable:
+            await asyncio.sleep(delay)
+    return await _send(client, request, vendor)
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request, vendor: str) -> httpx.Response:
+    try:
+        response = await client.send(request, stream=True)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise ProviderUnavailable(f"{vendor} cannot be reached.") from exc
+    except httpx.RequestError as exc:
+        raise UpstreamError(f"{vendor} did not answer.") from exc
+    if response.is_success:
+        return response
+    await response.aclose()
+    raise _status_error(vendor, response.status_code)
+
+
+def _status_error(vendor: str, status: int) -> DomainError:
+    if status in OVERLOADED_STATUSES:
+        return ProviderUnavailable(f"{vendor} is overloaded (HTTP {status}).")
+    if status in CREDENTIAL_STATUSES:
+        return UpstreamError(f"{vendor} rejected the gateway's upstream credentials (HTTP {status}).")
+    return UpstreamError(f"{vendor} answered HTTP {status}.")
+
+
+async def _data_payloads(response: httpx.Response, vendor: str) -> AsyncGenerator[bytes, None]:
+    """The value of each `data:` line until `[DONE]`; other SSE fields, comments and blank lines mean nothing here.
+
+    Every vendor puts one JSON document on one `data:` line, so lines are not joined into multi-line events.
+    """
+    async with aclosing(_lines(response, vendor)) as lines:
+        async for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            data = line.removeprefix(b"data:").removeprefix(b" ")
+            if data == b"[DONE]":
+                return
+            yield data
+
+
+async def _lines(response: httpx.Response, vendor: str) -> AsyncGenerator[bytes, None]:
+    """Lines of the body, refusing to buffer one longer than MAX_LINE_BYTES (httpx's aiter_lines has no bound)."""
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in (*lines, pending):
+            if len(line) > MAX_LINE_BYTES:
+                raise UpstreamError(f"{vendor} sent a line longer than {MAX_LINE_BYTES} bytes.")
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if pending:
+        yield pending.removesuffix(b"\r")
+
+
+def decode_payload(decoder: msgspec.json.Decoder[ChunkT], data: bytes, vendor: str) -> ChunkT:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(f"{vendor} sent a payload that is not a valid JSON event.") from exc
+
+
+def plausible_usage(input_tokens: object, output_tokens: object) -> UsageReport | None:
+    """The vendor's counts, or None when either is not a sane token count (the caller then counts itself)."""
+    if _is_token_count(input_tokens) and _is_token_count(output_tokens):
+        return UsageReport(input_tokens=input_tokens, output_tokens=output_tokens)
+    return None
+
+
+def _is_token_count(value: object) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value <= MAX_PLAUSIBLE_TOKENS
+
+
+def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:
+    """System messages joined into one instruction, for vendors that take it apart from the chat."""
+    system = [message.content for message in messages if message.role == "system"]
+    chat = [message for message in messages if message.role != "system"]
+    return ("\n\n".join(system) if system else None), chat

@@ -1,0 +1,91 @@
+from sqlalchemy import RowMapping, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.tables import models
+from application.catalog.use_cases import ModelExists
+from application.ports.catalog import Catalog
+from application.ports.persistence import Page, PageRequest
+from domain.catalog import CatalogModel
+from domain.credits import Credits
+from domain.pricing import Pricing
+
+_COLUMNS = (
+    models.c.id,
+    models.c.provider,
+    models.c.upstream_model,
+    models.c.description,
+    models.c.unit_tokens,
+    models.c.input_credits,
+    models.c.output_credits,
+    models.c.max_output_tokens,
+    models.c.enabled,
+)
+
+
+def _model(m: RowMapping) -> CatalogModel:
+    return CatalogModel(
+        id=m["id"],
+        provider=m["provider"],
+        upstream_model=m["upstream_model"],
+        description=m["description"],
+        pricing=Pricing(m["unit_tokens"], Credits(m["input_credits"]), Credits(m["output_credits"])),
+        max_output_tokens=m["max_output_tokens"],
+        enabled=m["enabled"],
+    )
+
+
+def _values(model: CatalogModel) -> dict[str, object]:
+    return {
+        "provider": model.provider,
+        "upstream_model": model.upstream_model,
+        "description": model.description,
+        "unit_tokens": model.pricing.unit_tokens,
+        "input_credits": model.pricing.input_credits.micros,
+        "output_credits": model.pricing.output_credits.micros,
+        "max_output_tokens": model.max_output_tokens,
+        "enabled": model.enabled,
+    }
+
+
+class PgCatalog(Catalog):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, model_id: str) -> CatalogModel | None:
+        row = (await self._session.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
+        return None if row is None else _model(row._mapping)
+
+    async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
+        query = select(*_COLUMNS).order_by(models.c.id).limit(page.limit + 1)
+        if enabled_only:
+            query = query.where(models.c.enabled)
+        if page.cursor is not None:
+            (last_id,) = decode_cursor(page.cursor, str)
+            query = query.where(models.c.id > last_id)
+        rows = (await self._session.execute(query)).all()
+        items = [_model(row._mapping) for row in rows[: page.limit]]
+        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None)
+
+    async def add(self, model: CatalogModel) -> None:
+        try:
+            async with self._session.begin_nested():
+                await self._session.execute(insert(models).values(id=model.id, **_values(model)))
+        except IntegrityError as error:
+            if "pk_models" in str(error.orig) or "models_pkey" in str(error.orig):
+                raise ModelExists from None
+            raise
+
+    async def update(self, model: CatalogModel) -> bool:
+        result = await self._session.execute(
+            update(models)
+            .where(models.c.id == model.id)
+            .values(**_values(model), updated_at=func.now())
+            .returning(models.c.id)
+        )
+        return result.one_or_none() is not None
+
+    async def delete(self, model_id: str) -> bool:
+        result = await self._session.execute(delete(models).where(models.c.id == model_id).returning(models.c.id))
+        return result.one_or_none() is not None

@@ -1,0 +1,161 @@
+"""The generation money path. Every step is one statement run in autocommit mode: atomic, one round trip."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from application.ports.billing import GenerationBilling, GenerationStart, Settlement
+from domain.credits import Credits
+from domain.errors import InsufficientBalance
+from domain.generation import GenerationStatus, UsageSource
+from domain.pricing import Pricing, Usage
+
+REAPED_ERROR_CODE = "interrupted"
+
+_START = text("""
+WITH w AS (
+    UPDATE wallets SET balance = balance - :precharge, updated_at = now()
+    WHERE user_id = :user_id AND balance > 0 AND balance >= :precharge
+    RETURNING user_id, balance
+), g AS (
+    INSERT INTO generations (id, user_id, kind, model, api_key, status, unit_tokens, input_credits,
+                             output_credits, input_tokens, precharged, cost, lease_expires_at, created_at)
+    SELECT :generation_id, user_id, :kind, :model, :api_key, 'running', :unit_tokens, :input_credits,
+           :output_credits, :input_tokens, :precharge, :precharge, now() + make_interval(secs => :lease),
+           :created_at
+    FROM w
+    RETURNING id
+), l AS (
+    INSERT INTO ledger_entries (id, user_id, kind, phase, amount, balance_after, generation_id, api_key)
+    SELECT :entry_id, w.user_id, :kind, 'precharge', -CAST(:precharge AS bigint), w.balance, g.id, :api_key
+    FROM w, g
+    WHERE CAST(:precharge AS bigint) > 0
+)
+SELECT balance FROM w
+""")
+
+_CHECKPOINT = text("""
+UPDATE generations
+SET output_tokens = :output_tokens, lease_expires_at = now() + make_interval(secs => :lease)
+WHERE id = :generation_id AND status = 'running'
+""")
+
+_SETTLE = text("""
+WITH g AS (
+    UPDATE generations
+    SET status = :status, input_tokens = :input_tokens, output_tokens = :output_tokens,
+        usage_source = :usage_source, cost = :cost, output = :output, error_code = :error_code,
+        finished_at = :finished_at
+    WHERE id = :generation_id AND status = 'running'
+    RETURNING id, user_id, kind, api_key, precharged
+), w AS (
+    UPDATE wallets SET balance = wallets.balance - (CAST(:cost AS bigint) - g.precharged), updated_at = now()
+    FROM g
+    WHERE wallets.user_id = g.user_id
+    RETURNING wallets.user_id, wallets.balance, g.precharged, g.kind, g.api_key, g.id AS generation_id
+), l AS (
+    INSERT INTO ledger_entries (id, user_id, kind, phase, amount, balance_after, generation_id, api_key)
+    SELECT :entry_id, user_id,
+           CASE WHEN :refund THEN 'refund' ELSE kind END,
+           CASE WHEN :refund THEN 'refund' ELSE 'settle' END,
+           precharged - CAST(:cost AS bigint), balance, generation_id, api_key
+    FROM w
+    WHERE precharged <> CAST(:cost AS bigint)
+)
+SELECT balance FROM w
+""")
+
+_EXPIRED = text("""
+SELECT id, input_tokens, output_tokens, unit_tokens, input_credits, output_credits
+FROM generations
+WHERE status = 'running' AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT :limit
+FOR UPDATE SKIP LOCKED
+""")
+
+
+class PgGenerationBilling(GenerationBilling):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._transactional = engine
+
+    async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
+        async with self._engine.connect() as connection:
+            balance = await connection.scalar(
+                _START,
+                {
+                    "generation_id": start.generation_id,
+                    "entry_id": start.entry_id,
+                    "user_id": start.user_id,
+                    "kind": start.kind.value,
+                    "model": start.model_id,
+                    "api_key": start.api_key,
+                    "unit_tokens": start.pricing.unit_tokens,
+                    "input_credits": start.pricing.input_credits.micros,
+                    "output_credits": start.pricing.output_credits.micros,
+                    "input_tokens": start.input_tokens,
+                    "precharge": start.precharge.micros,
+                    "lease": lease.total_seconds(),
+                    "created_at": start.created_at,
+                },
+            )
+        if balance is None:
+            raise InsufficientBalance
+        return Credits(balance)
+
+    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(
+                _CHECKPOINT,
+                {"generation_id": generation_id, "output_tokens": output_tokens, "lease": lease.total_seconds()},
+            )
+
+    async def settle(self, settlement: Settlement) -> Credits | None:
+        async with self._engine.connect() as connection:
+            return await _settle(connection, settlement)
+
+    async def reap(self, limit: int) -> int:
+        async with self._transactional.begin() as connection:
+            expired = (await connection.execute(_EXPIRED, {"limit": limit})).all()
+            for row in expired:
+                pricing = Pricing(row.unit_tokens, Credits(row.input_credits), Credits(row.output_credits))
+                usage = Usage(row.input_tokens, row.output_tokens)
+                await _settle(
+                    connection,
+                    Settlement(
+                        generation_id=row.id,
+                        entry_id=uuid.uuid4(),
+                        status=GenerationStatus.FAILED,
+                        usage=usage,
+                        usage_source=UsageSource.COUNTER,
+                        cost=pricing.cost(usage),
+                        output=None,
+                        finished_at=datetime.now(UTC),
+                        error_code=REAPED_ERROR_CODE,
+                    ),
+                )
+        return len(expired)
+
+
+async def _settle(connection: AsyncConnection, settlement: Settlement) -> Credits | None:
+    balance = await connection.scalar(
+        _SETTLE,
+        {
+            "generation_id": settlement.generation_id,
+            "entry_id": settlement.entry_id,
+            "status": settlement.status.value,
+            "input_tokens": settlement.usage.input_tokens,
+            "output_tokens": settlement.usage.output_tokens,
+            "usage_source": settlement.usage_source.value,
+            "cost": settlement.cost.micros,
+            "output": settlement.output,
+            "error_code": settlement.error_code,
+            "refund": settlement.is_refund,
+            "finished_at": settlement.finished_at,
+        },
+    )
+    return None if balance is None else Credits(balance)

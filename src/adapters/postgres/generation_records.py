@@ -1,0 +1,104 @@
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import RowMapping, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.tables import generations
+from application.ports.generations import GenerationRecords, UsageGrouping, UsageTotal
+from application.ports.persistence import Page, PageRequest
+from domain.credits import Credits
+from domain.generation import Generation, GenerationKind, GenerationStatus
+from domain.pricing import Usage
+
+_COLUMNS = (
+    generations.c.id,
+    generations.c.user_id,
+    generations.c.kind,
+    generations.c.model,
+    generations.c.status,
+    generations.c.input_tokens,
+    generations.c.output_tokens,
+    generations.c.cost,
+    generations.c.created_at,
+    generations.c.finished_at,
+    generations.c.output,
+    generations.c.api_key,
+    generations.c.error_code,
+)
+_GROUP_COLUMNS = {
+    UsageGrouping.USER: generations.c.user_id,
+    UsageGrouping.MODEL: generations.c.model,
+    UsageGrouping.KEY: generations.c.api_key,
+}
+
+
+def _generation(m: RowMapping) -> Generation:
+    return Generation(
+        id=m["id"],
+        user_id=m["user_id"],
+        kind=GenerationKind(m["kind"]),
+        model=m["model"],
+        status=GenerationStatus(m["status"]),
+        usage=Usage(m["input_tokens"], m["output_tokens"]),
+        cost=Credits(m["cost"]),
+        created_at=m["created_at"],
+        finished_at=m["finished_at"],
+        output=m["output"],
+        api_key=m["api_key"],
+        error_code=m["error_code"],
+    )
+
+
+class PgGenerationRecords(GenerationRecords):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, generation_id: UUID) -> Generation | None:
+        row = (await self._session.execute(select(*_COLUMNS).where(generations.c.id == generation_id))).one_or_none()
+        return None if row is None else _generation(row._mapping)
+
+    async def of_user(self, user_id: UUID, page: PageRequest) -> Page[Generation]:
+        query = (
+            select(*_COLUMNS)
+            .where(generations.c.user_id == user_id)
+            .order_by(generations.c.created_at.desc(), generations.c.id.desc())
+            .limit(page.limit + 1)
+        )
+        if page.cursor is not None:
+            created_at, last_id = decode_cursor(page.cursor, datetime, UUID)
+            query = query.where(tuple_(generations.c.created_at, generations.c.id) < tuple_(created_at, last_id))
+        rows = (await self._session.execute(query)).all()
+        items = [_generation(row._mapping) for row in rows[: page.limit]]
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > page.limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
+        key = _GROUP_COLUMNS[group_by]
+        spent = func.sum(generations.c.cost)
+        query = (
+            select(
+                key.label("key"),
+                func.count().label("requests"),
+                func.coalesce(func.sum(generations.c.input_tokens), 0).label("input_tokens"),
+                func.coalesce(func.sum(generations.c.output_tokens), 0).label("output_tokens"),
+                func.coalesce(spent, 0).label("credits"),
+            )
+            .group_by(key)
+            .order_by(spent.desc(), key)
+        )
+        if since is not None:
+            query = query.where(generations.c.created_at >= since)
+        if until is not None:
+            query = query.where(generations.c.created_at < until)
+        return [
+            UsageTotal(
+                key=None if row.key is None else str(row.key),
+                requests=row.requests,
+                input_tokens=int(row.input_tokens),
+                output_tokens=int(row.output_tokens),
+                credits=Credits(int(row.credits)),
+            )
+            for row in (await self._session.execute(query)).all()
+        ]

@@ -1,0 +1,65 @@
+from typing import Annotated
+
+import msgspec
+
+from application.accounts.sessions import SessionTokens
+from application.ports.clock import Clock
+from application.ports.persistence import RefreshTokenStore, RotationOutcome, UnitOfWork
+from application.ports.security import PrincipalReader
+from application.views import TokenPair
+from domain.errors import InvalidToken, TokenReused
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class RefreshSession:
+    """Rotate a refresh token: each one works once. Presenting a used one again revokes its whole family
+    (every refresh token of that login) and answers `token_reused`; clients must serialize their refreshes."""
+
+    def __init__(
+        self,
+        refresh_tokens: RefreshTokenStore,
+        principals: PrincipalReader,
+        sessions: SessionTokens,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._refresh_tokens = refresh_tokens
+        self._principals = principals
+        self._sessions = sessions
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, request: RefreshRequest) -> TokenPair:
+        now = self._clock.now()
+        rotation = await self._refresh_tokens.use(request.refresh_token, now)
+        if rotation.outcome is RotationOutcome.REUSED and rotation.grant is not None:
+            await self._refresh_tokens.revoke_family(rotation.grant.family_id, now)
+            await self._uow.commit()
+            raise TokenReused
+        grant = rotation.grant
+        if rotation.outcome is not RotationOutcome.ROTATED or grant is None:
+            raise InvalidToken
+        principal = await self._principals.principal(grant.user_id, grant.api_key)
+        if principal is None:
+            raise InvalidToken
+        pair = await self._sessions.issue(principal, family_id=grant.family_id)
+        await self._uow.commit()
+        return pair
+
+
+class Logout:
+    """Revoke the refresh token's whole family. Unknown tokens are ignored: logging out twice is not an error."""
+
+    def __init__(self, refresh_tokens: RefreshTokenStore, uow: UnitOfWork, clock: Clock) -> None:
+        self._refresh_tokens = refresh_tokens
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, request: RefreshRequest) -> None:
+        family_id = await self._refresh_tokens.family_of(request.refresh_token)
+        if family_id is not None:
+            await self._refresh_tokens.revoke_family(family_id, self._clock.now())
+            await self._uow.commit()

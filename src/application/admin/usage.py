@@ -1,0 +1,46 @@
+from datetime import datetime
+
+import msgspec
+
+from application.ports.generations import GenerationRecords, UsageGrouping, UsageTotal
+from application.views import CreditsText
+from domain.errors import InvalidInput
+
+
+class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
+    key: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    credits: CreditsText
+
+    @classmethod
+    def of(cls, total: UsageTotal) -> "UsageRow":
+        return cls(
+            key=total.key,
+            requests=total.requests,
+            input_tokens=total.input_tokens,
+            output_tokens=total.output_tokens,
+            credits=str(total.credits),
+        )
+
+
+class UsageReport(msgspec.Struct, frozen=True, kw_only=True):
+    group_by: UsageGrouping
+    since: datetime | None = msgspec.field(name="from", default=None)
+    until: datetime | None = msgspec.field(name="to", default=None)
+    items: list[UsageRow]
+
+
+class GetUsage:
+    """Credits spent and tokens used, grouped by user, model or API key, over generations and comparisons
+    created in `[from, to)`; largest spend first. Without a key, `key` is null in the `key` grouping."""
+
+    def __init__(self, records: GenerationRecords) -> None:
+        self._records = records
+
+    async def __call__(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> UsageReport:
+        if since is not None and until is not None and since >= until:
+            raise InvalidInput("`from` must be before `to`", field="from")
+        totals = await self._records.usage(group_by, since, until)
+        return UsageReport(group_by=group_by, since=since, until=until, items=[UsageRow.of(t) for t in totals])

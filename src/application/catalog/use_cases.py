@@ -1,0 +1,164 @@
+from typing import Annotated
+
+import msgspec
+
+from application.catalog.views import (
+    Description,
+    MaxOutputTokens,
+    ModelId,
+    ModelPage,
+    ModelView,
+    OpenAIModel,
+    OpenAIModelList,
+    PricingInput,
+    UpstreamModel,
+)
+from application.ports.catalog import Catalog
+from application.ports.llm import ProviderRegistry
+from application.ports.persistence import PageRequest, UnitOfWork
+from domain.catalog import CatalogModel
+from domain.errors import Conflict, InvalidInput, ModelNotFound
+
+MAX_LISTED = 200
+ProviderName = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class ModelExists(Conflict):
+    code = "model_exists"
+    default_detail = "A model with this id exists."
+
+
+class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    id: ModelId
+    provider: ProviderName
+    upstream_model: UpstreamModel
+    pricing: PricingInput
+    max_output_tokens: MaxOutputTokens
+    description: Description = ""
+    enabled: bool = True
+
+
+class ModelPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    provider: ProviderName | None = None
+    upstream_model: UpstreamModel | None = None
+    pricing: PricingInput | None = None
+    max_output_tokens: MaxOutputTokens | None = None
+    description: Description | None = None
+    enabled: bool | None = None
+
+
+class ListModels:
+    """The enabled models and their prices: `unit_tokens` tokens cost `input_credits` (prompt) and
+    `output_credits` (completion)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    async def __call__(self, page: PageRequest) -> ModelPage:
+        return ModelPage.of(await self._catalog.list(page, enabled_only=True))
+
+
+class ListOpenAIModels:
+    """The enabled models, in the shape of OpenAI's `GET /v1/models`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    async def __call__(self) -> OpenAIModelList:
+        page = await self._catalog.list(PageRequest(limit=MAX_LISTED), enabled_only=True)
+        return OpenAIModelList(data=[OpenAIModel(id=m.id, owned_by=m.provider) for m in page.items])
+
+
+class AdminListModels:
+    """Every model of the catalog, disabled ones included."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    async def __call__(self, page: PageRequest) -> ModelPage:
+        return ModelPage.of(await self._catalog.list(page, enabled_only=False))
+
+
+class GetModel:
+    """One model of the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    async def __call__(self, model_id: str) -> ModelView:
+        return ModelView.of(await _existing(self._catalog, model_id))
+
+
+class CreateModel:
+    """Add a model: which provider serves it (`openai`, `anthropic`, `gemini`, `simulator`), under which
+    upstream name, and its price. Provider endpoints and keys come from the environment only."""
+
+    def __init__(self, catalog: Catalog, providers: ProviderRegistry, uow: UnitOfWork) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._uow = uow
+
+    async def __call__(self, new: NewModel) -> ModelView:
+        model = CatalogModel(
+            id=new.id,
+            provider=_known_provider(self._providers, new.provider),
+            upstream_model=new.upstream_model,
+            description=new.description,
+            pricing=new.pricing.to_pricing(),
+            max_output_tokens=new.max_output_tokens,
+            enabled=new.enabled,
+        )
+        await self._catalog.add(model)
+        await self._uow.commit()
+        return ModelView.of(model)
+
+
+class UpdateModel:
+    """Change what is given: provider, upstream name, price, output cap, description, enabled. A new price
+    applies to generations started afterwards; running ones keep the price they started with."""
+
+    def __init__(self, catalog: Catalog, providers: ProviderRegistry, uow: UnitOfWork) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._uow = uow
+
+    async def __call__(self, model_id: str, patch: ModelPatch) -> ModelView:
+        current = await _existing(self._catalog, model_id)
+        model = CatalogModel(
+            id=current.id,
+            provider=current.provider if patch.provider is None else _known_provider(self._providers, patch.provider),
+            upstream_model=patch.upstream_model or current.upstream_model,
+            description=current.description if patch.description is None else patch.description,
+            pricing=current.pricing if patch.pricing is None else patch.pricing.to_pricing(),
+            max_output_tokens=patch.max_output_tokens or current.max_output_tokens,
+            enabled=current.enabled if patch.enabled is None else patch.enabled,
+        )
+        await self._catalog.update(model)
+        await self._uow.commit()
+        return ModelView.of(model)
+
+
+class DeleteModel:
+    """Remove a model from the catalog; its past generations keep their records."""
+
+    def __init__(self, catalog: Catalog, uow: UnitOfWork) -> None:
+        self._catalog = catalog
+        self._uow = uow
+
+    async def __call__(self, model_id: str) -> None:
+        if not await self._catalog.delete(model_id):
+            raise ModelNotFound
+        await self._uow.commit()
+
+
+async def _existing(catalog: Catalog, model_id: str) -> CatalogModel:
+    model = await catalog.get(model_id)
+    if model is None:
+        raise ModelNotFound
+    return model
+
+
+def _known_provider(providers: ProviderRegistry, name: str) -> str:
+    if name not in providers.names():
+        raise InvalidInput(f"unknown provider; one of: {', '.join(sorted(providers.names()))}", field="provider")
+    return name

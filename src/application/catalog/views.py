@@ -1,0 +1,85 @@
+from typing import Annotated, Literal
+
+import msgspec
+
+from application.ports.persistence import Page
+from application.views import CreditsText
+from domain.catalog import CatalogModel
+from domain.credits import Credits
+from domain.pricing import MAX_UNIT_TOKENS, Pricing
+
+ModelId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", examples=["dr14"])]
+UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=1000)]
+MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+PriceText = Annotated[str, msgspec.Meta(max_length=64, description='Credits per `unit_tokens`, e.g. `"20"`.')]
+
+
+class PricingView(msgspec.Struct, frozen=True, kw_only=True):
+    unit_tokens: int
+    input_credits: CreditsText
+    output_credits: CreditsText
+
+    @classmethod
+    def of(cls, pricing: Pricing) -> "PricingView":
+        return cls(
+            unit_tokens=pricing.unit_tokens,
+            input_credits=str(pricing.input_credits),
+            output_credits=str(pricing.output_credits),
+        )
+
+
+class PricingInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    unit_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_UNIT_TOKENS)]
+    input_credits: PriceText
+    output_credits: PriceText
+
+    def to_pricing(self) -> Pricing:
+        return Pricing(
+            self.unit_tokens,
+            Credits.parse(self.input_credits, field="pricing.input_credits"),
+            Credits.parse(self.output_credits, field="pricing.output_credits"),
+        )
+
+
+class ModelView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    provider: str
+    upstream_model: str
+    description: str
+    pricing: PricingView
+    max_output_tokens: int
+    enabled: bool
+
+    @classmethod
+    def of(cls, model: CatalogModel) -> "ModelView":
+        return cls(
+            id=model.id,
+            provider=model.provider,
+            upstream_model=model.upstream_model,
+            description=model.description,
+            pricing=PricingView.of(model.pricing),
+            max_output_tokens=model.max_output_tokens,
+            enabled=model.enabled,
+        )
+
+
+class ModelPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[ModelView]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[CatalogModel]) -> "ModelPage":
+        return cls(items=[ModelView.of(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+class OpenAIModel(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str
+
+
+class OpenAIModelList(msgspec.Struct, frozen=True, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]

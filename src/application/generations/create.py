@@ -1,0 +1,52 @@
+from application.generations.run import GenerationRun, Outcome
+from application.generations.start import Order, StartGeneration
+from application.generations.views import GenerationRequest, GenerationView, OutputView, UsageView
+from application.ports.llm import ChatMessage
+from application.ports.security import IdentityProvider
+
+
+class CreateGeneration:
+    """Generate a chat answer, billed in credits. The prompt is pre-charged before anything starts (402 when
+    the balance is not positive or does not cover it); the completion is charged for the tokens actually
+    produced — also when the stream fails or the client disconnects (then the generation is `cancelled`).
+    A provider failing before its first token refunds the pre-charge. With `stream: true` the answer is a
+    Server-Sent Events stream: `start`, `delta`…, then exactly one of `done` or `error`."""
+
+    def __init__(self, identity: IdentityProvider, start: StartGeneration) -> None:
+        self._identity = identity
+        self._start = start
+
+    async def stream(self, request: GenerationRequest) -> GenerationRun:
+        return await self._start(await self.order(request))
+
+    async def complete(self, request: GenerationRequest) -> GenerationView:
+        """The whole answer at once. A provider failing midway is still billed for what it produced, then raised."""
+        run = await self.stream(request)
+        outcome = await run.complete()
+        if outcome.error is not None:
+            raise outcome.error
+        return completed_view(run, outcome)
+
+    async def order(self, request: GenerationRequest) -> Order:
+        return Order(
+            principal=await self._identity.current(),
+            model_id=request.model,
+            messages=[ChatMessage(role=m.role, content=m.content) for m in request.messages],
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+        )
+
+
+def completed_view(run: GenerationRun, outcome: Outcome) -> GenerationView:
+    return GenerationView(
+        id=outcome.generation_id,
+        model=run.model.id,
+        status=outcome.status,
+        usage=UsageView.of(outcome.usage),
+        cost=str(outcome.cost),
+        created_at=run.created_at,
+        finished_at=outcome.finished_at,
+        output=OutputView(content=outcome.output),
+        balance=None if outcome.balance is None else str(outcome.balance),
+        api_key=run.api_key,
+    )

@@ -1,0 +1,140 @@
+"""The OpenAI Chat Completions surface over the same generation use case: same auth, same billing."""
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from application.generations.run import GenerationRun, Outcome
+from application.generations.start import Order, StartGeneration
+from application.generations.views import MAX_MESSAGES
+from application.ports.llm import ChatMessage, Role
+from application.ports.security import IdentityProvider
+from domain.errors import InvalidInput
+
+_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class ContentPart(msgspec.Struct, frozen=True):
+    type: str
+    text: str | None = None
+
+
+class OpenAIMessage(msgspec.Struct, frozen=True):
+    role: str
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(msgspec.Struct, frozen=True):
+    include_usage: bool = False
+
+
+class ResponseFormat(msgspec.Struct, frozen=True):
+    type: str = "text"
+
+
+class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Unknown fields are ignored, as OpenAI clients send many (`n`, `user`, `seed`, …)."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    messages: Annotated[list[OpenAIMessage], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+
+class ChatMessageOut(msgspec.Struct, frozen=True):
+    content: str
+    role: Literal["assistant"] = "assistant"
+
+
+class Choice(msgspec.Struct, frozen=True):
+    index: int
+    message: ChatMessageOut
+    finish_reason: Literal["stop", "length"]
+
+
+class CompletionUsage(msgspec.Struct, frozen=True):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+
+
+class ChatCompletions:
+    """OpenAI-compatible chat completions (stream or not, `stream_options.include_usage`), billed exactly like
+    `POST /api/v1/generations`."""
+
+    def __init__(self, identity: IdentityProvider, start: StartGeneration) -> None:
+        self._identity = identity
+        self._start = start
+
+    async def stream(self, request: ChatCompletionRequest) -> GenerationRun:
+        return await self._start(
+            Order(
+                principal=await self._identity.current(),
+                model_id=request.model,
+                messages=[_message(m) for m in request.messages],
+                max_tokens=request.max_completion_tokens or request.max_tokens,
+                temperature=request.temperature,
+                json_output=request.response_format is not None and request.response_format.type == "json_object",
+            )
+        )
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        run = await self.stream(request)
+        outcome = await run.complete()
+        if outcome.error is not None:
+            raise outcome.error
+        return ChatCompletion(
+            id=completion_id(run),
+            created=int(run.created_at.timestamp()),
+            model=run.model.id,
+            choices=[
+                Choice(
+                    index=0, message=ChatMessageOut(content=outcome.output), finish_reason=finish_reason(run, outcome)
+                )
+            ],
+            usage=completion_usage(outcome),
+        )
+
+
+def completion_id(run: GenerationRun) -> str:
+    return f"chatcmpl-{run.generation_id.hex}"
+
+
+def finish_reason(run: GenerationRun, outcome: Outcome) -> Literal["stop", "length"]:
+    return "length" if outcome.usage.output_tokens >= run.max_tokens else "stop"
+
+
+def completion_usage(outcome: Outcome) -> CompletionUsage:
+    usage = outcome.usage
+    return CompletionUsage(
+        prompt_tokens=usage.input_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=usage.input_tokens + usage.output_tokens,
+    )
+
+
+def _message(message: OpenAIMessage) -> ChatMessage:
+    role = _ROLES.get(message.role)
+    if role is None:
+        raise InvalidInput(f"role {message.role!r} is not supported", field="messages.role")
+    content = message.content
+    if isinstance(content, list):
+        content = "".join(part.text or "" for part in content if part.type == "text")
+    return ChatMessage(role=role, content=content or "")

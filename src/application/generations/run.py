@@ -1,0 +1,170 @@
+"""One generation in flight: relays the provider's deltas, checkpoints, and settles exactly once however it ends."""
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import anyio
+
+from application.ports.billing import GenerationBilling, Settlement
+from application.ports.clock import Clock, IdGenerator
+from application.ports.llm import StreamEvent, TokenCounter, UsageReport
+from domain.catalog import CatalogModel
+from domain.credits import Credits
+from domain.errors import DomainError, ProviderUnavailable, UpstreamError
+from domain.generation import GenerationStatus, UsageSource
+from domain.pricing import Usage
+
+SETTLE_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationPolicy:
+    """Crash safety: a running generation holds a lease it renews at each checkpoint; a reaper settles it
+    (charging the checkpointed tokens) when the lease runs out. Checkpoints bound the under-charge of a crash."""
+
+    lease: timedelta = timedelta(seconds=90)
+    checkpoint_tokens: int = 32
+    checkpoint_interval: timedelta = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    generation_id: UUID
+    status: GenerationStatus
+    usage: Usage
+    cost: Credits
+    balance: Credits | None
+    output: str
+    error: DomainError | None
+    finished_at: datetime
+
+
+class GenerationRun:
+    def __init__(
+        self,
+        *,
+        generation_id: UUID,
+        created_at: datetime,
+        max_tokens: int,
+        api_key: str | None,
+        model: CatalogModel,
+        events: AsyncGenerator[StreamEvent, None],
+        counter: TokenCounter,
+        input_tokens: int,
+        billing: GenerationBilling,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: GenerationPolicy,
+    ) -> None:
+        self.generation_id = generation_id
+        self.created_at = created_at
+        self.max_tokens = max_tokens
+        self.api_key = api_key
+        self.model = model
+        self._events = events
+        self._counter = counter
+        self._input_tokens = input_tokens
+        self._billing = billing
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+        self._pieces: list[str] = []
+        self._output_tokens = 0
+        self._reported: UsageReport | None = None
+        self._pending: str | None = None
+        self._error: DomainError | None = None
+        self._exhausted = False
+        self._outcome: Outcome | None = None
+        self._checkpointed_tokens = 0
+        self._checkpointed_at: datetime = clock.now()
+
+    async def open(self) -> None:
+        """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
+        self._pending = await self._next_text()
+        if self._error is not None:
+            outcome = await self.close()
+            raise outcome.error or self._error
+
+    async def deltas(self) -> AsyncIterator[str]:
+        """The text as it arrives. Ends quietly on an upstream error; `close()` then reports it."""
+        if self._pending is not None:
+            yield self._pending
+            self._pending = None
+        while (text := await self._next_text()) is not None:
+            yield text
+            await self._checkpoint_if_due()
+
+    async def complete(self) -> Outcome:
+        """Read the whole answer (the non-streaming API) and settle."""
+        async for _ in self.deltas():
+            pass
+        return await self.close()
+
+    async def close(self) -> Outcome:
+        """Settle once: completed when the provider finished, failed on its error, cancelled when the reader left.
+
+        Shielded, so a cancelled request (client gone, shutdown) still writes its charge."""
+        if self._outcome is None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
+                await self._events.aclose()
+                self._outcome = await self._settle()
+        if self._outcome is None:
+            raise UpstreamError("the generation could not be settled in time; it will be settled by the reaper")
+        return self._outcome
+
+    async def _next_text(self) -> str | None:
+        try:
+            async for event in self._events:
+                if isinstance(event, UsageReport):
+                    self._reported = event
+                elif event.text:
+                    self._pieces.append(event.text)
+                    self._output_tokens += self._counter.count_text(event.text)
+                    return event.text
+        except (UpstreamError, ProviderUnavailable) as error:
+            self._error = error
+            return None
+        self._exhausted = True
+        return None
+
+    async def _checkpoint_if_due(self) -> None:
+        now = self._clock.now()
+        due_by_tokens = self._output_tokens - self._checkpointed_tokens >= self._policy.checkpoint_tokens
+        if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
+            await self._billing.checkpoint(self.generation_id, self._output_tokens, self._policy.lease)
+            self._checkpointed_tokens, self._checkpointed_at = self._output_tokens, now
+
+    async def _settle(self) -> Outcome:
+        status = self._status()
+        usage, source = self._usage()
+        cost = Credits.zero() if status is GenerationStatus.FAILED and usage.output_tokens == 0 else None
+        cost = cost if cost is not None else self.model.pricing.cost(usage)
+        output = "".join(self._pieces)
+        finished_at = self._clock.now()
+        balance = await self._billing.settle(
+            Settlement(
+                generation_id=self.generation_id,
+                entry_id=self._ids.new_id(),
+                status=status,
+                usage=usage,
+                usage_source=source,
+                cost=cost,
+                output=output,
+                finished_at=finished_at,
+                error_code=self._error.code if self._error else None,
+            )
+        )
+        return Outcome(self.generation_id, status, usage, cost, balance, output, self._error, finished_at)
+
+    def _status(self) -> GenerationStatus:
+        if self._error is not None:
+            return GenerationStatus.FAILED
+        return GenerationStatus.COMPLETED if self._exhausted else GenerationStatus.CANCELLED
+
+    def _usage(self) -> tuple[Usage, UsageSource]:
+        reported = self._reported
+        if self._exhausted and reported is not None:
+            return Usage(reported.input_tokens, reported.output_tokens), UsageSource.PROVIDER
+        return Usage(self._input_tokens, self._output_tokens), UsageSource.COUNTER

@@ -1,0 +1,105 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from application.generations.open_runs import OpenRuns
+from application.generations.run import GenerationPolicy, GenerationRun
+from application.ports.billing import GenerationBilling, GenerationStart
+from application.ports.catalog import Catalog
+from application.ports.clock import Clock, IdGenerator
+from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
+from domain.errors import InvalidInput, ModelNotFound
+from domain.generation import GenerationKind
+from domain.user import Principal
+
+SIMULATOR_DEFAULT_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What to generate, for whom; shared by the chat APIs and text comparison."""
+
+    principal: Principal
+    model_id: str
+    messages: Sequence[ChatMessage]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    json_output: bool = False
+    kind: GenerationKind = GenerationKind.GENERATION
+
+
+class StartGeneration:
+    """Look up the model, pre-charge the prompt atomically (402 `insufficient_balance` when the balance is not
+    positive or does not cover it; nothing starts), then open the provider stream and wait for its first token,
+    so that a provider failing before any token refunds the pre-charge and answers 502/503."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        providers: ProviderRegistry,
+        billing: GenerationBilling,
+        open_runs: OpenRuns,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: GenerationPolicy,
+    ) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._billing = billing
+        self._open_runs = open_runs
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+
+    async def __call__(self, order: Order) -> GenerationRun:
+        model = await self._catalog.get(order.model_id)
+        if model is None or not model.enabled:
+            raise ModelNotFound
+        if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
+            raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
+        provider = self._providers.get(model.provider)
+        input_tokens = provider.token_counter.count_messages(order.messages)
+        generation_id = self._ids.new_id()
+        created_at = self._clock.now()
+        await self._billing.start(
+            GenerationStart(
+                generation_id=generation_id,
+                entry_id=self._ids.new_id(),
+                user_id=order.principal.user_id,
+                kind=order.kind,
+                model_id=model.id,
+                api_key=order.principal.api_key,
+                pricing=model.pricing,
+                input_tokens=input_tokens,
+                precharge=model.pricing.input_cost(input_tokens),
+                created_at=created_at,
+            ),
+            self._policy.lease,
+        )
+        max_tokens = order.max_tokens or min(model.max_output_tokens, SIMULATOR_DEFAULT_MAX_TOKENS)
+        events = provider.stream(
+            CompletionRequest(
+                upstream_model=model.upstream_model,
+                messages=order.messages,
+                max_tokens=max_tokens,
+                temperature=order.temperature,
+                json_output=order.json_output,
+            )
+        )
+        run = self._open_runs.add(
+            GenerationRun(
+                generation_id=generation_id,
+                created_at=created_at,
+                max_tokens=max_tokens,
+                api_key=order.principal.api_key,
+                model=model,
+                events=events,
+                counter=provider.token_counter,
+                input_tokens=input_tokens,
+                billing=self._billing,
+                clock=self._clock,
+                ids=self._ids,
+                policy=self._policy,
+            )
+        )
+        await run.open()
+        return run

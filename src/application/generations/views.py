@@ -1,0 +1,78 @@
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from application.ports.persistence import Page
+from application.views import CreditsText
+from domain.generation import Generation, GenerationStatus
+from domain.pricing import Usage
+
+
+class UsageView(msgspec.Struct, frozen=True, kw_only=True):
+    input_tokens: int
+    output_tokens: int
+
+    @classmethod
+    def of(cls, usage: Usage) -> "UsageView":
+        return cls(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+
+
+class OutputView(msgspec.Struct, frozen=True, kw_only=True):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: UUID
+    model: str
+    status: GenerationStatus
+    usage: UsageView
+    cost: CreditsText
+    created_at: datetime
+    finished_at: datetime | None = None
+    output: OutputView | None = None
+    balance: CreditsText | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def of(cls, generation: Generation, *, balance: str | None = None) -> "GenerationView":
+        return cls(
+            id=generation.id,
+            model=generation.model,
+            status=generation.status,
+            usage=UsageView.of(generation.usage),
+            cost=str(generation.cost),
+            created_at=generation.created_at,
+            finished_at=generation.finished_at,
+            output=None if generation.output is None else OutputView(content=generation.output),
+            balance=balance,
+            api_key=generation.api_key,
+        )
+
+
+class GenerationPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[GenerationView]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Generation]) -> "GenerationPage":
+        return cls(items=[GenerationView.of(g) for g in page.items], next_cursor=page.next_cursor)
+
+
+MessageRole = Literal["system", "user", "assistant"]
+MAX_MESSAGES = 1000
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    role: MessageRole
+    content: Annotated[str, msgspec.Meta(max_length=1_000_000)]
+
+
+class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    messages: Annotated[list[Message], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    stream: bool = False

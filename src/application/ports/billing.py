@@ -1,0 +1,68 @@
+"""The money path of a generation: each step is one atomic statement, committed on its own (no request session)."""
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from domain.credits import Credits
+from domain.generation import GenerationKind, GenerationStatus, UsageSource
+from domain.pricing import Pricing, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStart:
+    generation_id: UUID
+    entry_id: UUID
+    user_id: UUID
+    kind: GenerationKind
+    model_id: str
+    api_key: str | None
+    pricing: Pricing
+    input_tokens: int
+    precharge: Credits
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The final word on a generation; its cost replaces the pre-charge (the difference is one ledger row)."""
+
+    generation_id: UUID
+    entry_id: UUID
+    status: GenerationStatus
+    usage: Usage
+    usage_source: UsageSource
+    cost: Credits
+    output: str | None
+    finished_at: datetime
+    error_code: str | None = None
+
+    @property
+    def is_refund(self) -> bool:
+        """Nothing was produced and nothing is owed: the pre-charge goes back as a `refund` row."""
+        return self.cost.is_zero()
+
+
+class GenerationBilling(Protocol):
+    @abstractmethod
+    async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
+        """Pre-charge and record the running generation atomically; return the balance after it.
+
+        MUST raise InsufficientBalance, changing nothing, when the balance is <= 0 or below the pre-charge.
+        """
+
+    @abstractmethod
+    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
+        """Record the tokens produced so far and extend the lease of a running generation."""
+
+    @abstractmethod
+    async def settle(self, settlement: Settlement) -> Credits | None:
+        """Finish a running generation exactly once; return the balance after it, or None when it was already
+        finished (by another instance's reaper, say), in which case nothing changes."""
+
+    @abstractmethod
+    async def reap(self, limit: int) -> int:
+        """Settle up to `limit` running generations whose lease expired as `failed`, charging their input and
+        checkpointed output tokens; return how many. Safe to run on every instance at once."""

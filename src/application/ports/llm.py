@@ -1,0 +1,74 @@
+"""What a model provider must offer: a stream of text deltas and, when the provider reports it, its usage."""
+
+from abc import abstractmethod
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    upstream_model: str
+    messages: Sequence[ChatMessage]
+    max_tokens: int
+    temperature: float | None = None
+    json_output: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Token counts as the provider reported them (trusted only when plausible: non-negative and bounded)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+StreamEvent = TextDelta | UsageReport
+
+
+class TokenCounter(Protocol):
+    @abstractmethod
+    def count_text(self, text: str) -> int: ...
+
+    @abstractmethod
+    def count_messages(self, messages: Sequence[ChatMessage]) -> int:
+        """Prompt tokens of a chat, including the per-message framing the model sees."""
+
+
+class LLMProvider(Protocol):
+    @abstractmethod
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
+        """An async generator of deltas, then at most one UsageReport at the end.
+
+        Closing it (`aclose()`, or cancelling the task iterating it) MUST close the upstream connection at once.
+        Raises ProviderUnavailable (cannot connect, not configured, 429/503 after bounded retries) or
+        UpstreamError (error status, malformed stream, stall past the read timeout, abrupt close). Retries
+        happen only before the first delta.
+        """
+
+    @property
+    @abstractmethod
+    def token_counter(self) -> TokenCounter:
+        """Counts tokens the way this provider's models do (used when it reports no usage)."""
+
+
+class ProviderRegistry(Protocol):
+    @abstractmethod
+    def get(self, provider: str) -> LLMProvider:
+        """MUST raise ProviderUnavailable for a provider name that is unknown or not configured."""
+
+    @abstractmethod
+    def names(self) -> Sequence[str]: ...

@@ -1,0 +1,42 @@
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from domain.credits import Credits
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    api_key: str
+    user_id: UUID
+    typeid: str
+    name: str | None
+    status: KeyStatus
+    expires_at: datetime
+    credit_limit: Credits | None
+    created_at: datetime
+
+    def subscription(self, now: datetime) -> SubscriptionStatus:
+        """Revoked wins over suspended, which wins over expired: the most final state is reported."""
+        if self.status is KeyStatus.REVOKED:
+            return SubscriptionStatus.REVOKED
+        if self.status is KeyStatus.SUSPENDED:
+            return SubscriptionStatus.SUSPENDED
+        return SubscriptionStatus.ACTIVE if now < self.expires_at else SubscriptionStatus.EXPIRED
+
+    def may_spend(self, spent: Credits) -> bool:
+        return self.credit_limit is None or spent < self.credit_limit

@@ -1,0 +1,75 @@
+"""Credits: the internal currency, held exactly as integer micro-credits (PostgreSQL BIGINT)."""
+
+import re
+from dataclasses import dataclass
+
+from domain.errors import InvalidInput
+
+MICROS_PER_CREDIT = 1_000_000
+FRACTION_DIGITS = 6
+MAX_MICROS = 2**63 - 1
+MIN_MICROS = -(2**63)
+
+# A single optional minus, no leading zeros (except a lone 0), at most 6 fractional digits, ASCII digits only.
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?", re.ASCII)
+_MAX_TEXT_LENGTH = 64
+
+
+class InvalidAmount(InvalidInput):
+    default_detail = "An amount of credits is a decimal string with at most 6 fractional digits."
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Credits:
+    micros: int
+
+    def __post_init__(self) -> None:
+        if type(self.micros) is not int:
+            raise InvalidAmount("credits are a whole number of micro-credits")
+        if not MIN_MICROS <= self.micros <= MAX_MICROS:
+            raise InvalidAmount("the amount is out of range")
+
+    @classmethod
+    def zero(cls) -> "Credits":
+        return cls(0)
+
+    @classmethod
+    def whole(cls, amount: int) -> "Credits":
+        return cls(amount * MICROS_PER_CREDIT)
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "amount") -> "Credits":
+        """`"12.5"` -> 12_500_000 micros. No exponent, sign `+`, spaces, NaN, or more than 6 decimals."""
+        if len(text) > _MAX_TEXT_LENGTH or not _DECIMAL.fullmatch(text):
+            raise InvalidAmount(field=field)
+        negative = text.startswith("-")
+        whole, _, fraction = text.removeprefix("-").partition(".")
+        micros = int(whole) * MICROS_PER_CREDIT + int(fraction.ljust(FRACTION_DIGITS, "0"))
+        try:
+            return cls(-micros if negative else micros)
+        except InvalidAmount:
+            raise InvalidAmount("the amount is out of range", field=field) from None
+
+    def __str__(self) -> str:
+        sign = "-" if self.micros < 0 else ""
+        whole, fraction = divmod(abs(self.micros), MICROS_PER_CREDIT)
+        digits = f"{fraction:06d}".rstrip("0")
+        return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
+
+    def __add__(self, other: "Credits") -> "Credits":
+        return Credits(self.micros + other.micros)
+
+    def __sub__(self, other: "Credits") -> "Credits":
+        return Credits(self.micros - other.micros)
+
+    def __neg__(self) -> "Credits":
+        return Credits(-self.micros)
+
+    def is_zero(self) -> bool:
+        return self.micros == 0
+
+    def is_positive(self) -> bool:
+        return self.micros > 0
+
+    def is_negative(self) -> bool:
+        return self.micros < 0

@@ -1,0 +1,57 @@
+"""The wallet and its ledger: every change of a balance is one immutable entry, and the balance is their sum."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from domain.credits import Credits, InvalidAmount
+from domain.errors import InsufficientBalance
+
+
+class EntryKind(StrEnum):
+    SIGNUP = "signup"
+    ADMIN_ADJUSTMENT = "admin_adjustment"
+    GENERATION = "generation"
+    COMPARISON = "comparison"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: UUID
+    user_id: UUID
+    kind: EntryKind
+    amount: Credits
+    balance_after: Credits
+    created_at: datetime
+    generation_id: UUID | None = None
+    api_key: str | None = None
+    reason: str | None = None
+
+
+def require_non_zero(amount: Credits) -> Credits:
+    if amount.is_zero():
+        raise InvalidAmount("an adjustment of 0 changes nothing", field="amount")
+    return amount
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """A pure model of the rules; PostgreSQL applies the same rules in one statement per change."""
+
+    user_id: UUID
+    balance: Credits = field(default_factory=Credits.zero)
+
+    def can_start(self, cost: Credits) -> bool:
+        """A paid operation starts only on a positive balance that covers its pre-charge."""
+        return self.balance.is_positive() and self.balance >= cost
+
+    def adjusted(self, amount: Credits) -> "Wallet":
+        """An admin adjustment or a settlement: signed, never zero; the balance may end below zero."""
+        return Wallet(self.user_id, self.balance + require_non_zero(amount))
+
+    def precharged(self, cost: Credits) -> "Wallet":
+        if not self.can_start(cost):
+            raise InsufficientBalance
+        return Wallet(self.user_id, self.balance - cost)

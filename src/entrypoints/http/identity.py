@@ -1,0 +1,34 @@
+"""The request's principal, resolved once per request from its `Authorization: Bearer` header."""
+
+from typing import Any
+
+from litestar import Request
+
+from application.accounts.authenticate import Authenticate
+from application.ports.security import IdentityProvider
+from domain.user import Principal
+
+_BEARER = "bearer "
+
+
+class BearerIdentity(IdentityProvider):
+    def __init__(self, request: Request, authenticate: Authenticate) -> None:  # type: ignore[type-arg]  # dishka keys on the bare class
+        self._request = request
+        self._authenticate = authenticate
+        self._principal: Principal | None = None
+
+    async def current(self) -> Principal:
+        if self._principal is None:
+            self._principal = await self._authenticate(_bearer_token(self._request))
+        return self._principal
+
+
+def _bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[: len(_BEARER)].lower() != _BEARER:
+        return None
+    return header[len(_BEARER) :].strip() or None
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"

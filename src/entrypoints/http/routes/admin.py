@@ -1,0 +1,106 @@
+from typing import Annotated
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Router, get, patch, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+
+from application.admin.balance import AdjustBalance, AdjustmentResult, BalanceAdjustment
+from application.admin.usage import GetUsage, UsageReport
+from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
+from application.ports.generations import UsageGrouping
+from application.views import TransactionPage, UserPage, UserView
+from entrypoints.http.guards import require_admin
+from entrypoints.http.pagination import Cursor, Limit, instant, page_request
+from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, problem_response
+from entrypoints.http.routes.models import admin_models_handlers
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry-safe: the same key and body return the first response; another body -> 409.",
+    ),
+]
+
+
+@get("/users", description=ListUsers.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@inject
+async def list_users(use_case: FromDishka[ListUsers], limit: Limit = 50, cursor: Cursor = None) -> UserPage:
+    return await use_case(page_request(limit, cursor))
+
+
+@get("/users/{user_id:uuid}", description=GetUser.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND})
+@inject
+async def get_user(user_id: UUID, use_case: FromDishka[GetUser]) -> UserView:
+    return await use_case(user_id)
+
+
+@patch("/users/{user_id:uuid}", description=UpdateUser.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID})
+@inject
+async def update_user(user_id: UUID, data: UserPatch, use_case: FromDishka[UpdateUser]) -> UserView:
+    return await use_case(user_id, data)
+
+
+@post(
+    "/users/{user_id:uuid}/balance",
+    status_code=HTTP_200_OK,
+    description=AdjustBalance.__doc__,
+    responses={
+        **ADMIN_ONLY,
+        **NOT_FOUND,
+        **INVALID,
+        409: problem_response("`idempotency_key_reused`: the key was used with another body"),
+    },
+)
+@inject
+async def adjust_balance(
+    user_id: UUID,
+    data: BalanceAdjustment,
+    use_case: FromDishka[AdjustBalance],
+    idempotency_key: IdempotencyKey = None,
+) -> AdjustmentResult:
+    return await use_case(user_id, data, idempotency_key=idempotency_key)
+
+
+@get(
+    "/users/{user_id:uuid}/transactions",
+    description=ListUserTransactions.__doc__,
+    responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID},
+)
+@inject
+async def user_transactions(
+    user_id: UUID, use_case: FromDishka[ListUserTransactions], limit: Limit = 50, cursor: Cursor = None
+) -> TransactionPage:
+    return await use_case(user_id, page_request(limit, cursor))
+
+
+@get("/usage", description=GetUsage.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@inject
+async def usage(
+    use_case: FromDishka[GetUsage],
+    group_by: UsageGrouping = UsageGrouping.USER,
+    since: Annotated[str | None, Parameter(query="from", max_length=40, description="ISO date or date-time")] = None,
+    until: Annotated[str | None, Parameter(query="to", max_length=40, description="ISO date or date-time")] = None,
+) -> UsageReport:
+    return await use_case(group_by, instant(since, "from"), instant(until, "to"))
+
+
+router = Router(
+    "/api/v1/admin",
+    route_handlers=[
+        list_users,
+        get_user,
+        update_user,
+        adjust_balance,
+        user_transactions,
+        usage,
+        *admin_models_handlers,
+    ],
+    guards=[require_admin],
+    tags=["admin"],
+    security=[{"BearerAuth": []}],
+)

@@ -1,0 +1,62 @@
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Router, post
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from application.accounts.login import Credentials, LoginUser
+from application.accounts.refresh import Logout, RefreshRequest, RefreshSession
+from application.accounts.register import RegisterUser, Registration
+from application.views import TokenPair, UserView
+from entrypoints.http.identity import client_address
+from entrypoints.http.problems import INVALID, problem_response
+
+
+@post(
+    "/register",
+    status_code=HTTP_201_CREATED,
+    description=RegisterUser.__doc__,
+    responses={
+        409: problem_response("`username_taken`"),
+        429: problem_response("Too many registrations from this address"),
+        **INVALID,
+    },
+)
+@inject
+async def register(data: Registration, request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]) -> UserView:
+    return await use_case(data, client_address=client_address(request))
+
+
+@post(
+    "/login",
+    status_code=HTTP_200_OK,
+    description=LoginUser.__doc__,
+    responses={
+        401: problem_response("`invalid_credentials`"),
+        429: problem_response("Too many failed logins (`Retry-After`)"),
+        **INVALID,
+    },
+)
+@inject
+async def login(data: Credentials, request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]) -> TokenPair:
+    return await use_case(data, client_address=client_address(request))
+
+
+@post(
+    "/refresh",
+    status_code=HTTP_200_OK,
+    description=RefreshSession.__doc__,
+    responses={401: problem_response("`invalid_token` or `token_reused`"), **INVALID},
+)
+@inject
+async def refresh(data: RefreshRequest, use_case: FromDishka[RefreshSession]) -> TokenPair:
+    return await use_case(data)
+
+
+@post("/logout", status_code=HTTP_204_NO_CONTENT, description=Logout.__doc__, responses=INVALID)
+@inject
+async def logout(data: RefreshRequest, use_case: FromDishka[Logout]) -> None:
+    await use_case(data)
+
+
+router = Router("/api/v1/auth", route_handlers=[register, login, refresh, logout], tags=["auth"], security=[])

@@ -1,0 +1,66 @@
+from typing import Any
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Router, get, post
+from litestar.openapi import ResponseSpec
+from litestar.status_codes import HTTP_200_OK
+
+from application.generations.create import CreateGeneration
+from application.generations.queries import GetGeneration, ListGenerations
+from application.generations.views import GenerationPage, GenerationRequest, GenerationView
+from entrypoints.http.guards import require_user
+from entrypoints.http.pagination import Cursor, Limit, page_request
+from entrypoints.http.problems import INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
+from entrypoints.http.sse import generation_events
+
+GENERATION_ERRORS = {
+    **UNAUTHENTICATED,
+    **INVALID,
+    402: problem_response("`insufficient_balance`: the balance is not positive or does not cover the prompt"),
+    404: problem_response("`model_not_found`"),
+    502: problem_response("`upstream_error`: the provider failed (its pre-charge is refunded if no token came)"),
+    503: problem_response("`provider_unavailable`"),
+}
+
+
+@post(
+    "/",
+    status_code=HTTP_200_OK,
+    description=CreateGeneration.__doc__,
+    responses={
+        200: ResponseSpec(
+            GenerationView,
+            description="The generation; with `stream: true`, `text/event-stream` events instead",
+        ),
+        **GENERATION_ERRORS,
+    },
+)
+@inject
+async def create_generation(data: GenerationRequest, use_case: FromDishka[CreateGeneration]) -> Any:
+    if data.stream:
+        return generation_events(await use_case.stream(data))
+    return await use_case.complete(data)
+
+
+@get("/", description=ListGenerations.__doc__, responses={**UNAUTHENTICATED, **INVALID})
+@inject
+async def list_generations(
+    use_case: FromDishka[ListGenerations], limit: Limit = 50, cursor: Cursor = None
+) -> GenerationPage:
+    return await use_case(page_request(limit, cursor))
+
+
+@get("/{generation_id:uuid}", description=GetGeneration.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
+@inject
+async def get_generation(generation_id: UUID, use_case: FromDishka[GetGeneration]) -> GenerationView:
+    return await use_case(generation_id)
+
+
+router = Router(
+    "/api/v1/generations",
+    route_handlers=[create_generation, list_generations, get_generation],
+    guards=[require_user],
+    tags=["generations"],
+    security=[{"BearerAuth": []}],
+)

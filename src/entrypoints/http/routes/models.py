@@ -1,0 +1,89 @@
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Router, delete, get, patch, post
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from application.catalog.use_cases import (
+    AdminListModels,
+    CreateModel,
+    DeleteModel,
+    GetModel,
+    ListModels,
+    ListOpenAIModels,
+    ModelPatch,
+    NewModel,
+    UpdateModel,
+)
+from application.catalog.views import ModelPage, ModelView, OpenAIModelList
+from entrypoints.http.guards import require_user
+from entrypoints.http.pagination import Cursor, Limit, page_request
+from entrypoints.http.problems import ADMIN_ONLY, INVALID, UNAUTHENTICATED, problem_response
+
+MODEL_NOT_FOUND = {404: problem_response("`model_not_found`")}
+
+
+@get("/", description=ListModels.__doc__, responses={**UNAUTHENTICATED, **INVALID})
+@inject
+async def list_models(use_case: FromDishka[ListModels], limit: Limit = 50, cursor: Cursor = None) -> ModelPage:
+    return await use_case(page_request(limit, cursor))
+
+
+@get("/models", description=ListOpenAIModels.__doc__, responses=UNAUTHENTICATED)
+@inject
+async def openai_models_handler(use_case: FromDishka[ListOpenAIModels]) -> OpenAIModelList:
+    return await use_case()
+
+
+@get("/models", description=AdminListModels.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@inject
+async def admin_list_models(
+    use_case: FromDishka[AdminListModels], limit: Limit = 50, cursor: Cursor = None
+) -> ModelPage:
+    return await use_case(page_request(limit, cursor))
+
+
+@post(
+    "/models",
+    status_code=HTTP_201_CREATED,
+    description=CreateModel.__doc__,
+    responses={**ADMIN_ONLY, **INVALID, 409: problem_response("`model_exists`")},
+)
+@inject
+async def create_model(data: NewModel, use_case: FromDishka[CreateModel]) -> ModelView:
+    return await use_case(data)
+
+
+@get("/models/{model_id:str}", description=GetModel.__doc__, responses={**ADMIN_ONLY, **MODEL_NOT_FOUND})
+@inject
+async def get_model(model_id: str, use_case: FromDishka[GetModel]) -> ModelView:
+    return await use_case(model_id)
+
+
+@patch(
+    "/models/{model_id:str}",
+    description=UpdateModel.__doc__,
+    responses={**ADMIN_ONLY, **MODEL_NOT_FOUND, **INVALID},
+)
+@inject
+async def update_model(model_id: str, data: ModelPatch, use_case: FromDishka[UpdateModel]) -> ModelView:
+    return await use_case(model_id, data)
+
+
+@delete(
+    "/models/{model_id:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    description=DeleteModel.__doc__,
+    responses={**ADMIN_ONLY, **MODEL_NOT_FOUND},
+)
+@inject
+async def delete_model(model_id: str, use_case: FromDishka[DeleteModel]) -> None:
+    await use_case(model_id)
+
+
+models_router = Router(
+    "/api/v1/models",
+    route_handlers=[list_models],
+    guards=[require_user],
+    tags=["models"],
+    security=[{"BearerAuth": []}],
+)
+admin_models_handlers = [admin_list_models, create_model, get_model, update_model, delete_model]

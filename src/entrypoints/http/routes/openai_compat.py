@@ -1,0 +1,101 @@
+"""`/v1`: the OpenAI-compatible surface, with OpenAI's error shape `{"error": {message, type, code}}`."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Response, Router, post
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import ServerSentEventMessage
+from litestar.status_codes import HTTP_200_OK
+
+from application.generations.openai_chat import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatCompletions,
+    completion_id,
+    completion_usage,
+    finish_reason,
+)
+from application.generations.run import GenerationRun
+from domain.errors import DomainError
+from entrypoints.http.guards import require_user
+from entrypoints.http.problems import status_of
+from entrypoints.http.sse import EventStream
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+@post("/chat/completions", status_code=HTTP_200_OK, description=ChatCompletions.__doc__)
+@inject
+async def chat_completions(data: ChatCompletionRequest, use_case: FromDishka[ChatCompletions]) -> ChatCompletion | Any:
+    if data.stream:
+        run = await use_case.stream(data)
+        return EventStream(_chunks(run, include_usage=data.include_usage))
+    return await use_case.complete(data)
+
+
+async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[ServerSentEventMessage]:
+    base = {"id": completion_id(run), "object": "chat.completion.chunk", "created": int(run.created_at.timestamp())}
+    base["model"] = run.model.id
+    first = True
+    try:
+        async for text in run.deltas():
+            delta = {"role": "assistant", "content": text} if first else {"content": text}
+            first = False
+            yield _data(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    finally:
+        outcome = await run.close()
+    if outcome.error is not None:
+        yield _data({"error": _error_body(outcome.error.detail, status_of(outcome.error), outcome.error.code)})
+    else:
+        choice = {"index": 0, "delta": {}, "finish_reason": finish_reason(run, outcome)}
+        yield _data(base | {"choices": [choice]})
+        if include_usage:
+            yield _data(base | {"choices": [], "usage": msgspec.to_builtins(completion_usage(outcome))})
+    yield ServerSentEventMessage(data="[DONE]")
+
+
+def _data(payload: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=msgspec.json.encode(payload).decode())
+
+
+def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
+    return {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code}
+
+
+def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, DomainError):
+        status, code, message = status_of(exc), exc.code, exc.detail
+        if retry_after := getattr(exc, "retry_after_seconds", None):
+            headers["Retry-After"] = str(retry_after)
+    elif isinstance(exc, ValidationException):
+        status, code, message = 400, "invalid_request", f"{exc.detail}: {exc.extra}"
+    elif isinstance(exc, HTTPException):
+        status, code, message = exc.status_code, "http_error", exc.detail
+    else:
+        status, code, message = 500, "internal_error", "An unexpected error occurred."
+    return Response({"error": _error_body(message, status, code)}, status_code=status, headers=headers)
+
+
+def openai_router(*extra_handlers: Any) -> Router:
+    return Router(
+        "/v1",
+        route_handlers=[chat_completions, *extra_handlers],
+        guards=[require_user],
+        tags=["openai-compatible"],
+        security=[{"BearerAuth": []}],
+        exception_handlers={Exception: _openai_error},
+    )

@@ -1,0 +1,47 @@
+"""Generation runs as Server-Sent Events: `start`, `delta`…, then exactly one of `done` or `error`; every event
+carries an `id:`. Settlement does not depend on this generator running: the request's OpenRuns closes the run."""
+
+from collections.abc import AsyncIterator
+from itertools import count
+from typing import Any
+
+import msgspec
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response.base import ASGIResponse
+
+from application.generations.run import GenerationRun, Outcome
+
+
+class EventStream(ServerSentEvent):
+    """An SSE response from a route that also answers JSON: its own media type wins over the route's."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        return super().to_asgi_response(*args, **kwargs | {"media_type": self.media_type})
+
+
+def generation_events(run: GenerationRun) -> EventStream:
+    return EventStream(_events(run), headers={"X-Generation-ID": str(run.generation_id)})
+
+
+async def _events(run: GenerationRun) -> AsyncIterator[ServerSentEventMessage]:
+    ids = count(1)
+    yield _message(next(ids), "start", {"id": str(run.generation_id), "model": run.model.id})
+    try:
+        async for text in run.deltas():
+            yield _message(next(ids), "delta", {"text": text})
+    finally:
+        outcome = await run.close()
+    event, data = _final(outcome)
+    yield _message(next(ids), event, data)
+
+
+def _final(outcome: Outcome) -> tuple[str, dict[str, Any]]:
+    usage = {"input_tokens": outcome.usage.input_tokens, "output_tokens": outcome.usage.output_tokens}
+    common = {"id": str(outcome.generation_id), "usage": usage, "cost": str(outcome.cost)}
+    if outcome.error is None:
+        return "done", common | {"balance": None if outcome.balance is None else str(outcome.balance)}
+    return "error", common | {"code": outcome.error.code, "detail": outcome.error.detail}
+
+
+def _message(event_id: int, event: str, data: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event, id=str(event_id))

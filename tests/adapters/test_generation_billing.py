@@ -1,0 +1,153 @@
+"""The generation money path on PostgreSQL: atomic pre-charge, settle exactly once, refund, reaper."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgres.generation_billing import PgGenerationBilling
+from application.ports.billing import GenerationStart, Settlement
+from domain.credits import Credits
+from domain.errors import InsufficientBalance
+from domain.generation import GenerationKind, GenerationStatus, UsageSource
+from domain.pricing import Pricing, Usage
+from tests.support.audit import ledger_violations
+from tests.support.money import balance_of, funded_user, generation_violations
+
+PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))
+LEASE = timedelta(seconds=30)
+
+
+def _start(user_id: uuid.UUID, precharge: int, input_tokens: int = 5) -> GenerationStart:
+    return GenerationStart(
+        generation_id=uuid.uuid4(),
+        entry_id=uuid.uuid4(),
+        user_id=user_id,
+        kind=GenerationKind.GENERATION,
+        model_id="dr14",
+        api_key=None,
+        pricing=PRICING,
+        input_tokens=input_tokens,
+        precharge=Credits(precharge),
+        created_at=datetime.now(UTC),
+    )
+
+
+def _settlement(generation_id: uuid.UUID, status: GenerationStatus, usage: Usage, cost: Credits) -> Settlement:
+    return Settlement(
+        generation_id=generation_id,
+        entry_id=uuid.uuid4(),
+        status=status,
+        usage=usage,
+        usage_source=UsageSource.PROVIDER,
+        cost=cost,
+        output="text",
+        finished_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+def billing(clean_db: AsyncEngine) -> PgGenerationBilling:
+    return PgGenerationBilling(clean_db)
+
+
+@pytest.mark.parametrize("affordable", [1, 3, 7])
+async def test_concurrent_precharges_never_overspend(
+    billing: PgGenerationBilling, clean_db: AsyncEngine, affordable: int
+) -> None:
+    user_id = await funded_user(clean_db, affordable * 1000)
+    results = await asyncio.gather(
+        *(billing.start(_start(user_id, 1000), LEASE) for _ in range(50)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == affordable
+    assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
+    assert await balance_of(clean_db, user_id) == 0
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_nothing_starts_on_a_zero_or_negative_balance(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 0)
+    with pytest.raises(InsufficientBalance):
+        await billing.start(_start(user_id, 0), LEASE)
+    async with clean_db.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM generations")) == 0
+
+
+async def test_settlement_charges_the_difference_exactly_once(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 10_000_000)
+    start = _start(user_id, 1_000_000)
+    await billing.start(start, LEASE)
+    usage = Usage(5, 50)
+    settlement = _settlement(start.generation_id, GenerationStatus.COMPLETED, usage, PRICING.cost(usage))
+    results = await asyncio.gather(*(billing.settle(settlement) for _ in range(10)))
+    assert sum(r is not None for r in results) == 1
+    assert await balance_of(clean_db, user_id) == 10_000_000 - PRICING.cost(usage).micros
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_a_failure_before_any_token_refunds_the_precharge(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 5_000_000)
+    start = _start(user_id, 1_000_000)
+    await billing.start(start, LEASE)
+    await billing.settle(_settlement(start.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
+    assert await balance_of(clean_db, user_id) == 5_000_000
+    async with clean_db.connect() as connection:
+        kinds = (await connection.execute(text("SELECT kind, phase FROM ledger_entries ORDER BY seq"))).all()
+    assert [tuple(k) for k in kinds][-2:] == [("generation", "precharge"), ("refund", "refund")]
+    assert await generation_violations(clean_db) == []
+
+
+async def test_a_settlement_may_take_the_balance_below_zero(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 1_000_000)
+    start = _start(user_id, 1_000_000)
+    await billing.start(start, LEASE)
+    usage = Usage(5, 1000)
+    balance = await billing.settle(
+        _settlement(start.generation_id, GenerationStatus.COMPLETED, usage, PRICING.cost(usage))
+    )
+    assert balance is not None
+    assert balance.is_negative()
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_the_reaper_settles_expired_leases_with_the_checkpointed_tokens(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 10_000_000)
+    start = _start(user_id, 1_000_000, input_tokens=5)
+    await billing.start(start, LEASE)
+    await billing.checkpoint(start.generation_id, 32, timedelta(seconds=-1))
+    reaped = await asyncio.gather(billing.reap(10), billing.reap(10), billing.reap(10))
+    assert sum(reaped) == 1
+    async with clean_db.connect() as connection:
+        row = (await connection.execute(text("SELECT status, cost, output_tokens, error_code FROM generations"))).one()
+    assert row.status == "failed"
+    assert row.output_tokens == 32
+    assert row.cost == PRICING.cost(Usage(5, 32)).micros
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_a_late_settlement_after_the_reaper_changes_nothing(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 10_000_000)
+    start = _start(user_id, 1_000_000)
+    await billing.start(start, timedelta(seconds=-1))
+    assert await billing.reap(10) == 1
+    before = await balance_of(clean_db, user_id)
+    late = await billing.settle(_settlement(start.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
+    assert late is None
+    assert await balance_of(clean_db, user_id) == before

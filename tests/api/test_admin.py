@@ -1,0 +1,125 @@
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from entrypoints.settings import Settings
+from tests.support.api import admin_token, bearer, client_token
+from tests.support.audit import ledger_violations
+
+
+async def _admin_operations(client: AsyncTestClient[Litestar]) -> list[tuple[str, str]]:
+    document = (await client.get("/api-docs/openapi.json")).json()
+    return [
+        (method.upper(), path.replace("{user_id}", str(uuid.uuid4())))
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/admin")
+        for method in operations
+    ]
+
+
+async def _user_id(client: AsyncTestClient[Litestar], token: str) -> str:
+    return str((await client.get("/api/v1/me", headers=bearer(token))).json()["id"])
+
+
+async def test_every_admin_operation_refuses_a_client(client: AsyncTestClient[Litestar]) -> None:
+    token = await client_token(client, "pat")
+    operations = await _admin_operations(client)
+    assert len(operations) >= 5
+    for method, path in operations:
+        response = await client.request(method, path, headers=bearer(token), json={})
+        assert response.status_code == 403, (method, path)
+        assert response.json()["code"] == "forbidden"
+
+
+async def test_every_admin_operation_needs_a_token(client: AsyncTestClient[Litestar]) -> None:
+    for method, path in await _admin_operations(client):
+        response = await client.request(method, path, json={})
+        assert response.status_code == 401, (method, path)
+
+
+async def test_admin_lists_gets_and_patches_users(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "quinn"))
+    listed = (await client.get("/api/v1/admin/users", headers=bearer(admin))).json()
+    assert {u["username"] for u in listed["items"]} == {"root", "quinn"}
+    assert (await client.get(f"/api/v1/admin/users/{user_id}", headers=bearer(admin))).json()["username"] == "quinn"
+    promoted = await client.patch(f"/api/v1/admin/users/{user_id}", json={"role": "admin"}, headers=bearer(admin))
+    assert promoted.json()["role"] == "admin"
+    missing = await client.get(f"/api/v1/admin/users/{uuid.uuid4()}", headers=bearer(admin))
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+
+async def test_patch_refuses_unknown_fields(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "rita"))
+    response = await client.patch(f"/api/v1/admin/users/{user_id}", json={"balance": "100"}, headers=bearer(admin))
+    assert response.status_code == 422
+
+
+async def _adjust(
+    client: AsyncTestClient[Litestar], admin: str, user_id: str, body: dict[str, Any], key: str | None = None
+) -> Any:
+    headers = bearer(admin) | ({"Idempotency-Key": key} if key else {})
+    return await client.post(f"/api/v1/admin/users/{user_id}/balance", json=body, headers=headers)
+
+
+async def test_a_signed_adjustment_is_one_ledger_row(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "sam"))
+    credited = (await _adjust(client, admin, user_id, {"amount": "10.5", "reason": "welcome"})).json()
+    debited = (await _adjust(client, admin, user_id, {"amount": "-12", "reason": "chargeback"})).json()
+    assert credited["balance"] == "10.5"
+    assert debited["balance"] == "-1.5"
+    assert debited["transaction"]["kind"] == "admin_adjustment"
+    assert debited["transaction"]["reason"] == "chargeback"
+    ledger = (await client.get(f"/api/v1/admin/users/{user_id}/transactions", headers=bearer(admin))).json()
+    assert [t["amount"] for t in ledger["items"]] == ["-12", "10.5"]
+    assert await ledger_violations(clean_db) == []
+
+
+@pytest.mark.parametrize("amount", ["0", "0.0000001", "1e3", "abc", "", "9223372036855"])
+async def test_bad_amounts_are_422(client: AsyncTestClient[Litestar], settings: Settings, amount: str) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "tina"))
+    response = await _adjust(client, admin, user_id, {"amount": amount, "reason": "x"})
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_adjusting_a_missing_user_is_404(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    admin = await admin_token(client, settings)
+    response = await _adjust(client, admin, str(uuid.uuid4()), {"amount": "1", "reason": "x"})
+    assert response.status_code == 404
+
+
+async def test_the_same_idempotency_key_and_body_apply_once_under_concurrency(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "uma"))
+    body = {"amount": "5", "reason": "promo"}
+    responses = await asyncio.gather(*(_adjust(client, admin, user_id, body, key="k-1") for _ in range(20)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    ledger = (await client.get(f"/api/v1/admin/users/{user_id}/transactions", headers=bearer(admin))).json()
+    assert len(ledger["items"]) == 1
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_an_idempotency_key_reused_with_another_body_is_409(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "vic"))
+    await _adjust(client, admin, user_id, {"amount": "5", "reason": "promo"}, key="k-2")
+    other = await _adjust(client, admin, user_id, {"amount": "6", "reason": "promo"}, key="k-2")
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_key_reused"

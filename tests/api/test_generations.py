@@ -1,0 +1,186 @@
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.credits import Credits
+from domain.pricing import Pricing, Usage
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.conftest import replace_settings
+from tests.support.api import admin_token, bearer, client_token
+from tests.support.audit import ledger_violations
+from tests.support.money import generation_violations
+from tests.support.servers import serve_on_loopback
+
+DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+GENERATIONS = "/api/v1/generations"
+HELLO = [{"role": "user", "content": "Say hello to the world"}]
+
+
+async def _funded_client(client: Any, settings: Settings, username: str, amount: str = "100") -> str:
+    token = await client_token(client, username)
+    admin = await admin_token(client, settings, username=f"admin-{username}")
+    user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
+    response = await client.post(
+        f"/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "test"}, headers=bearer(admin)
+    )
+    assert response.status_code == 200, response.text
+    return token
+
+
+async def test_a_generation_is_charged_its_exact_price(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded_client(client, settings, "gen1")
+    response = await client.post(
+        GENERATIONS, json={"model": "dr14", "messages": HELLO, "max_tokens": 10}, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    generation = response.json()
+    usage = generation["usage"]
+    assert generation["status"] == "completed"
+    assert usage["output_tokens"] == 10
+    assert usage["input_tokens"] > 0
+    assert generation["output"]["role"] == "assistant"
+    assert generation["output"]["content"]
+    expected = DR14.cost(Usage(usage["input_tokens"], usage["output_tokens"]))
+    assert generation["cost"] == str(expected)
+    assert generation["balance"] == str(Credits.whole(100) - expected)
+    stored = (await client.get(f"{GENERATIONS}/{generation['id']}", headers=bearer(token))).json()
+    assert stored["status"] == "completed"
+    assert stored["cost"] == generation["cost"]
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
+
+
+async def test_a_stream_sends_start_deltas_and_done_each_with_an_id(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded_client(client, settings, "gen2")
+    body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 5, "stream": True}
+    async with aconnect_sse(client, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        events = [event async for event in source.aiter_sse()]
+    names = [event.event for event in events]
+    assert names[0] == "start"
+    assert names[1:-1] == ["delta"] * 5
+    assert names[-1] == "done"
+    assert all(event.id for event in events)
+    done = json.loads(events[-1].data)
+    assert done["usage"]["output_tokens"] == 5
+    assert {"id", "usage", "cost", "balance"} <= done.keys()
+    assert await generation_violations(clean_db) == []
+
+
+async def test_no_balance_is_402_before_any_stream_opens(client: AsyncTestClient[Litestar]) -> None:
+    token = await client_token(client, "gen3")
+    for stream in (False, True):
+        response = await client.post(
+            GENERATIONS, json={"model": "dr14", "messages": HELLO, "stream": stream}, headers=bearer(token)
+        )
+        assert response.status_code == 402
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "insufficient_balance"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"model": "nope", "messages": HELLO}, 404, "model_not_found"),
+        ({"model": "dr14", "messages": []}, 422, "validation_error"),
+        ({"model": "dr14", "messages": [{"role": "robot", "content": "x"}]}, 422, "validation_error"),
+        ({"model": "dr14", "messages": HELLO, "max_tokens": 999_999}, 422, "validation_error"),
+        ({"model": "dr14", "messages": HELLO, "temperature": 3}, 422, "validation_error"),
+        ({"model": "dr14", "messages": HELLO, "user_id": "x"}, 422, "validation_error"),
+    ],
+)
+async def test_bad_generation_requests_are_clear_problems(
+    client: AsyncTestClient[Litestar], settings: Settings, body: dict[str, Any], status: int, code: str
+) -> None:
+    token = await _funded_client(client, settings, "gen4")
+    response = await client.post(GENERATIONS, json=body, headers=bearer(token))
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+
+
+async def test_another_users_generation_is_404_and_admins_see_it(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    owner = await _funded_client(client, settings, "gen5")
+    other = await client_token(client, "gen6")
+    generation = (
+        await client.post(
+            GENERATIONS, json={"model": "dr14", "messages": HELLO, "max_tokens": 2}, headers=bearer(owner)
+        )
+    ).json()
+    path = f"{GENERATIONS}/{generation['id']}"
+    assert (await client.get(path, headers=bearer(other))).status_code == 404
+    admin = await admin_token(client, settings, username="gen-admin")
+    assert (await client.get(path, headers=bearer(admin))).status_code == 200
+    listed = (await client.get(GENERATIONS, headers=bearer(owner))).json()
+    assert [g["id"] for g in listed["items"]] == [generation["id"]]
+    assert (await client.get(GENERATIONS, headers=bearer(other))).json()["items"] == []
+
+
+async def test_a_burst_spends_exactly_what_the_balance_covers(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    admin = await admin_token(client, settings, username="burst-admin")
+    created = await client.post(
+        "/api/v1/admin/models",
+        json={
+            "id": "prompt-only",
+            "provider": "simulator",
+            "upstream_model": "prompt-only",
+            "pricing": {"unit_tokens": 1, "input_credits": "1", "output_credits": "0"},
+            "max_output_tokens": 16,
+        },
+        headers=bearer(admin),
+    )
+    assert created.status_code == 201, created.text
+    token = await client_token(client, "burst")
+    body = {"model": "prompt-only", "messages": HELLO, "max_tokens": 1}
+    probe_user = await _funded_client(client, settings, "burst-probe", amount="1000")
+    prompt_cost = Credits.parse((await client.post(GENERATIONS, json=body, headers=bearer(probe_user))).json()["cost"])
+    user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
+    funds = Credits(prompt_cost.micros * 3)
+    await client.post(
+        f"/api/v1/admin/users/{user_id}/balance", json={"amount": str(funds), "reason": "x"}, headers=bearer(admin)
+    )
+    responses = await asyncio.gather(*(client.post(GENERATIONS, json=body, headers=bearer(token)) for _ in range(50)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 3
+    assert statuses.count(402) == 47
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    app = create_app(replace_settings(settings, simulator_token_delay_ms=50))
+    async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        token = await _funded_client(http, settings, "gen7")
+        body = {"model": "dr14", "messages": HELLO, "max_tokens": 200, "stream": True}
+        async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
+            generation_id = source.response.headers["x-generation-id"]
+            deltas = 0
+            async for event in source.aiter_sse():
+                deltas += event.event == "delta"
+                if deltas == 3:
+                    break
+        await asyncio.sleep(0.5)
+        generation = (await http.get(f"{GENERATIONS}/{generation_id}", headers=bearer(token))).json()
+    assert generation["status"] == "cancelled"
+    assert 3 <= generation["usage"]["output_tokens"] <= 5
+    assert generation["cost"] == str(
+        DR14.cost(Usage(generation["usage"]["input_tokens"], generation["usage"]["output_tokens"]))
+    )
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []

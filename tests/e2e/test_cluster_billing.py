@@ -1,0 +1,133 @@
+"""Three `creditgate serve` processes on one PostgreSQL: bursts, crashes and shutdowns never lose or double a charge."""
+
+import asyncio
+import signal
+import time
+from itertools import cycle
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.accounts.register import Registration
+from entrypoints.cli import create_admin
+from entrypoints.settings import Settings
+from tests.conftest import replace_settings
+from tests.support.api import PASSWORD, bearer
+from tests.support.audit import ledger_violations
+from tests.support.cluster import Cluster
+from tests.support.money import generation_violations
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+HELLO = [{"role": "user", "content": "Say hello to the world"}]
+
+
+async def _setup(http: httpx.AsyncClient, settings: Settings, cluster: Cluster, username: str) -> tuple[str, str, str]:
+    """An admin token, a client token and the client's id, through the cluster's first instance."""
+    await create_admin(replace_settings(settings), Registration(username="cluster-admin", password=PASSWORD))
+    base = cluster.urls[0]
+    admin = await http.post(f"{base}/api/v1/auth/login", json={"username": "cluster-admin", "password": PASSWORD})
+    registered = await http.post(f"{base}/api/v1/auth/register", json={"username": username, "password": PASSWORD})
+    client = await http.post(f"{base}/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    return admin.json()["access_token"], client.json()["access_token"], registered.json()["id"]
+
+
+async def _fund(http: httpx.AsyncClient, base: str, admin: str, user_id: str, amount: str) -> None:
+    response = await http.post(
+        f"{base}/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "test"}, headers=bearer(admin)
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _running(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT count(*) FROM generations WHERE status = 'running'")))
+
+
+@pytest.mark.parametrize("affordable", [1, 3, 7])
+async def test_a_burst_over_three_instances_spends_exactly_the_balance(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine, affordable: int
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, token, user_id = await _setup(http, settings, cluster, "burst")
+        base = cluster.urls[0]
+        model = {
+            "id": "prompt-priced",
+            "provider": "simulator",
+            "upstream_model": "prompt-priced",
+            "pricing": {"unit_tokens": 1, "input_credits": "1", "output_credits": "0"},
+            "max_output_tokens": 8,
+        }
+        assert (await http.post(f"{base}/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
+        body = {"model": "prompt-priced", "messages": HELLO, "max_tokens": 1}
+        await _fund(http, base, admin, user_id, "1000")
+        first = await http.post(f"{base}/api/v1/generations", json=body, headers=bearer(token))
+        prompt_cost = first.json()["cost"]
+        balance = (await http.get(f"{base}/api/v1/me/balance", headers=bearer(token))).json()["balance"]
+        await _fund(http, base, admin, user_id, f"-{balance}")
+        await _fund(http, base, admin, user_id, str(int(prompt_cost) * affordable))
+        urls = cycle(cluster.urls)
+        responses = await asyncio.gather(
+            *(http.post(f"{next(urls)}/api/v1/generations", json=body, headers=bearer(token)) for _ in range(50))
+        )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == affordable, statuses
+    assert statuses.count(402) == 50 - affordable
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
+
+
+async def _open_streams(http: httpx.AsyncClient, base: str, token: str, count: int) -> list[Any]:
+    body = {"model": "dr14", "messages": HELLO, "max_tokens": 2000, "stream": True}
+    streams = []
+    for _ in range(count):
+        request = http.build_request("POST", f"{base}/api/v1/generations", json=body, headers=bearer(token))
+        response = await http.send(request, stream=True)
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        while "event: delta" not in await anext(lines):
+            pass
+        streams.append(response)
+    return streams
+
+
+async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, token, user_id = await _setup(http, settings, cluster, "crash")
+        await _fund(http, cluster.urls[0], admin, user_id, "100000")
+        streams = await _open_streams(http, cluster.urls[0], token, 20)
+        assert await _running(clean_db) == 20
+        cluster.kill(0, signal.SIGKILL)
+        deadline = time.monotonic() + 3 + 1 + 3
+        while await _running(clean_db) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        for stream in streams:
+            await stream.aclose()
+    assert await _running(clean_db) == 0
+    async with clean_db.connect() as connection:
+        rows = (await connection.execute(text("SELECT status, error_code, output_tokens FROM generations"))).all()
+    assert {(row.status, row.error_code) for row in rows} == {("failed", "interrupted")}
+    assert all(row.output_tokens > 0 for row in rows)
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
+
+
+async def test_sigterm_leaves_no_generation_running(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, token, user_id = await _setup(http, settings, cluster, "graceful")
+        await _fund(http, cluster.urls[1], admin, user_id, "100000")
+        streams = await _open_streams(http, cluster.urls[1], token, 5)
+        cluster.kill(1, signal.SIGTERM)
+        cluster.instances[1].process.wait(timeout=30)
+        for stream in streams:
+            await stream.aclose()
+    assert await _running(clean_db) == 0
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
