@@ -15,7 +15,7 @@ from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from adapters.postgres.catalog import PgCatalog
-from adapters.postgres.engine import create_engine, create_session_factory
+from adapters.postgres.engine import AutocommitEngine, autocommit, create_engine, create_session_factory
 from adapters.postgres.generation_billing import PgGenerationBilling
 from adapters.postgres.generation_records import PgGenerationRecords
 from adapters.postgres.idempotency import PgIdempotencyStore
@@ -90,6 +90,10 @@ class DatabaseProvider(Provider):
         await engine.dispose()
 
     @provide(scope=Scope.APP)
+    def autocommit_engine(self, engine: AsyncEngine) -> AutocommitEngine:
+        return autocommit(engine)
+
+    @provide(scope=Scope.APP)
     def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return create_session_factory(engine)
 
@@ -101,7 +105,7 @@ class DatabaseProvider(Provider):
     database_probe = provide(PgDatabaseProbe, provides=DatabaseProbe, scope=Scope.APP)
     unit_of_work = provide(SqlaUnitOfWork, provides=UnitOfWork, scope=Scope.REQUEST)
     users = provide(PgUserRepository, provides=UserRepository, scope=Scope.REQUEST)
-    principals = provide(PgPrincipalReader, provides=PrincipalReader, scope=Scope.REQUEST)
+    principals = provide(PgPrincipalReader, provides=PrincipalReader, scope=Scope.APP)
     ledger = provide(PgWalletLedger, provides=WalletLedger, scope=Scope.REQUEST)
     idempotency = provide(PgIdempotencyStore, provides=IdempotencyStore, scope=Scope.REQUEST)
     throttle = provide(PgThrottleCounter, provides=ThrottleCounter, scope=Scope.REQUEST)

@@ -3,6 +3,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
 from application.catalog.use_cases import ModelExists
 from application.ports.catalog import Catalog
@@ -50,11 +51,14 @@ def _values(model: CatalogModel) -> dict[str, object]:
 
 
 class PgCatalog(Catalog):
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, engine: AutocommitEngine) -> None:
         self._session = session
+        self._engine = engine
 
     async def get(self, model_id: str) -> CatalogModel | None:
-        row = (await self._session.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
+        """Outside the request's transaction, so a streaming generation holds no connection."""
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
         return None if row is None else _model(row._mapping)
 
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:

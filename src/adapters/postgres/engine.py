@@ -1,5 +1,10 @@
+from typing import NewType
+
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+AutocommitEngine = NewType("AutocommitEngine", AsyncEngine)
+"""Single statements outside any transaction: one round trip each, and no connection held between them."""
 
 
 def asyncpg_url(database_url: str) -> str:
@@ -21,3 +26,7 @@ def create_engine(database_url: str, *, pool_size: int, max_overflow: int, timeo
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def autocommit(engine: AsyncEngine) -> AutocommitEngine:
+    return AutocommitEngine(engine.execution_options(isolation_level="AUTOCOMMIT"))

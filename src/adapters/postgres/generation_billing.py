@@ -7,6 +7,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.postgres.engine import AutocommitEngine
 from application.ports.billing import GenerationBilling, GenerationStart, Settlement
 from domain.credits import Credits
 from domain.errors import InsufficientBalance
@@ -79,8 +80,8 @@ FOR UPDATE SKIP LOCKED
 
 
 class PgGenerationBilling(GenerationBilling):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    def __init__(self, engine: AsyncEngine, statements: AutocommitEngine) -> None:
+        self._engine = statements
         self._transactional = engine
 
     async def start(self, start: GenerationStart, lease: timedelta) -> Credits:

@@ -9,6 +9,8 @@ import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from domain.errors import (
     Conflict,
@@ -24,6 +26,7 @@ from domain.errors import (
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_RETRY_SOON = {"Retry-After": "1"}
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -116,6 +119,13 @@ def http_problem(error: HTTPException) -> ProblemDetailsException:
     return _problem(status, CODE_BY_STATUS.get(status, "http_error"), detail, headers=error.headers)
 
 
+def unavailable_problem(error: Exception) -> ProblemDetailsException:
+    log.error("database_unavailable", error=type(error).__name__)
+    return _problem(
+        503, "service_unavailable", "The database is unavailable or overloaded; retry later.", headers=_RETRY_SOON
+    )
+
+
 def internal_problem(error: Exception) -> ProblemDetailsException:
     log.error("unhandled_error", exc_info=error)
     return _problem(500, "internal_error", "An unexpected error occurred; it has been logged.")
@@ -150,6 +160,10 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 DomainError: domain_problem,
                 ValidationException: validation_problem,
                 HTTPException: http_problem,
+                SQLAlchemyTimeout: unavailable_problem,
+                OperationalError: unavailable_problem,
+                InterfaceError: unavailable_problem,
+                OSError: unavailable_problem,
                 Exception: internal_problem,
             }
         )
