@@ -212,12 +212,21 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.base_url = ""
         self.script = steady(3)
+        self.scripts_by_model: dict[str, Script] = {}
         self.requests: list[RecordedRequest] = []
 
     def use(self, script: Script) -> None:
         """Play `script` from now on, forgetting the requests recorded so far."""
         self.script = script
         self.requests = []
+
+    def use_for(self, model: str, script: Script) -> None:
+        """Play `script` for requests naming this upstream model (OpenAI and Anthropic bodies, Gemini paths)."""
+        self.scripts_by_model[model] = script
+
+    def _script_for(self, record: "RecordedRequest") -> Script:
+        model = record.body.get("model") or record.path.removeprefix("/v1beta/models/").partition(":")[0]
+        return self.scripts_by_model.get(str(model), self.script)
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -231,7 +240,7 @@ class FakeUpstream:
             body=json.loads(body) if body else {},
         )
         self.requests.append(record)
-        script, wire = self.script, _wire_for(record.path)
+        script, wire = self._script_for(record), _wire_for(record.path)
         if wire is None:
             await _send_json(send, 404, {"error": "no such route"})
         elif script.status != 200:

@@ -29,6 +29,9 @@ _JSON_FRAME = ('{"score": ', ', "explanation": "', '"}')
 _JSON_MIN_DELTAS = len(_JSON_FRAME) + 1  # the frame plus the score
 
 
+DEFAULT_MAX_TOKENS = 64
+
+
 class SimulatorProvider(LLMProvider):
     def __init__(self, counter: TokenCounter, token_delay_ms: int) -> None:
         self._counter = counter
@@ -37,6 +40,10 @@ class SimulatorProvider(LLMProvider):
     @property
     def token_counter(self) -> TokenCounter:
         return self._counter
+
+    @property
+    def default_max_tokens(self) -> int:
+        return DEFAULT_MAX_TOKENS
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         rng = random.Random(_seed(request))  # noqa: S311 - pseudo-text, not a secret

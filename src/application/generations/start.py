@@ -11,8 +11,6 @@ from domain.errors import InvalidInput, ModelNotFound
 from domain.generation import GenerationKind
 from domain.user import Principal
 
-SIMULATOR_DEFAULT_MAX_TOKENS = 64
-
 
 @dataclass(frozen=True, slots=True)
 class Order:
@@ -75,7 +73,9 @@ class StartGeneration:
             ),
             self._policy.lease,
         )
-        max_tokens = order.max_tokens or min(model.max_output_tokens, SIMULATOR_DEFAULT_MAX_TOKENS)
+        max_tokens = order.max_tokens or min(
+            model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
+        )
         events = provider.stream(
             CompletionRequest(
                 upstream_model=model.upstream_model,

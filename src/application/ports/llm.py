@@ -60,6 +60,11 @@ class LLMProvider(Protocol):
         """
 
     @property
+    def default_max_tokens(self) -> int | None:
+        """The output cap when the client sets none; None means the model's own `max_output_tokens`."""
+        return None
+
+    @property
     @abstractmethod
     def token_counter(self) -> TokenCounter:
         """Counts tokens the way this provider's models do (used when it reports no usage)."""

@@ -1,6 +1,7 @@
 """Every error leaves as an RFC 9457 problem with a stable `code`; the status of each is decided here, once."""
 
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -18,9 +19,12 @@ from domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     PaymentRequired,
+    ProviderUnavailable,
     TooManyRequests,
     Unauthenticated,
+    UpstreamError,
 )
 
 log = structlog.get_logger(__name__)
@@ -36,6 +40,9 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Forbidden: 403,
     PaymentRequired: 402,
     TooManyRequests: 429,
+    PayloadTooLarge: 413,
+    UpstreamError: 502,
+    ProviderUnavailable: 503,
 }
 
 CODE_BY_STATUS: dict[int, str] = {
@@ -153,21 +160,27 @@ def _field_name(item: dict[str, Any]) -> str:
     return key.removeprefix("$.")
 
 
+PROBLEM_CONVERTERS: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+    DomainError: domain_problem,
+    ValidationException: validation_problem,
+    HTTPException: http_problem,
+    SQLAlchemyTimeout: unavailable_problem,
+    OperationalError: unavailable_problem,
+    InterfaceError: unavailable_problem,
+    OSError: unavailable_problem,
+    Exception: internal_problem,
+}
+
+
+def to_problem(error: Exception) -> ProblemDetailsException:
+    for cls in type(error).__mro__:
+        if convert := PROBLEM_CONVERTERS.get(cls):
+            return convert(error)
+    return internal_problem(error)
+
+
 def problem_details_plugin() -> ProblemDetailsPlugin:
-    return ProblemDetailsPlugin(
-        ProblemDetailsConfig(
-            exception_to_problem_detail_map={
-                DomainError: domain_problem,
-                ValidationException: validation_problem,
-                HTTPException: http_problem,
-                SQLAlchemyTimeout: unavailable_problem,
-                OperationalError: unavailable_problem,
-                InterfaceError: unavailable_problem,
-                OSError: unavailable_problem,
-                Exception: internal_problem,
-            }
-        )
-    )
+    return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=PROBLEM_CONVERTERS))
 
 
 UNAUTHENTICATED = {401: problem_response("Missing, invalid or expired token, or an inactive user")}

@@ -6,7 +6,6 @@ from typing import Any
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, post
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
@@ -19,9 +18,8 @@ from application.generations.openai_chat import (
     finish_reason,
 )
 from application.generations.run import GenerationRun
-from domain.errors import DomainError
 from entrypoints.http.guards import require_user
-from entrypoints.http.problems import status_of
+from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
 from entrypoints.http.sse import EventStream
 
 _ERROR_TYPES = {
@@ -76,18 +74,11 @@ def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
 
 
 def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    headers: dict[str, str] = {}
-    if isinstance(exc, DomainError):
-        status, code, message = status_of(exc), exc.code, exc.detail
-        if retry_after := getattr(exc, "retry_after_seconds", None):
-            headers["Retry-After"] = str(retry_after)
-    elif isinstance(exc, ValidationException):
-        status, code, message = 400, "invalid_request", f"{exc.detail}: {exc.extra}"
-    elif isinstance(exc, HTTPException):
-        status, code, message = exc.status_code, "http_error", exc.detail
-    else:
-        status, code, message = 500, "internal_error", "An unexpected error occurred."
-    return Response({"error": _error_body(message, status, code)}, status_code=status, headers=headers)
+    """The same decision as the native API's problems, in OpenAI's shape."""
+    problem = to_problem(exc)
+    code = problem.extra["code"] if isinstance(problem.extra, dict) else "error"
+    body = _error_body(problem.detail, problem.status_code, code)
+    return Response({"error": body}, status_code=problem.status_code, headers=problem.headers)
 
 
 def openai_router(*extra_handlers: Any) -> Router:
@@ -97,5 +88,5 @@ def openai_router(*extra_handlers: Any) -> Router:
         guards=[require_user],
         tags=["openai-compatible"],
         security=[{"BearerAuth": []}],
-        exception_handlers={Exception: _openai_error},
+        exception_handlers=dict.fromkeys(PROBLEM_CONVERTERS, _openai_error),
     )

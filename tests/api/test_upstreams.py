@@ -1,0 +1,224 @@
+"""The gateway in front of a real (fake) OpenAI-compatible upstream on loopback: failures, garbage, stalls and
+disconnects are billed exactly and never answer 500."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from httpx_sse import aconnect_sse
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.credits import Credits
+from domain.pricing import Pricing, Usage
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.conftest import replace_settings
+from tests.support.api import admin_token, bearer, client_token
+from tests.support.audit import ledger_violations
+from tests.support.fake_upstream import (
+    FakeUpstream,
+    fail_after,
+    fail_before_first,
+    garbage,
+    no_usage,
+    serve_fake_upstream,
+    stall,
+    steady,
+    with_usage,
+)
+from tests.support.money import generation_violations
+from tests.support.servers import serve_on_loopback
+
+PRICE = Pricing(1, Credits(1000), Credits(2000))
+HELLO = [{"role": "user", "content": "hello there"}]
+GENERATIONS = "/api/v1/generations"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with serve_fake_upstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def gateway(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> Litestar:
+    return create_app(
+        replace_settings(
+            settings,
+            openai_base_url=f"{upstream.base_url}/v1",
+            openai_api_key="sk-upstream-secret",
+            upstream_read_timeout_seconds=1.0,
+        )
+    )
+
+
+@pytest.fixture
+async def http(gateway: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_on_loopback(gateway) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def token(http: httpx.AsyncClient, settings: Settings) -> str:
+    admin = await admin_token(http, settings, username="up-admin")
+    model = {
+        "id": "up",
+        "provider": "openai",
+        "upstream_model": "fake-model",
+        "pricing": {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002"},
+        "max_output_tokens": 1000,
+    }
+    assert (await http.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
+    user = await client_token(http, "up-user")
+    user_id = (await http.get("/api/v1/me", headers=bearer(user))).json()["id"]
+    funded = await http.post(
+        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
+    )
+    assert funded.status_code == 200
+    return user
+
+
+async def _balance(http: httpx.AsyncClient, token: str) -> str:
+    return str((await http.get("/api/v1/me/balance", headers=bearer(token))).json()["balance"])
+
+
+async def _stream(http: httpx.AsyncClient, token: str, **extra: Any) -> list[tuple[str, dict[str, Any]]]:
+    body = {"model": "up", "messages": HELLO, "stream": True, **extra}
+    async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
+        return [(event.event, json.loads(event.data)) async for event in source.aiter_sse()]
+
+
+async def test_the_providers_usage_is_what_is_billed(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str
+) -> None:
+    upstream.use(with_usage(4, 40, 4))
+    generation = (await http.post(GENERATIONS, json={"model": "up", "messages": HELLO}, headers=bearer(token))).json()
+    assert generation["usage"] == {"input_tokens": 40, "output_tokens": 4}
+    assert generation["cost"] == str(PRICE.cost(Usage(40, 4)))
+    assert upstream.requests[0].headers["authorization"] == "Bearer sk-upstream-secret"
+
+
+async def test_without_provider_usage_the_counter_bills(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str
+) -> None:
+    upstream.use(no_usage(5))
+    generation = (await http.post(GENERATIONS, json={"model": "up", "messages": HELLO}, headers=bearer(token))).json()
+    assert generation["status"] == "completed"
+    assert generation["usage"]["output_tokens"] >= 5
+    assert generation["cost"] == str(PRICE.cost(Usage(**generation["usage"])))
+
+
+@pytest.mark.parametrize(("status", "code", "http_status"), [(500, "upstream_error", 502), (503, "provider_unavailable", 503)])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failure_before_the_first_token_refunds_and_is_a_real_status(
+    http: httpx.AsyncClient,
+    upstream: FakeUpstream,
+    token: str,
+    clean_db: AsyncEngine,
+    status: int,
+    code: str,
+    http_status: int,
+    stream: bool,
+) -> None:
+    upstream.use(fail_before_first(status))
+    before = await _balance(http, token)
+    response = await http.post(
+        GENERATIONS, json={"model": "up", "messages": HELLO, "stream": stream}, headers=bearer(token)
+    )
+    assert response.status_code == http_status
+    assert response.json()["code"] == code
+    assert await _balance(http, token) == before
+    transactions = (await http.get("/api/v1/me/transactions", headers=bearer(token))).json()["items"]
+    assert transactions[0]["kind"] == "refund"
+    assert await generation_violations(clean_db) == []
+
+
+async def test_a_stream_broken_midway_ends_with_an_error_event_and_pays_what_came(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, clean_db: AsyncEngine
+) -> None:
+    upstream.use(fail_after(3))
+    events = await _stream(http, token)
+    names = [name for name, _ in events]
+    assert names == ["start", "delta", "delta", "delta", "error"]
+    error = events[-1][1]
+    assert error["code"] == "upstream_error"
+    assert error["usage"]["output_tokens"] == 3
+    assert error["cost"] == str(PRICE.cost(Usage(**error["usage"])))
+    generation = (await http.get(f"{GENERATIONS}/{error['id']}", headers=bearer(token))).json()
+    assert generation["status"] == "failed"
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_a_stalled_upstream_ends_within_the_read_timeout(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str
+) -> None:
+    upstream.use(stall(2))
+    started = time.monotonic()
+    events = await _stream(http, token)
+    assert time.monotonic() - started < 1.0 + 1.5
+    assert events[-1][0] == "error"
+    assert events[-1][1]["usage"]["output_tokens"] == 2
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.builds(lambda s: f"data: {s}", st.text(max_size=40)),
+            st.just('data: {"choices": [{"delta": {"content": "x"}}]}'),
+            st.just('data: {"usage": {"prompt_tokens": -5, "completion_tokens": 99999999999}}'),
+            st.just("data: [DONE]"),
+        ),
+        max_size=8,
+    )
+)
+async def test_garbage_from_the_upstream_never_causes_a_500_or_a_wrong_charge(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, clean_db: AsyncEngine, lines: list[str]
+) -> None:
+    upstream.use(garbage(lines))
+    for stream in (False, True):
+        response = await http.post(
+            GENERATIONS, json={"model": "up", "messages": HELLO, "stream": stream}, headers=bearer(token)
+        )
+        assert response.status_code in {200, 502, 503}, response.text
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_a_client_disconnect_closes_the_upstream_and_bills_what_was_read(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, clean_db: AsyncEngine
+) -> None:
+    upstream.use(steady(200, delay_s=0.02))
+    body = {"model": "up", "messages": HELLO, "stream": True}
+    async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
+        generation_id = source.response.headers["x-generation-id"]
+        deltas = 0
+        async for event in source.aiter_sse():
+            deltas += event.event == "delta"
+            if deltas == 5:
+                break
+    closed_at = time.monotonic()
+    for _ in range(50):
+        if upstream.requests[0].disconnected_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    seen = upstream.requests[0].disconnected_at
+    assert seen is not None
+    assert seen - closed_at <= 0.5
+    await asyncio.sleep(0.2)
+    generation = (await http.get(f"{GENERATIONS}/{generation_id}", headers=bearer(token))).json()
+    assert generation["status"] == "cancelled"
+    assert 5 <= generation["usage"]["output_tokens"] <= upstream.requests[0].chunks_sent
+    balance = await _balance(http, token)
+    await asyncio.sleep(1.0)
+    assert await _balance(http, token) == balance
+    assert await generation_violations(clean_db) == []
