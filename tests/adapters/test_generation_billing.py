@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.engine import autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
 from application.ports.billing import GenerationStart, Settlement
 from domain.credits import Credits
@@ -51,7 +52,7 @@ def _settlement(generation_id: uuid.UUID, status: GenerationStatus, usage: Usage
 
 @pytest.fixture
 def billing(clean_db: AsyncEngine) -> PgGenerationBilling:
-    return PgGenerationBilling(clean_db)
+    return PgGenerationBilling(clean_db, autocommit(clean_db))
 
 
 @pytest.mark.parametrize("affordable", [1, 3, 7])

@@ -115,7 +115,9 @@ async def test_without_provider_usage_the_counter_bills(
     assert generation["cost"] == str(PRICE.cost(Usage(**generation["usage"])))
 
 
-@pytest.mark.parametrize(("status", "code", "http_status"), [(500, "upstream_error", 502), (503, "provider_unavailable", 503)])
+@pytest.mark.parametrize(
+    ("status", "code", "http_status"), [(500, "upstream_error", 502), (503, "provider_unavailable", 503)]
+)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_failure_before_the_first_token_refunds_and_is_a_real_status(
     http: httpx.AsyncClient,
