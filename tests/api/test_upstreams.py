@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from httpx_sse import aconnect_sse
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 

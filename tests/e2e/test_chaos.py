@@ -32,7 +32,8 @@ _PRICED_EXACTLY = text(
     """
     SELECT count(*) FROM generations
     WHERE status <> 'running' AND cost <> CASE WHEN status = 'failed' AND output_tokens = 0 THEN 0 ELSE
-        ceil(input_tokens::numeric * input_credits / unit_tokens) + ceil(output_tokens::numeric * output_credits / unit_tokens)
+        ceil(input_tokens::numeric * input_credits / unit_tokens)
+        + ceil(output_tokens::numeric * output_credits / unit_tokens)
     END
     """
 )
@@ -47,9 +48,7 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 
 
 @pytest.fixture
-def chaos_cluster(
-    database_url: str, tmp_path: Path, clean_db: object, upstream: FakeUpstream
-) -> AsyncIterator[Cluster]:
+def chaos_cluster(database_url: str, tmp_path: Path, clean_db: object, upstream: FakeUpstream) -> Iterator[Cluster]:
     with running_cluster(3, database_url, tmp_path, OPENAI_BASE_URL=f"{upstream.base_url}/v1") as cluster:
         yield cluster
 
