@@ -131,3 +131,48 @@ async def test_sigterm_leaves_no_generation_running(
     assert await _running(clean_db) == 0
     assert await ledger_violations(clean_db) == []
     assert await generation_violations(clean_db) == []
+
+
+async def _script(http: httpx.AsyncClient, urls: list[str], admin: str, prefix: str) -> None:
+    """A deterministic mix of registrations, adjustments, generations and refusals, spread over `urls`."""
+    servers = cycle(urls)
+    tokens = []
+    for index in range(3):
+        name = f"{prefix}{index}"
+        user = await http.post(f"{next(servers)}/api/v1/auth/register", json={"username": name, "password": PASSWORD})
+        await _fund(http, next(servers), admin, user.json()["id"], str(5 * (index + 1)))
+        login = await http.post(f"{next(servers)}/api/v1/auth/login", json={"username": name, "password": PASSWORD})
+        tokens.append(login.json()["access_token"])
+    for step in range(12):
+        token = tokens[step % 3]
+        body = {"model": "dr14", "messages": [{"role": "user", "content": f"step {step}"}], "max_tokens": 5 + step}
+        response = await http.post(f"{next(servers)}/api/v1/generations", json=body, headers=bearer(token))
+        assert response.status_code in {200, 402}
+
+
+async def _ledgers(engine: AsyncEngine, prefix: str) -> dict[str, list[tuple[str, int, int]]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT u.username, l.kind, l.amount, l.balance_after FROM ledger_entries l "
+                "JOIN users u ON u.id = l.user_id WHERE u.username LIKE :prefix ORDER BY l.seq"
+            ),
+            {"prefix": f"{prefix}%"},
+        )
+        ledgers: dict[str, list[tuple[str, int, int]]] = {}
+        for row in rows:
+            ledgers.setdefault(row.username.removeprefix(prefix), []).append((row.kind, row.amount, row.balance_after))
+    return ledgers
+
+
+async def test_three_instances_give_the_same_ledgers_as_one(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, _, _ = await _setup(http, settings, cluster, "equivalence")
+        await _script(http, cluster.urls[:1], admin, "one-")
+        await _script(http, cluster.urls, admin, "three-")
+    one, three = await _ledgers(clean_db, "one-"), await _ledgers(clean_db, "three-")
+    assert one == three
+    assert len(one) == 3
+    assert await ledger_violations(clean_db) == []

@@ -1,0 +1,135 @@
+"""The ledger on PostgreSQL: append-only, one row per balance change, balance == Σ entries under concurrency, and
+the same answers as the pure wallet model for any sequence of operations (RELIABILITY M1, M2, M10)."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from adapters.postgres.engine import autocommit
+from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.wallet_ledger import PgWalletLedger
+from application.ports.billing import GenerationStart, Settlement
+from application.ports.persistence import PageRequest, Posting
+from domain.credits import Credits
+from domain.errors import InsufficientBalance, NotFound
+from domain.generation import GenerationKind, GenerationStatus, UsageSource
+from domain.pricing import Pricing, Usage
+from domain.wallet import EntryKind, Wallet
+from tests.support.audit import ledger_violations
+from tests.support.money import balance_of, funded_user
+
+PRICING = Pricing(10, Credits(7), Credits(13))
+
+
+async def _post(engine: AsyncEngine, user_id: uuid.UUID, micros: int) -> None:
+    async with async_sessionmaker(engine)() as session:
+        await PgWalletLedger(session).post(
+            Posting(entry_id=uuid.uuid4(), user_id=user_id, kind=EntryKind.ADMIN_ADJUSTMENT, amount=Credits(micros))
+        )
+        await session.commit()
+
+
+async def test_concurrent_postings_keep_the_balance_equal_to_the_ledger(clean_db: AsyncEngine) -> None:
+    user_id = await funded_user(clean_db, 0)
+    amounts = [(-1) ** i * (i + 1) * 1000 for i in range(20)]
+    await asyncio.gather(*(_post(clean_db, user_id, amount) for amount in amounts))
+    assert await balance_of(clean_db, user_id) == sum(amounts)
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_posting_to_a_missing_wallet_is_not_found(clean_db: AsyncEngine) -> None:
+    with pytest.raises(NotFound):
+        await _post(clean_db, uuid.uuid4(), 5)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE ledger_entries SET amount = amount + 1", "DELETE FROM ledger_entries", "TRUNCATE ledger_entries"],
+)
+async def test_ledger_rows_cannot_be_changed_or_removed(clean_db: AsyncEngine, statement: str) -> None:
+    await funded_user(clean_db, 5_000)
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with clean_db.begin() as connection:
+            await connection.execute(text(statement))
+    async with clean_db.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM ledger_entries")) == 1
+
+
+async def test_entries_page_newest_first(clean_db: AsyncEngine) -> None:
+    user_id = await funded_user(clean_db, 0)
+    for amount in (1, 2, 3):
+        await _post(clean_db, user_id, amount)
+    async with async_sessionmaker(clean_db)() as session:
+        ledger = PgWalletLedger(session)
+        first = await ledger.entries(user_id, PageRequest(limit=2))
+        second = await ledger.entries(user_id, PageRequest(limit=2, cursor=first.next_cursor))
+    assert [e.amount.micros for e in first.items] == [3, 2]
+    assert [e.amount.micros for e in second.items] == [1]
+    assert second.next_cursor is None
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("adjust"), st.integers(-5_000, 5_000).filter(bool)),
+        st.tuples(st.just("generate"), st.integers(0, 400), st.integers(0, 400), st.sampled_from(["ok", "fail"])),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=operations)
+async def test_postgres_agrees_with_the_wallet_model(clean_db: AsyncEngine, steps: list[tuple[object, ...]]) -> None:
+    user_id = await funded_user(clean_db, 0)
+    billing = PgGenerationBilling(clean_db, autocommit(clean_db))
+    model = Wallet(user_id)
+    for step in steps:
+        if step[0] == "adjust":
+            amount = Credits(int(step[1]))  # type: ignore[call-overload]
+            await _post(clean_db, user_id, amount.micros)
+            model = model.adjusted(amount)
+        else:
+            model = await _generate(billing, model, *step[1:])  # type: ignore[arg-type]
+        assert await balance_of(clean_db, user_id) == model.balance.micros
+    assert await ledger_violations(clean_db) == []
+
+
+async def _generate(
+    billing: PgGenerationBilling, model: Wallet, tokens_in: int, tokens_out: int, ending: str
+) -> Wallet:
+    precharge = PRICING.input_cost(tokens_in)
+    start = GenerationStart(
+        generation_id=uuid.uuid4(),
+        entry_id=uuid.uuid4(),
+        user_id=model.user_id,
+        kind=GenerationKind.GENERATION,
+        model_id="m",
+        api_key=None,
+        pricing=PRICING,
+        input_tokens=tokens_in,
+        precharge=precharge,
+        created_at=datetime.now(UTC),
+    )
+    try:
+        await billing.start(start, timedelta(seconds=30))
+    except InsufficientBalance:
+        assert not model.can_start(precharge)
+        return model
+    charged = model.precharged(precharge)
+    usage = Usage(tokens_in, tokens_out if ending == "ok" else 0)
+    cost = PRICING.cost(usage) if ending == "ok" else Credits.zero()
+    status = GenerationStatus.COMPLETED if ending == "ok" else GenerationStatus.FAILED
+    await billing.settle(
+        Settlement(
+            start.generation_id, uuid.uuid4(), status, usage, UsageSource.PROVIDER, cost, None, datetime.now(UTC)
+        )
+    )
+    difference = precharge - cost
+    return charged if difference.is_zero() else charged.adjusted(difference)
