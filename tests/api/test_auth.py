@@ -6,6 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -184,3 +186,15 @@ async def test_registrations_are_throttled_per_address(settings: Settings, clean
         third = await client.post(REGISTER, json={"username": "reg3", "password": PASSWORD})
     assert third.status_code == 429
     assert third.headers["retry-after"]
+
+
+async def test_a_weaker_stored_hash_is_upgraded_at_the_next_login(settings: Settings, clean_db: AsyncEngine) -> None:
+    async with AsyncTestClient(app=create_app(settings)) as cheap:
+        await register(cheap, "legacy")
+    strong = create_app(replace_settings(settings, argon2_profile="rfc9106_low_memory"))
+    async with AsyncTestClient(app=strong) as client:
+        await login(client, "legacy")
+    async with clean_db.connect() as connection:
+        stored = await connection.scalar(text("SELECT password_hash FROM users WHERE username = 'legacy'"))
+    assert stored.startswith("$argon2id$")
+    assert "m=65536,t=3,p=4" in stored
