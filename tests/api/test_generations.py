@@ -184,3 +184,37 @@ async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
     )
     assert await generation_violations(clean_db) == []
     assert await ledger_violations(clean_db) == []
+
+
+async def test_admin_usage_groups_spend_and_tokens(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    token = await _funded_client(client, settings, "usage1")
+    for model in ("dr14", "dr14", "gemini-flash"):
+        body = {"model": model, "messages": HELLO, "max_tokens": 4}
+        assert (await client.post(GENERATIONS, json=body, headers=bearer(token))).status_code == 200
+    admin = await admin_token(client, settings, username="usage-admin")
+    report = (await client.get("/api/v1/admin/usage?group_by=model", headers=bearer(admin))).json()
+    by_model = {row["key"]: row for row in report["items"]}
+    assert by_model["dr14"]["requests"] == 2
+    assert by_model["gemini-flash"]["output_tokens"] == 4
+    assert report["items"][0]["key"] == "dr14"
+    empty = await client.get("/api/v1/admin/usage?group_by=user&from=2000-01-01&to=2000-01-02", headers=bearer(admin))
+    assert empty.json()["items"] == []
+    bad = await client.get("/api/v1/admin/usage?from=yesterday", headers=bearer(admin))
+    assert bad.status_code == 422
+
+
+async def test_a_chunked_body_over_one_mebibyte_is_413(served: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded_client(served, settings, "chunked")
+
+    async def chunks() -> Any:
+        yield b'{"model": "dr14", "messages": [{"role": "user", "content": "'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"}]}'
+
+    response = await served.post(
+        GENERATIONS, content=chunks(), headers=bearer(token) | {"content-type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.accounts.register import Registration
+from domain.credits import Credits
 from entrypoints.cli import create_admin
 from entrypoints.settings import Settings
 from tests.support.api import PASSWORD, bearer
@@ -98,6 +99,15 @@ async def _one(http: httpx.AsyncClient, url: str, token: str, rng: random.Random
         return response.status_code
 
 
+async def _read_balances(http: httpx.AsyncClient, url: str, token: str, done: asyncio.Event) -> list[int]:
+    observed = []
+    while not done.is_set():
+        balance = (await http.get(f"{url}/api/v1/me/balance", headers=bearer(token))).json()["balance"]
+        observed.append(Credits.parse(balance).micros)
+        await asyncio.sleep(0.02)
+    return observed
+
+
 async def test_chaos_every_generation_ends_charged_exactly_its_price(
     chaos_cluster: Cluster, settings: Settings, clean_db: AsyncEngine
 ) -> None:
@@ -111,7 +121,11 @@ async def test_chaos_every_generation_ends_charged_exactly_its_price(
             async with limiter:
                 return await _one(http, next(urls), next(users), rng)
 
+        done = asyncio.Event()
+        reader = asyncio.create_task(_read_balances(http, chaos_cluster.urls[1], tokens[0], done))
         statuses = await asyncio.gather(*(bounded() for _ in range(GENERATIONS)))
+        done.set()
+        observed = await reader
     assert not [s for s in statuses if s >= 500 and s not in {502, 503}], statuses
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -124,6 +138,18 @@ async def test_chaos_every_generation_ends_charged_exactly_its_price(
         assert await connection.scalar(text("SELECT count(*) FROM generations")) == GENERATIONS
         assert await connection.scalar(_PRICED_EXACTLY) == 0
         cancelled = await connection.scalar(text("SELECT count(*) FROM generations WHERE status = 'cancelled'"))
+        written = set(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT balance_after FROM ledger_entries l JOIN users u ON u.id = l.user_id "
+                        "WHERE u.username = 'chaos0'"
+                    )
+                )
+            ).scalars()
+        )
     assert cancelled > 0
+    assert observed, "the reader saw balances during the run"
+    assert set(observed) <= written, "M11: every balance read is one the ledger wrote"
     assert await generation_violations(clean_db) == []
     assert await ledger_violations(clean_db) == []
