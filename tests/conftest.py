@@ -16,6 +16,7 @@ from tests.support.database import postgres_server, throwaway_database
 from tests.support.servers import serve_on_loopback
 
 TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
+TEST_SECRET_KEYS = "dGVzdC1tYXN0ZXIta2V5LWZvci10aGUtc3VpdGUtMDA"
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,7 @@ def settings(database_url: str) -> Settings:
         db_max_overflow=5,
         simulator_token_delay_ms=0,
         argon2_profile="cheapest",
+        secret_keys=TEST_SECRET_KEYS,
     )
 
 

@@ -15,6 +15,7 @@ from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from adapters.postgres.catalog import PgCatalog
+from adapters.postgres.comparison import PgApiKeys, PgNonceStore, PgReferences, PgTypeProfiles
 from adapters.postgres.engine import AutocommitEngine, autocommit, create_engine, create_session_factory
 from adapters.postgres.generation_billing import PgGenerationBilling
 from adapters.postgres.generation_records import PgGenerationRecords
@@ -26,6 +27,7 @@ from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
 from adapters.postgres.wallet_ledger import PgWalletLedger
+from adapters.security.aes_gcm_cipher import AesGcmCipher, parse_master_keys
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokens
 from adapters.system_clock import SystemClock, UuidGenerator
@@ -49,6 +51,11 @@ from application.catalog.use_cases import (
     ListOpenAIModels,
     UpdateModel,
 )
+from application.comparison.key_login import KeyLogin
+from application.comparison.keys import KeyAdmin
+from application.comparison.subscription import GetSubscription
+from application.comparison.texts import CompareText, CreateReference, KeyContext
+from application.comparison.typeids import TypeIdAdmin
 from application.generations.create import CreateGeneration
 from application.generations.open_runs import OpenRuns
 from application.generations.openai_chat import ChatCompletions
@@ -60,6 +67,7 @@ from application.health.check_readiness import CheckReadiness
 from application.ports.billing import GenerationBilling
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
+from application.ports.comparison import ApiKeys, NonceStore, References, TypeProfiles
 from application.ports.generations import GenerationRecords
 from application.ports.health import DatabaseProbe
 from application.ports.llm import LLMProvider, ProviderRegistry, TokenCounter
@@ -71,7 +79,7 @@ from application.ports.persistence import (
     UserRepository,
     WalletLedger,
 )
-from application.ports.security import AccessTokens, IdentityProvider, PasswordHasher, PrincipalReader
+from application.ports.security import AccessTokens, IdentityProvider, PasswordHasher, PrincipalReader, SecretCipher
 from domain.credits import Credits
 from entrypoints.http.identity import BearerIdentity
 from entrypoints.settings import Settings
@@ -113,6 +121,10 @@ class DatabaseProvider(Provider):
     catalog = provide(PgCatalog, provides=Catalog, scope=Scope.REQUEST)
     generation_records = provide(PgGenerationRecords, provides=GenerationRecords, scope=Scope.REQUEST)
     generation_billing = provide(PgGenerationBilling, provides=GenerationBilling, scope=Scope.APP)
+    type_profiles = provide(PgTypeProfiles, provides=TypeProfiles, scope=Scope.REQUEST)
+    api_keys = provide(PgApiKeys, provides=ApiKeys, scope=Scope.REQUEST)
+    nonces = provide(PgNonceStore, provides=NonceStore, scope=Scope.REQUEST)
+    references = provide(PgReferences, provides=References, scope=Scope.REQUEST)
 
 
 class ModelProvidersProvider(Provider):
@@ -160,6 +172,10 @@ class SecurityProvider(Provider):
     @provide
     def password_hasher(self, settings: Settings) -> PasswordHasher:
         return Argon2PasswordHasher.for_profile(settings.argon2_profile)
+
+    @provide
+    def secret_cipher(self, settings: Settings) -> SecretCipher:
+        return AesGcmCipher(parse_master_keys(settings.require_secret_keys()))
 
     @provide
     def access_tokens(self, settings: Settings) -> AccessTokens:
@@ -216,6 +232,13 @@ class UseCaseProvider(Provider):
         ChatCompletions,
         ListGenerations,
         GetGeneration,
+        TypeIdAdmin,
+        KeyAdmin,
+        GetSubscription,
+        KeyLogin,
+        KeyContext,
+        CreateReference,
+        CompareText,
     )
 
 

@@ -2,13 +2,14 @@
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 from dotenv import dotenv_values
 
+from adapters.security.aes_gcm_cipher import generate_master_key, parse_master_keys
 from domain.credits import Credits, InvalidAmount
 
 MIN_JWT_SECRET_BYTES = 32
@@ -50,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_failure_limit: NonNegative = 10
     signup_credits: str = "0"
     argon2_profile: Literal["rfc9106_low_memory", "cheapest"] = "rfc9106_low_memory"
+    secret_keys: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -59,6 +61,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if not self.database_url:
             raise SettingsError("DATABASE_URL is not set and no embedded database was started")
         return self.database_url
+
+    def require_secret_keys(self) -> str:
+        if not self.secret_keys:
+            raise SettingsError("SECRET_KEYS is not set")
+        return self.secret_keys
 
     def require_jwt_secret(self) -> str:
         if not self.jwt_secret:
@@ -101,22 +108,31 @@ def _check_secrets(settings: Settings) -> Settings:
         raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
     if settings.is_production and settings.argon2_profile == "cheapest":
         raise SettingsError("ARGON2_PROFILE=cheapest is for tests only and refused in production")
+    try:
+        parse_master_keys(settings.secret_keys or generate_master_key())
+    except ValueError as error:
+        raise SettingsError(f"invalid value for SECRET_KEYS: {error}") from None
     if settings.is_production:
         if not secret or len(secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise SettingsError(f"JWT_SECRET must be set to at least {MIN_JWT_SECRET_BYTES} bytes in production")
+        if not settings.secret_keys:
+            raise SettingsError("SECRET_KEYS (the master key that encrypts API key secrets) is required in production")
         return settings
-    if secret:
-        return settings
-    return msgspec.structs.replace(settings, jwt_secret=_development_secret(Path(settings.data_dir)))
+    data_dir = Path(settings.data_dir)
+    return msgspec.structs.replace(
+        settings,
+        jwt_secret=secret or _development_secret(data_dir, "jwt_secret", lambda: secrets.token_urlsafe(48)),
+        secret_keys=settings.secret_keys or _development_secret(data_dir, "secret_keys", generate_master_key),
+    )
 
 
-def _development_secret(data_dir: Path) -> str:
-    """In development the JWT key is generated once and kept, so tokens survive restarts."""
-    path = data_dir / "jwt_secret"
+def _development_secret(data_dir: Path, name: str, generate: Callable[[], str]) -> str:
+    """In development secrets are generated once and kept, so tokens and stored keys survive restarts."""
+    path = data_dir / name
     if path.is_file():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    secret = generate()
     path.touch(mode=0o600)
     path.write_text(secret)
     return secret

@@ -18,6 +18,7 @@ CREDITGATE = str(Path(sys.executable).with_name("creditgate"))
 CLUSTER_ENVIRONMENT = {
     "CREDITGATE_ENV": "development",
     "JWT_SECRET": "cluster-secret-for-the-suite-only-0123456789",
+    "SECRET_KEYS": "Y2x1c3Rlci1tYXN0ZXIta2V5LWZvci10aGUtc3VpdGU",
     "ARGON2_PROFILE": "cheapest",
     "SIMULATOR_TOKEN_DELAY_MS": "5",
     "GENERATION_LEASE_SECONDS": "3",

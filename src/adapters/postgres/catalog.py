@@ -1,12 +1,11 @@
-from sqlalchemy import RowMapping, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import RowMapping, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
-from application.catalog.use_cases import ModelExists
-from application.ports.catalog import Catalog
+from application.ports.catalog import Catalog, ModelExists
 from application.ports.persistence import Page, PageRequest
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -73,13 +72,16 @@ class PgCatalog(Catalog):
         return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None)
 
     async def add(self, model: CatalogModel) -> None:
-        try:
-            async with self._session.begin_nested():
-                await self._session.execute(insert(models).values(id=model.id, **_values(model)))
-        except IntegrityError as error:
-            if "pk_models" in str(error.orig) or "models_pkey" in str(error.orig):
-                raise ModelExists from None
-            raise
+        """ON CONFLICT instead of catching the unique violation: the transaction is never aborted, so no
+        SAVEPOINT round trips, and no matching on constraint names."""
+        inserted = await self._session.execute(
+            insert(models)
+            .values(id=model.id, **_values(model))
+            .on_conflict_do_nothing(index_elements=[models.c.id])
+            .returning(models.c.id)
+        )
+        if inserted.one_or_none() is None:
+            raise ModelExists
 
     async def update(self, model: CatalogModel) -> bool:
         result = await self._session.execute(

@@ -159,3 +159,55 @@ Index(
     generations.c.lease_expires_at,
     postgresql_where=generations.c.status == "running",
 )
+
+type_profiles = Table(
+    "type_profiles",
+    metadata,
+    Column("typeid", Text, primary_key=True),
+    Column("name", Text),
+    Column("scale", Integer, nullable=False),
+    Column("system", Text, nullable=False),
+    Column("user_template", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("llm", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("scale BETWEEN 2 AND 1000", name="scale"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("api_key", Text, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False, index=True),
+    Column("typeid", Text, ForeignKey("type_profiles.typeid", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("name", Text),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("credit_limit", BigInteger),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    _created_at(),
+    CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="status"),
+)
+
+auth_nonces = Table(
+    "auth_nonces",
+    metadata,
+    Column("api_key", Text, primary_key=True),
+    Column("nonce", Text, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+text_references = Table(
+    "text_references",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("api_key", Text, ForeignKey("api_keys.api_key"), nullable=False),
+    Column("name", Text),
+    Column("content", Text, nullable=False),
+    Column("length", Integer, nullable=False),
+    _created_at(),
+)
+Index("ix_generations_api_key_created_at", generations.c.api_key, generations.c.created_at)

@@ -17,15 +17,11 @@ from application.ports.catalog import Catalog
 from application.ports.llm import ProviderRegistry
 from application.ports.persistence import PageRequest, UnitOfWork
 from domain.catalog import CatalogModel
-from domain.errors import Conflict, InvalidInput, ModelNotFound
+from domain.errors import InvalidInput, ModelNotFound
 
-MAX_LISTED = 200
+PAGE_SIZE = 200
+NO_SUCH_MODEL = "No model has this id."
 ProviderName = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-
-
-class ModelExists(Conflict):
-    code = "model_exists"
-    default_detail = "A model with this id exists."
 
 
 class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -65,8 +61,13 @@ class ListOpenAIModels:
         self._catalog = catalog
 
     async def __call__(self) -> OpenAIModelList:
-        page = await self._catalog.list(PageRequest(limit=MAX_LISTED), enabled_only=True)
-        return OpenAIModelList(data=[OpenAIModel(id=m.id, owned_by=m.provider) for m in page.items])
+        data: list[OpenAIModel] = []
+        cursor: str | None = None
+        while True:
+            page = await self._catalog.list(PageRequest(limit=PAGE_SIZE, cursor=cursor), enabled_only=True)
+            data.extend(OpenAIModel(id=m.id, owned_by=m.provider) for m in page.items)
+            if (cursor := page.next_cursor) is None:
+                return OpenAIModelList(data=data)
 
 
 class AdminListModels:
@@ -127,13 +128,14 @@ class UpdateModel:
         model = CatalogModel(
             id=current.id,
             provider=current.provider if patch.provider is None else _known_provider(self._providers, patch.provider),
-            upstream_model=patch.upstream_model or current.upstream_model,
+            upstream_model=current.upstream_model if patch.upstream_model is None else patch.upstream_model,
             description=current.description if patch.description is None else patch.description,
             pricing=current.pricing if patch.pricing is None else patch.pricing.to_pricing(),
-            max_output_tokens=patch.max_output_tokens or current.max_output_tokens,
+            max_output_tokens=current.max_output_tokens if patch.max_output_tokens is None else patch.max_output_tokens,
             enabled=current.enabled if patch.enabled is None else patch.enabled,
         )
-        await self._catalog.update(model)
+        if not await self._catalog.update(model):
+            raise ModelNotFound(NO_SUCH_MODEL)
         await self._uow.commit()
         return ModelView.of(model)
 
@@ -147,14 +149,14 @@ class DeleteModel:
 
     async def __call__(self, model_id: str) -> None:
         if not await self._catalog.delete(model_id):
-            raise ModelNotFound
+            raise ModelNotFound(NO_SUCH_MODEL)
         await self._uow.commit()
 
 
 async def _existing(catalog: Catalog, model_id: str) -> CatalogModel:
     model = await catalog.get(model_id)
     if model is None:
-        raise ModelNotFound
+        raise ModelNotFound(NO_SUCH_MODEL)
     return model
 
 

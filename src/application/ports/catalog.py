@@ -3,6 +3,12 @@ from typing import Protocol
 
 from application.ports.persistence import Page, PageRequest
 from domain.catalog import CatalogModel
+from domain.errors import Conflict
+
+
+class ModelExists(Conflict):
+    code = "model_exists"
+    default_detail = "A model with this id exists."
 
 
 class Catalog(Protocol):
@@ -16,10 +22,12 @@ class Catalog(Protocol):
 
     @abstractmethod
     async def add(self, model: CatalogModel) -> None:
-        """MUST raise ModelExists when the id is taken."""
+        """MUST raise ModelExists when the id is taken, and leave the transaction usable."""
 
     @abstractmethod
-    async def update(self, model: CatalogModel) -> bool: ...
+    async def update(self, model: CatalogModel) -> bool:
+        """Replace every field but the id; False when no model has that id."""
 
     @abstractmethod
-    async def delete(self, model_id: str) -> bool: ...
+    async def delete(self, model_id: str) -> bool:
+        """False when no model has that id."""

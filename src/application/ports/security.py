@@ -63,3 +63,19 @@ class PrincipalReader(Protocol):
     async def principal(self, user_id: UUID, api_key: str | None) -> Principal | None:
         """The principal as it stands now, in one read: None when the user is missing or inactive (or the key,
         when given, no longer authenticates). The role is the stored one, not the one a token claims."""
+
+
+class SecretCipher(Protocol):
+    """Secrets the server must use again (API key secrets, to recompute HMACs) are stored encrypted, each bound
+    to its row by associated data, so a ciphertext copied onto another row does not decrypt."""
+
+    @abstractmethod
+    def encrypt(self, plaintext: str, associated_data: str) -> bytes: ...
+
+    @abstractmethod
+    def decrypt(self, ciphertext: bytes, associated_data: str) -> str | None:
+        """None when the ciphertext was tampered with, belongs to another row, or no configured key opens it."""
+
+    @abstractmethod
+    def needs_reencryption(self, ciphertext: bytes) -> bool:
+        """True when it was made with a key other than the current (first) one."""

@@ -16,7 +16,7 @@ from entrypoints.container import build_container
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
-from entrypoints.http.routes import admin, auth, generations, health, me, models, openai_compat
+from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 
@@ -69,6 +69,8 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             models.models_router,
             generations.router,
             openai_compat.openai_router(models.openai_models_handler),
+            comparison.router,
+            comparison.login_router,
         ],
         openapi_config=openapi_config(),
         plugins=[problem_details_plugin()],

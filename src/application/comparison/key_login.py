@@ -1,0 +1,80 @@
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+import msgspec
+
+from application.accounts.sessions import SessionTokens
+from application.ports.clock import Clock
+from application.ports.comparison import ApiKeys, NonceStore
+from application.ports.persistence import UnitOfWork
+from application.ports.security import SecretCipher
+from application.views import TokenPair
+from domain.api_key import SubscriptionStatus
+from domain.errors import InvalidSignature, KeyRevoked, ReplayedNonce, StaleTimestamp, SubscriptionInactive
+from domain.hmac_signature import WINDOW_SECONDS, SignedLogin
+from domain.user import Principal
+
+NONCE_RETENTION = timedelta(seconds=2 * WINDOW_SECONDS + 60)
+_DUMMY_SECRET = secrets.token_urlsafe(32)
+
+
+class KeyLoginRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    api_key: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+    username: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    timestamp: Annotated[int, msgspec.Meta(ge=0, le=10**11)]
+    nonce: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+    signature: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class KeyTokenPair(TokenPair, frozen=True, kw_only=True):
+    api_key: str
+    typeid: str
+
+
+class KeyLogin:
+    """HMAC login: prove possession of a key's secret, get a key-scoped token pair. `signature` is
+    `hex(HMAC_SHA256(secret_key, "{api_key}\\n{username}\\n{timestamp}\\n{nonce}"))`; the timestamp must be within
+    300 s of the server's clock and each nonce works once per key. A wrong signature, an unknown key and a
+    username that does not own the key all answer the same `invalid_signature`."""
+
+    def __init__(
+        self,
+        keys: ApiKeys,
+        nonces: NonceStore,
+        cipher: SecretCipher,
+        sessions: SessionTokens,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._nonces = nonces
+        self._cipher = cipher
+        self._sessions = sessions
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, request: KeyLoginRequest) -> KeyTokenPair:
+        now = self._clock.now()
+        login = SignedLogin(request.api_key, request.username, request.timestamp, request.nonce)
+        if not login.is_fresh(int(now.timestamp())):
+            raise StaleTimestamp
+        found = await self._keys.credentials(request.api_key)
+        secret = None if found is None else self._cipher.decrypt(found.secret_ciphertext, request.api_key)
+        valid = login.verify(secret or _DUMMY_SECRET, request.signature)
+        owner = found is not None and hmac.compare_digest(found.username.lower(), request.username.lower())
+        if found is None or secret is None or not valid or not owner:
+            raise InvalidSignature
+        if not await self._nonces.claim(request.api_key, request.nonce, now + NONCE_RETENTION):
+            raise ReplayedNonce
+        await self._uow.commit()
+        key = found.key
+        match key.subscription(now):
+            case SubscriptionStatus.REVOKED:
+                raise KeyRevoked
+            case SubscriptionStatus.EXPIRED | SubscriptionStatus.SUSPENDED:
+                raise SubscriptionInactive
+        pair = await self._sessions.start(Principal(user_id=key.user_id, role=found.role, api_key=key.api_key))
+        await self._uow.commit()
+        return KeyTokenPair(**msgspec.structs.asdict(pair), api_key=key.api_key, typeid=key.typeid)

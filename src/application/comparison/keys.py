@@ -1,0 +1,161 @@
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from application.comparison.typeids import TypeIdText
+from application.ports.clock import Clock
+from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
+from application.ports.persistence import UnitOfWork, UserRepository
+from application.ports.security import IdentityProvider, SecretCipher
+from application.views import CreditsText
+from domain.api_key import ApiKey, KeyStatus, SubscriptionStatus
+from domain.credits import Credits
+from domain.errors import InvalidInput, NotFound
+
+DEFAULT_LIFETIME = timedelta(days=30)
+KEY_ID_BYTES = 18
+SECRET_BYTES = 32
+
+
+class KeyNotFound(NotFound):
+    default_detail = "No such API key."
+
+
+class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    user_id: UUID
+    typeid: TypeIdText
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    expires_at: datetime | None = None
+    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class KeyPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    expires_at: datetime | None = None
+    status: Literal["active", "suspended"] | None = None
+    typeid: TypeIdText | None = None
+    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class KeyView(msgspec.Struct, frozen=True, kw_only=True):
+    api_key: str
+    user_id: UUID
+    typeid: str
+    name: str | None
+    subscription: SubscriptionStatus
+    expires_at: datetime
+    credit_limit: CreditsText | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, key: ApiKey, now: datetime) -> "KeyView":
+        return cls(
+            api_key=key.api_key,
+            user_id=key.user_id,
+            typeid=key.typeid,
+            name=key.name,
+            subscription=key.subscription(now),
+            expires_at=key.expires_at,
+            credit_limit=None if key.credit_limit is None else str(key.credit_limit),
+            created_at=key.created_at,
+        )
+
+
+class CreatedKey(KeyView, frozen=True, kw_only=True):
+    secret_key: str
+
+
+class KeyList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[KeyView]
+    next_cursor: str | None = None
+
+
+def _limit(text: str | None) -> Credits | None:
+    if text is None:
+        return None
+    limit = Credits.parse(text, field="credit_limit")
+    if not limit.is_positive():
+        raise InvalidInput("a credit limit is positive", field="credit_limit")
+    return limit
+
+
+class KeyAdmin:
+    """API keys tie a user to a TypeID. The secret is returned once, at creation, and stored encrypted (bound to
+    its key); deleting a key revokes it and every token issued from it, at once, on every instance."""
+
+    def __init__(
+        self,
+        keys: ApiKeys,
+        profiles: TypeProfiles,
+        users: UserRepository,
+        cipher: SecretCipher,
+        identity: IdentityProvider,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._profiles = profiles
+        self._users = users
+        self._cipher = cipher
+        self._identity = identity
+        self._uow = uow
+        self._clock = clock
+
+    async def create(self, new: NewKey) -> CreatedKey:
+        now = self._clock.now()
+        if await self._users.account(new.user_id) is None:
+            raise InvalidInput("no such user", field="user_id")
+        await self._require_typeid(new.typeid)
+        key = ApiKey(
+            api_key=f"ak_{secrets.token_urlsafe(KEY_ID_BYTES)}",
+            user_id=new.user_id,
+            typeid=new.typeid,
+            name=new.name,
+            status=KeyStatus.ACTIVE,
+            expires_at=new.expires_at or now + DEFAULT_LIFETIME,
+            credit_limit=_limit(new.credit_limit),
+            created_at=now,
+        )
+        secret = f"sk_{secrets.token_urlsafe(SECRET_BYTES)}"
+        await self._keys.add(key, self._cipher.encrypt(secret, key.api_key))
+        await self._uow.commit()
+        return CreatedKey(**msgspec.structs.asdict(KeyView.of(key, now)), secret_key=secret)
+
+    async def list(self, user_id: UUID | None) -> KeyList:
+        """Admins see every key (or one user's); other callers see their own."""
+        principal = await self._identity.current()
+        owner = user_id if principal.is_admin else principal.user_id
+        now = self._clock.now()
+        return KeyList(items=[KeyView.of(key, now) for key in await self._keys.of(owner)])
+
+    async def update(self, api_key: str, patch: KeyPatch) -> KeyView:
+        if patch.typeid is not None:
+            await self._require_typeid(patch.typeid)
+        changes = KeyChanges(
+            expires_at=patch.expires_at,
+            status=None if patch.status is None else KeyStatus(patch.status),
+            typeid=patch.typeid,
+            credit_limit=_limit(patch.credit_limit) if isinstance(patch.credit_limit, str) else None,
+            clear_credit_limit=patch.credit_limit is None,
+        )
+        if not await self._keys.change(api_key, changes):
+            raise KeyNotFound
+        await self._uow.commit()
+        return KeyView.of(await self._existing(api_key), self._clock.now())
+
+    async def revoke(self, api_key: str) -> None:
+        if not await self._keys.change(api_key, KeyChanges(status=KeyStatus.REVOKED)):
+            raise KeyNotFound
+        await self._uow.commit()
+
+    async def _existing(self, api_key: str) -> ApiKey:
+        key = await self._keys.get(api_key)
+        if key is None:
+            raise KeyNotFound
+        return key
+
+    async def _require_typeid(self, typeid: str) -> None:
+        if await self._profiles.get(typeid) is None:
+            raise InvalidInput("no such TypeID", field="typeid")

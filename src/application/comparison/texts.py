@@ -1,0 +1,223 @@
+"""Reference texts and comparisons: base64 of UTF-8 in, a score from the key's TypeID model out."""
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from application.generations.start import Order, StartGeneration
+from application.generations.views import UsageView
+from application.ports.clock import Clock, IdGenerator
+from application.ports.comparison import ApiKeys, References, TextReference, TypeProfiles
+from application.ports.llm import ChatMessage
+from application.ports.persistence import UnitOfWork
+from application.ports.security import IdentityProvider
+from application.views import CreditsText
+from domain.api_key import ApiKey, SubscriptionStatus
+from domain.credits import Credits
+from domain.errors import (
+    Forbidden,
+    InvalidBase64,
+    InvalidUtf8,
+    KeyCreditLimit,
+    NotFound,
+    PayloadTooLarge,
+    SubscriptionInactive,
+    UnparseableScore,
+)
+from domain.generation import GenerationKind
+from domain.pricing import Usage
+from domain.typeid import TypeProfile
+from domain.user import Principal
+
+MAX_TEXT_BYTES = 256 * 1024
+Base64Text = Annotated[str, msgspec.Meta(max_length=(MAX_TEXT_BYTES // 3 + 1) * 4 + 64)]
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+class ReferenceNotFound(NotFound):
+    default_detail = "No such reference."
+
+
+class KeyTokenRequired(Forbidden):
+    default_detail = "This route needs a key-scoped token (POST /api/v1/auth)."
+
+
+class NewReference(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: Base64Text
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class ReferenceView(msgspec.Struct, frozen=True, kw_only=True):
+    reference_id: UUID
+    name: str | None
+    length: int
+    created_at: datetime
+
+
+class CompareRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: Base64Text
+
+
+class ComparisonView(msgspec.Struct, frozen=True, kw_only=True):
+    comparison_id: UUID
+    reference_id: UUID
+    typeid: str
+    score: int | float
+    scale: int
+    explanation: str
+    model: str
+    usage: UsageView
+    cost: CreditsText
+    balance: CreditsText | None
+
+
+def decode_text(encoded: str) -> str:
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidBase64(field="text") from None
+    if len(raw) > MAX_TEXT_BYTES:
+        raise PayloadTooLarge
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidUtf8(field="text") from None
+
+
+class KeyContext:
+    """The key behind a key-scoped token, checked in the order the spec sets: subscription first."""
+
+    def __init__(self, identity: IdentityProvider, keys: ApiKeys, clock: Clock) -> None:
+        self._identity = identity
+        self._keys = keys
+        self._clock = clock
+
+    async def active_key(self) -> tuple[Principal, ApiKey]:
+        principal = await self._identity.current()
+        key = None if principal.api_key is None else await self._keys.get(principal.api_key)
+        if key is None:
+            raise KeyTokenRequired
+        if key.subscription(self._clock.now()) is not SubscriptionStatus.ACTIVE:
+            raise SubscriptionInactive
+        return principal, key
+
+
+class CreateReference:
+    """Store a reference text (base64 of UTF-8, at most 256 KiB decoded) to compare texts against."""
+
+    def __init__(
+        self, context: KeyContext, references: References, uow: UnitOfWork, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._context = context
+        self._references = references
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, new: NewReference) -> ReferenceView:
+        principal, key = await self._context.active_key()
+        content = decode_text(new.text)
+        reference = TextReference(
+            id=self._ids.new_id(),
+            user_id=principal.user_id,
+            api_key=key.api_key,
+            name=new.name,
+            content=content,
+            created_at=self._clock.now(),
+        )
+        await self._references.add(reference)
+        await self._uow.commit()
+        return ReferenceView(
+            reference_id=reference.id, name=reference.name, length=len(content), created_at=reference.created_at
+        )
+
+
+class CompareText:
+    """Score a text against a reference with the key's TypeID: its prompts, its model, its scale. The model is
+    asked for JSON `{score, explanation}`; an unusable answer is retried once, then 502 `unparseable_score`.
+    Every attempt is billed to the key owner's wallet and attributed to the key (402 `key_credit_limit` once
+    the key has spent its limit)."""
+
+    def __init__(
+        self,
+        context: KeyContext,
+        keys: ApiKeys,
+        references: References,
+        profiles: TypeProfiles,
+        start: StartGeneration,
+    ) -> None:
+        self._context = context
+        self._keys = keys
+        self._references = references
+        self._profiles = profiles
+        self._start = start
+
+    async def __call__(self, reference_id: UUID, request: CompareRequest) -> ComparisonView:
+        principal, key = await self._context.active_key()
+        reference = await self._references.get(reference_id)
+        if reference is None or reference.user_id != principal.user_id:
+            raise ReferenceNotFound
+        text = decode_text(request.text)
+        profile = await self._profiles.get(key.typeid)
+        if profile is None:
+            raise SubscriptionInactive("the key's TypeID no longer exists")
+        messages = [
+            ChatMessage(role="system", content=profile.system),
+            ChatMessage(role="user", content=profile.render(reference.content, text)),
+        ]
+        usage, cost = Usage(0, 0), Credits.zero()
+        for _ in range(2):
+            if not key.may_spend(await self._keys.spent(key.api_key)):
+                raise KeyCreditLimit
+            run = await self._start(
+                Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
+            )
+            outcome = await run.complete()
+            usage = Usage(
+                usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
+            )
+            cost += outcome.cost
+            if outcome.error is not None:
+                raise outcome.error
+            if (parsed := parse_score(outcome.output, profile)) is not None:
+                score, explanation = parsed
+                return ComparisonView(
+                    comparison_id=outcome.generation_id,
+                    reference_id=reference.id,
+                    typeid=profile.typeid,
+                    score=score,
+                    scale=profile.scale,
+                    explanation=explanation,
+                    model=profile.model,
+                    usage=UsageView.of(usage),
+                    cost=str(cost),
+                    balance=None if outcome.balance is None else str(outcome.balance),
+                )
+        raise UnparseableScore(f"no score in [0, {profile.scale}] after one retry; {cost} credits were charged")
+
+
+def parse_score(answer: str, profile: TypeProfile) -> tuple[int | float, str] | None:
+    """Accept the JSON object alone, inside a code fence, or amid prose; the score must lie in [0, scale]."""
+    fenced = _FENCE.search(answer)
+    candidate = fenced.group(1) if fenced else answer
+    found = _OBJECT.search(candidate)
+    if found is None:
+        return None
+    try:
+        data: Any = json.loads(found.group(0))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    score = data.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= profile.scale:
+        return None
+    explanation = data.get("explanation", "")
+    return score, explanation if isinstance(explanation, str) else json.dumps(explanation)

@@ -1,0 +1,128 @@
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from application.ports.catalog import Catalog
+from application.ports.clock import Clock
+from application.ports.comparison import TypeProfiles
+from application.ports.persistence import UnitOfWork
+from domain.errors import Conflict, NotFound, UnknownModel
+from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
+
+TypeIdText = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", examples=["essay-grader"])]
+Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
+class TypeIdNotFound(NotFound):
+    default_detail = "No such TypeID."
+
+
+class TypeIdExists(Conflict):
+    code = "typeid_exists"
+    default_detail = "A TypeID with this id exists."
+
+
+class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    scale: Annotated[int, msgspec.Meta(ge=MIN_SCALE, le=MAX_SCALE)]
+    system: Prompt
+    user: Annotated[Prompt, msgspec.Meta(description="Must contain {reference} and {text}; may use {scale}.")]
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    llm: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class NewTypeId(TypeIdFields, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    typeid: TypeIdText
+
+
+class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
+    typeid: str
+    name: str | None
+    scale: int
+    system: str
+    user: str
+    model: str
+    llm: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, profile: TypeProfile) -> "TypeIdView":
+        return cls(
+            typeid=profile.typeid,
+            name=profile.name,
+            scale=profile.scale,
+            system=profile.system,
+            user=profile.user,
+            model=profile.model,
+            llm=profile.llm,
+            description=profile.description,
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
+        )
+
+
+class TypeIdList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[TypeIdView]
+    next_cursor: str | None = None
+
+
+class TypeIdAdmin:
+    """TypeIDs: how two texts are compared — the scale of the score, the prompts, and the catalog model
+    (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog."""
+
+    def __init__(self, profiles: TypeProfiles, catalog: Catalog, uow: UnitOfWork, clock: Clock) -> None:
+        self._profiles = profiles
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+
+    async def create(self, new: NewTypeId) -> TypeIdView:
+        profile = await self._profile(new.typeid, new, created_at=self._clock.now())
+        await self._profiles.add(profile)
+        await self._uow.commit()
+        return TypeIdView.of(profile)
+
+    async def get(self, typeid: str) -> TypeIdView:
+        return TypeIdView.of(await self._existing(typeid))
+
+    async def all(self) -> TypeIdList:
+        return TypeIdList(items=[TypeIdView.of(p) for p in await self._profiles.all()])
+
+    async def replace(self, typeid: str, fields: TypeIdFields) -> TypeIdView:
+        current = await self._existing(typeid)
+        profile = await self._profile(typeid, fields, created_at=current.created_at)
+        await self._profiles.replace(profile)
+        await self._uow.commit()
+        return TypeIdView.of(profile)
+
+    async def delete(self, typeid: str) -> None:
+        if not await self._profiles.delete(typeid):
+            raise TypeIdNotFound
+        await self._uow.commit()
+
+    async def _existing(self, typeid: str) -> TypeProfile:
+        profile = await self._profiles.get(typeid)
+        if profile is None:
+            raise TypeIdNotFound
+        return profile
+
+    async def _profile(self, typeid: str, fields: TypeIdFields, *, created_at: datetime) -> TypeProfile:
+        model = await self._catalog.get(fields.model)
+        if model is None or model.provider != fields.llm:
+            raise UnknownModel(field="model")
+        return TypeProfile(
+            typeid=typeid,
+            name=fields.name,
+            scale=fields.scale,
+            system=fields.system,
+            user=fields.user,
+            model=fields.model,
+            llm=fields.llm,
+            description=fields.description,
+            created_at=created_at,
+            updated_at=self._clock.now(),
+        )

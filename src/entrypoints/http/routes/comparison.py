@@ -1,0 +1,192 @@
+"""Text comparison: TypeIDs (admin), API keys, HMAC login, subscriptions, references and comparisons."""
+
+from typing import Annotated
+from uuid import UUID
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Router, delete, get, patch, post, put
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from application.comparison.key_login import KeyLogin, KeyLoginRequest, KeyTokenPair
+from application.comparison.keys import CreatedKey, KeyAdmin, KeyList, KeyPatch, KeyView, NewKey
+from application.comparison.subscription import GetSubscription, SubscriptionView
+from application.comparison.texts import (
+    CompareRequest,
+    CompareText,
+    ComparisonView,
+    CreateReference,
+    NewReference,
+    ReferenceView,
+)
+from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdList, TypeIdView
+from entrypoints.http.guards import require_admin, require_user
+from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
+
+BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
+TYPEID_RESPONSES = {**ADMIN_ONLY, **INVALID}
+KEY_TOKEN = {
+    **UNAUTHENTICATED,
+    **INVALID,
+    403: problem_response("`subscription_inactive`, or not a key-scoped token (`forbidden`)"),
+    413: problem_response("`payload_too_large`: the decoded text exceeds 256 KiB"),
+}
+
+
+@post(
+    "/types",
+    status_code=HTTP_201_CREATED,
+    guards=[require_admin],
+    description=TypeIdAdmin.__doc__,
+    responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_exists`")},
+)
+@inject
+async def create_type(data: NewTypeId, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+    return await use_case.create(data)
+
+
+@get("/types", guards=[require_admin], description="Every TypeID.", responses=ADMIN_ONLY)
+@inject
+async def list_types(use_case: FromDishka[TypeIdAdmin]) -> TypeIdList:
+    return await use_case.all()
+
+
+@get("/types/{typeid:str}", guards=[require_admin], description="One TypeID.", responses={**ADMIN_ONLY, **NOT_FOUND})
+@inject
+async def get_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+    return await use_case.get(typeid)
+
+
+@put(
+    "/types/{typeid:str}",
+    guards=[require_admin],
+    description="Replace a TypeID (every field).",
+    responses={**TYPEID_RESPONSES, **NOT_FOUND},
+)
+@inject
+async def replace_type(typeid: str, data: TypeIdFields, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+    return await use_case.replace(typeid, data)
+
+
+@delete(
+    "/types/{typeid:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    guards=[require_admin],
+    description="Delete a TypeID; 409 `typeid_in_use` while API keys use it.",
+    responses={**ADMIN_ONLY, **NOT_FOUND, 409: problem_response("`typeid_in_use`")},
+)
+@inject
+async def delete_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> None:
+    await use_case.delete(typeid)
+
+
+@post(
+    "/keys",
+    status_code=HTTP_201_CREATED,
+    guards=[require_admin],
+    description=KeyAdmin.__doc__,
+    responses=TYPEID_RESPONSES,
+)
+@inject
+async def create_key(data: NewKey, use_case: FromDishka[KeyAdmin]) -> CreatedKey:
+    return await use_case.create(data)
+
+
+@patch(
+    "/keys/{api_key:str}",
+    guards=[require_admin],
+    description="Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it).",
+    responses={**TYPEID_RESPONSES, **NOT_FOUND},
+)
+@inject
+async def update_key(api_key: str, data: KeyPatch, use_case: FromDishka[KeyAdmin]) -> KeyView:
+    return await use_case.update(api_key, data)
+
+
+@delete(
+    "/keys/{api_key:str}",
+    status_code=HTTP_204_NO_CONTENT,
+    guards=[require_admin],
+    description="Revoke a key: it and every token issued from it stop working at once.",
+    responses={**ADMIN_ONLY, **NOT_FOUND},
+)
+@inject
+async def revoke_key(api_key: str, use_case: FromDishka[KeyAdmin]) -> None:
+    await use_case.revoke(api_key)
+
+
+@get("/keys", description=KeyAdmin.list.__doc__, responses=UNAUTHENTICATED)
+@inject
+async def list_keys(
+    use_case: FromDishka[KeyAdmin],
+    user_id: Annotated[UUID | None, Parameter(description="Admins: one user's keys")] = None,
+) -> KeyList:
+    return await use_case.list(user_id)
+
+
+@get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
+@inject
+async def subscription(api_key: str, use_case: FromDishka[GetSubscription]) -> SubscriptionView:
+    return await use_case(api_key)
+
+
+@post(
+    "/auth",
+    status_code=HTTP_200_OK,
+    description=KeyLogin.__doc__,
+    responses={
+        **INVALID,
+        401: problem_response("`invalid_signature`, `stale_timestamp`, `replayed_nonce` or `key_revoked`"),
+        403: problem_response("`subscription_inactive`"),
+    },
+    security=[],
+)
+@inject
+async def key_login(data: KeyLoginRequest, use_case: FromDishka[KeyLogin]) -> KeyTokenPair:
+    return await use_case(data)
+
+
+@post("/reference", status_code=HTTP_201_CREATED, description=CreateReference.__doc__, responses=KEY_TOKEN)
+@inject
+async def create_reference(data: NewReference, use_case: FromDishka[CreateReference]) -> ReferenceView:
+    return await use_case(data)
+
+
+@post(
+    "/compare/{reference_id:uuid}",
+    status_code=HTTP_200_OK,
+    description=CompareText.__doc__,
+    responses={
+        **KEY_TOKEN,
+        **NOT_FOUND,
+        402: problem_response("`insufficient_balance` or `key_credit_limit`"),
+        502: problem_response("`unparseable_score` or `upstream_error` (tokens used are billed)"),
+        503: problem_response("`provider_unavailable`"),
+    },
+)
+@inject
+async def compare(reference_id: UUID, data: CompareRequest, use_case: FromDishka[CompareText]) -> ComparisonView:
+    return await use_case(reference_id, data)
+
+
+router = Router(
+    "/api/v1",
+    route_handlers=[
+        create_type,
+        list_types,
+        get_type,
+        replace_type,
+        delete_type,
+        create_key,
+        update_key,
+        revoke_key,
+        list_keys,
+        subscription,
+        create_reference,
+        compare,
+    ],
+    guards=[require_user],
+    tags=["text comparison"],
+    security=BEARER,
+)
+login_router = Router("/api/v1", route_handlers=[key_login], tags=["text comparison"])

@@ -1,0 +1,290 @@
+"""Text comparison end to end: TypeIDs, API keys, HMAC login, references, comparisons, subscriptions."""
+
+import base64
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from entrypoints.settings import Settings
+from tests.support.api import admin_token, bearer, client_token
+from tests.support.audit import ledger_violations
+from tests.support.keys import signed_login
+from tests.support.money import generation_violations
+
+TYPE = {
+    "typeid": "essay",
+    "scale": 10,
+    "system": "You grade essays. Answer JSON {score, explanation}.",
+    "user": "Reference:\n{reference}\n\nText:\n{text}\n\nScore from 0 to {scale}.",
+    "model": "gemini-flash",
+    "llm": "simulator",
+}
+
+
+def b64(value: str | bytes) -> str:
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+class World:
+    def __init__(self, client: AsyncTestClient[Litestar], admin: str, user: str, user_id: str) -> None:
+        self.client, self.admin, self.user, self.user_id = client, admin, user, user_id
+
+    async def key(self, **extra: Any) -> dict[str, Any]:
+        body = {"user_id": self.user_id, "typeid": "essay", **extra}
+        response = await self.client.post("/api/v1/keys", json=body, headers=bearer(self.admin))
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def login(self, key: dict[str, Any], username: str = "carla", **options: Any) -> Any:
+        body = signed_login(key["api_key"], username, key["secret_key"], **options)
+        return await self.client.post("/api/v1/auth", json=body)
+
+    async def key_token(self, **extra: Any) -> tuple[dict[str, Any], str]:
+        key = await self.key(**extra)
+        response = await self.login(key)
+        assert response.status_code == 200, response.text
+        return key, str(response.json()["access_token"])
+
+
+@pytest.fixture
+async def world(client: AsyncTestClient[Litestar], settings: Settings) -> World:
+    admin = await admin_token(client, settings, username="types-admin")
+    assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 201
+    user = await client_token(client, "carla")
+    user_id = (await client.get("/api/v1/me", headers=bearer(user))).json()["id"]
+    funded = await client.post(
+        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
+    )
+    assert funded.status_code == 200
+    return World(client, admin, user, user_id)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"model": "nope"}, "unknown_model"),
+        ({"llm": "openai"}, "unknown_model"),
+        ({"user": "only {text}"}, "validation_error"),
+        ({"scale": 1}, "validation_error"),
+        ({"scale": 1001}, "validation_error"),
+    ],
+)
+async def test_typeids_are_validated(world: World, change: dict[str, Any], code: str) -> None:
+    response = await world.client.post(
+        "/api/v1/types", json=TYPE | {"typeid": "t2"} | change, headers=bearer(world.admin)
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == code
+
+
+async def test_typeid_crud_and_in_use(world: World) -> None:
+    client, admin = world.client, world.admin
+    assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 409
+    replaced = await client.put(
+        "/api/v1/types/essay",
+        json={k: v for k, v in TYPE.items() if k != "typeid"} | {"scale": 5},
+        headers=bearer(admin),
+    )
+    assert replaced.json()["scale"] == 5
+    assert [t["typeid"] for t in (await client.get("/api/v1/types", headers=bearer(admin))).json()["items"]] == [
+        "essay"
+    ]
+    await world.key()
+    in_use = await client.delete("/api/v1/types/essay", headers=bearer(admin))
+    assert in_use.status_code == 409
+    assert in_use.json()["code"] == "typeid_in_use"
+    assert (await client.get("/api/v1/types/nope", headers=bearer(admin))).status_code == 404
+    assert (await client.get("/api/v1/types", headers=bearer(world.user))).status_code == 403
+
+
+async def test_the_secret_is_shown_once_and_stored_encrypted(world: World, clean_db: AsyncEngine) -> None:
+    key = await world.key(name="ci")
+    secret = key["secret_key"]
+    assert set(key) >= {"api_key", "secret_key", "user_id", "typeid", "name", "subscription", "credit_limit"}
+    for token in (world.admin, world.user):
+        listed = await world.client.get("/api/v1/keys", headers=bearer(token))
+        assert key["api_key"] in listed.text
+        assert secret not in listed.text
+    async with clean_db.connect() as connection:
+        row = (await connection.execute(text("SELECT * FROM api_keys"))).one()
+    stored = b"".join(str(value).encode() if not isinstance(value, bytes) else value for value in row)
+    for form in (secret.encode(), secret.encode().hex().encode(), base64.b64encode(secret.encode())):
+        assert form not in stored
+
+
+async def test_hmac_login_gives_a_key_scoped_token_pair(world: World) -> None:
+    key = await world.key()
+    response = await world.login(key)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["api_key"] == key["api_key"]
+    assert body["typeid"] == "essay"
+    assert body["token_type"] == "Bearer"
+    refreshed = await world.client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert refreshed.status_code == 200
+
+
+async def test_no_oracle_between_bad_signature_unknown_key_and_wrong_owner(world: World) -> None:
+    key = await world.key()
+    await client_token(world.client, "mallory")
+    wrong_signature = signed_login(key["api_key"], "carla", "sk_wrong")
+    unknown_key = signed_login("ak_doesnotexist0000000", "carla", key["secret_key"])
+    wrong_owner = signed_login(key["api_key"], "mallory", key["secret_key"])
+    answers = [
+        await world.client.post("/api/v1/auth", json=body) for body in (wrong_signature, unknown_key, wrong_owner)
+    ]
+    assert {a.status_code for a in answers} == {401}
+    bodies = [a.json() for a in answers]
+    assert bodies[0]["code"] == "invalid_signature"
+    assert bodies[0] == bodies[1] == bodies[2]
+
+
+@pytest.mark.parametrize(("skew", "accepted"), [(-295, True), (295, True), (-305, False), (305, False)])
+async def test_the_timestamp_window(world: World, skew: int, accepted: bool) -> None:
+    response = await world.login(await world.key(), skew=skew)
+    assert (response.status_code == 200) is accepted
+    if not accepted:
+        assert response.json()["code"] == "stale_timestamp"
+
+
+async def test_a_nonce_works_once(world: World) -> None:
+    key = await world.key()
+    body = signed_login(key["api_key"], "carla", key["secret_key"])
+    assert (await world.client.post("/api/v1/auth", json=body)).status_code == 200
+    replay = await world.client.post("/api/v1/auth", json=body)
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "replayed_nonce"
+
+
+async def test_bad_signatures_store_no_nonce(world: World, clean_db: AsyncEngine) -> None:
+    key = await world.key()
+    for _ in range(20):
+        await world.client.post("/api/v1/auth", json=signed_login(key["api_key"], "carla", "sk_wrong"))
+    async with clean_db.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM auth_nonces")) == 0
+
+
+async def test_revoked_and_suspended_keys(world: World) -> None:
+    revoked = await world.key()
+    assert (
+        await world.client.delete(f"/api/v1/keys/{revoked['api_key']}", headers=bearer(world.admin))
+    ).status_code == 204
+    assert (await world.login(revoked)).json()["code"] == "key_revoked"
+    forged = signed_login(revoked["api_key"], "carla", "sk_wrong")
+    assert (await world.client.post("/api/v1/auth", json=forged)).json()["code"] == "invalid_signature"
+    suspended = await world.key()
+    patched = await world.client.patch(
+        f"/api/v1/keys/{suspended['api_key']}", json={"status": "suspended"}, headers=bearer(world.admin)
+    )
+    assert patched.json()["subscription"] == "suspended"
+    refused = await world.login(suspended)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "subscription_inactive"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("nonce", "short"), ("nonce", "x" * 65), ("username", "bad\nname"), ("api_key", "ak bad")]
+)
+async def test_malformed_logins_are_422_before_any_lookup(world: World, field: str, value: str) -> None:
+    body = signed_login("ak_something_long_enough", "carla", "sk") | {field: value}
+    assert (await world.client.post("/api/v1/auth", json=body)).status_code == 422
+
+
+async def test_references_and_comparisons_are_billed_to_the_key(world: World, clean_db: AsyncEngine) -> None:
+    key, token = await world.key_token()
+    reference = await world.client.post(
+        "/api/v1/reference",
+        json={"text": b64("The cat sat on the mat. {not a placeholder}"), "name": "cat"},
+        headers=bearer(token),
+    )
+    assert reference.status_code == 201, reference.text
+    assert reference.json()["length"] == len("The cat sat on the mat. {not a placeholder}")
+    reference_id = reference.json()["reference_id"]
+    compared = await world.client.post(
+        f"/api/v1/compare/{reference_id}", json={"text": b64("A cat was sitting on a mat.")}, headers=bearer(token)
+    )
+    assert compared.status_code == 200, compared.text
+    result = compared.json()
+    assert 0 <= result["score"] <= 10
+    assert result["scale"] == 10
+    assert result["typeid"] == "essay"
+    assert result["model"] == "gemini-flash"
+    transactions = (await world.client.get("/api/v1/me/transactions", headers=bearer(world.user))).json()["items"]
+    assert {t["kind"] for t in transactions[:2]} == {"comparison"}
+    assert all(t["api_key"] == key["api_key"] for t in transactions[:2])
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ("not base64!", 422, "invalid_base64"),
+        (b64(b"\xff\xfe bad utf-8"), 422, "invalid_utf8"),
+        (b64(b"x" * (256 * 1024 + 1)), 413, "payload_too_large"),
+    ],
+)
+async def test_bad_texts_are_refused(world: World, payload: str, status: int, code: str) -> None:
+    _, token = await world.key_token()
+    response = await world.client.post("/api/v1/reference", json={"text": payload}, headers=bearer(token))
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+async def test_text_routes_need_a_key_token_and_an_active_subscription(world: World) -> None:
+    response = await world.client.post("/api/v1/reference", json={"text": b64("x")}, headers=bearer(world.user))
+    assert response.status_code == 403
+    key, token = await world.key_token()
+    await world.client.patch(
+        f"/api/v1/keys/{key['api_key']}", json={"status": "suspended"}, headers=bearer(world.admin)
+    )
+    suspended = await world.client.post("/api/v1/reference", json={"text": b64("x")}, headers=bearer(token))
+    assert suspended.status_code == 403
+    assert suspended.json()["code"] == "subscription_inactive"
+
+
+async def test_deleting_a_key_kills_its_tokens_at_once(world: World) -> None:
+    key, token = await world.key_token()
+    assert (await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(token))).status_code == 200
+    await world.client.delete(f"/api/v1/keys/{key['api_key']}", headers=bearer(world.admin))
+    assert (await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(token))).status_code == 401
+
+
+async def test_another_users_reference_and_subscription_are_404(world: World) -> None:
+    key, token = await world.key_token()
+    reference_id = (
+        await world.client.post("/api/v1/reference", json={"text": b64("mine")}, headers=bearer(token))
+    ).json()["reference_id"]
+    other = await client_token(world.client, "oscar")
+    other_id = (await world.client.get("/api/v1/me", headers=bearer(other))).json()["id"]
+    other_key = await world.client.post(
+        "/api/v1/keys", json={"user_id": other_id, "typeid": "essay"}, headers=bearer(world.admin)
+    )
+    other_login = await world.client.post(
+        "/api/v1/auth", json=signed_login(other_key.json()["api_key"], "oscar", other_key.json()["secret_key"])
+    )
+    other_token = other_login.json()["access_token"]
+    stolen = await world.client.post(
+        f"/api/v1/compare/{reference_id}", json={"text": b64("x")}, headers=bearer(other_token)
+    )
+    assert stolen.status_code == 404
+    assert (await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(other))).status_code == 404
+    assert (await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(world.admin))).json()[
+        "active"
+    ]
+
+
+async def test_a_key_credit_limit_stops_spending(world: World) -> None:
+    _, token = await world.key_token(credit_limit="0.000001")
+    reference_id = (
+        await world.client.post("/api/v1/reference", json={"text": b64("ref")}, headers=bearer(token))
+    ).json()["reference_id"]
+    first = await world.client.post(f"/api/v1/compare/{reference_id}", json={"text": b64("a")}, headers=bearer(token))
+    assert first.status_code == 200
+    second = await world.client.post(f"/api/v1/compare/{reference_id}", json={"text": b64("b")}, headers=bearer(token))
+    assert second.status_code == 402
+    assert second.json()["code"] == "key_credit_limit"
