@@ -5,7 +5,9 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.tables import models
 from entrypoints.settings import Settings
 from tests.support.api import admin_token, bearer, client_token
 
@@ -95,6 +97,26 @@ async def test_v1_models_has_the_openai_shape(client: Client) -> None:
         {"id": "dr14", "object": "model", "created": 0, "owned_by": "simulator"},
         {"id": "gemini-flash", "object": "model", "created": 0, "owned_by": "simulator"},
     ]
+
+
+async def test_v1_models_lists_every_enabled_model_without_paging(client: Client, clean_db: AsyncEngine) -> None:
+    rows = [
+        {
+            "id": f"bulk-{n:03d}",
+            "provider": "simulator",
+            "upstream_model": "bulk",
+            "unit_tokens": 1,
+            "input_credits": 0,
+            "output_credits": 0,
+            "max_output_tokens": 1,
+        }
+        for n in range(450)
+    ]
+    async with clean_db.begin() as connection:
+        await connection.execute(models.insert(), rows)
+    token = await client_token(client, "kim")
+    data = (await client.get("/v1/models", headers=bearer(token))).json()["data"]
+    assert [m["id"] for m in data] == sorted(["dr14", "gemini-flash", *(row["id"] for row in rows)])
 
 
 async def test_v1_models_without_a_token_is_an_openai_style_401(client: Client) -> None:

@@ -32,7 +32,9 @@ from tests.support.fake_upstream import (
     stall,
     steady,
     with_usage,
+    with_usage_text,
 )
+from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
 
@@ -224,3 +226,68 @@ async def test_a_client_disconnect_closes_the_upstream_and_bills_what_was_read(
     await asyncio.sleep(1.0)
     assert await _balance(http, token) == balance
     assert await generation_violations(clean_db) == []
+
+
+@pytest.fixture
+async def comparer(http: httpx.AsyncClient, settings: Settings, token: str) -> tuple[str, str]:
+    """A key-scoped token on a TypeID whose model is the fake upstream, and a reference to compare against."""
+    admin = await admin_token(http, settings, username="cmp-admin")
+    typeid = {
+        "typeid": "graded",
+        "scale": 10,
+        "system": "Grade.",
+        "user": "{reference} vs {text}",
+        "model": "up",
+        "llm": "openai",
+    }
+    assert (await http.post("/api/v1/types", json=typeid, headers=bearer(admin))).status_code == 201
+    user_id = (await http.get("/api/v1/me", headers=bearer(token))).json()["id"]
+    key = (await http.post("/api/v1/keys", json={"user_id": user_id, "typeid": "graded"}, headers=bearer(admin))).json()
+    login = await http.post("/api/v1/auth", json=signed_login(key["api_key"], "up-user", key["secret_key"]))
+    key_token = login.json()["access_token"]
+    reference = await http.post("/api/v1/reference", json={"text": "cmVmZXJlbmNl"}, headers=bearer(key_token))
+    return key_token, reference.json()["reference_id"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "score"),
+    [
+        (['{"score": 7, "explanation": "close"}'], 7),
+        (['```json\n{"score": 3.5, "explanation": "fenced"}\n```'], 3.5),
+        (['Sure! {"score": 9, "explanation": "amid prose"} Hope it helps.'], 9),
+        (['{"score": 11, "explanation": "out of range"}', '{"score": 4, "explanation": "retried"}'], 4),
+        (["not json at all", '{"score": 0, "explanation": "retried"}'], 0),
+    ],
+)
+async def test_the_score_is_parsed_robustly_and_every_attempt_billed(
+    http: httpx.AsyncClient,
+    upstream: FakeUpstream,
+    comparer: tuple[str, str],
+    clean_db: AsyncEngine,
+    answers: list[str],
+    score: float,
+) -> None:
+    key_token, reference_id = comparer
+    upstream.use(steady(1))
+    upstream.answers = [with_usage_text(answer) for answer in answers]
+    response = await http.post(f"/api/v1/compare/{reference_id}", json={"text": "dGV4dA=="}, headers=bearer(key_token))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["score"] == score
+    assert len(upstream.requests) == len(answers)
+    assert result["cost"] == str(PRICE.cost(Usage(40 * len(answers), 4 * len(answers))))
+    assert await generation_violations(clean_db) == []
+
+
+async def test_an_unusable_score_after_the_retry_is_502_and_still_billed(
+    http: httpx.AsyncClient, upstream: FakeUpstream, comparer: tuple[str, str], clean_db: AsyncEngine, token: str
+) -> None:
+    key_token, reference_id = comparer
+    upstream.answers = [with_usage_text('{"score": "high"}'), with_usage_text("{broken")]
+    before = Credits.parse(await _balance(http, token))
+    response = await http.post(f"/api/v1/compare/{reference_id}", json={"text": "dGV4dA=="}, headers=bearer(key_token))
+    assert response.status_code == 502
+    assert response.json()["code"] == "unparseable_score"
+    assert Credits.parse(await _balance(http, token)) == before - PRICE.cost(Usage(80, 8))
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []

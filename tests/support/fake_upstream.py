@@ -57,6 +57,11 @@ def with_usage(n: int, input_tokens: object, output_tokens: object) -> Script:
     return Script(_texts(n), usage=(input_tokens, output_tokens))
 
 
+def with_usage_text(text: str) -> Script:
+    """One whole answer (a model's JSON, say) in a single chunk, reporting 40 prompt and 4 completion tokens."""
+    return Script((text,), usage=(40, 4))
+
+
 def no_usage(n: int) -> Script:
     return Script(_texts(n))
 
@@ -213,6 +218,7 @@ class FakeUpstream:
         self.base_url = ""
         self.script = steady(3)
         self.scripts_by_model: dict[str, Script] = {}
+        self.answers: list[Script] = []
         self.requests: list[RecordedRequest] = []
 
     def use(self, script: Script) -> None:
@@ -225,6 +231,9 @@ class FakeUpstream:
         self.scripts_by_model[model] = script
 
     def _script_for(self, record: "RecordedRequest") -> Script:
+        """The next queued answer if any, else the model's script, else the default one."""
+        if self.answers:
+            return self.answers.pop(0)
         model = record.body.get("model") or record.path.removeprefix("/v1beta/models/").partition(":")[0]
         return self.scripts_by_model.get(str(model), self.script)
 
