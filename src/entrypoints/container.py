@@ -51,6 +51,7 @@ from application.catalog.use_cases import (
     ListOpenAIModels,
     UpdateModel,
 )
+from application.comparison.billing import GetKeyBilling, GetKeysActivity
 from application.comparison.key_login import KeyLogin
 from application.comparison.keys import KeyAdmin
 from application.comparison.subscription import GetSubscription
@@ -239,6 +240,8 @@ class UseCaseProvider(Provider):
         KeyContext,
         CreateReference,
         CompareText,
+        GetKeyBilling,
+        GetKeysActivity,
     )
 
 

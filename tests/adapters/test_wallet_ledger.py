@@ -8,17 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from adapters.postgres.engine import autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.tables import ledger_entries, wallets
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
 from application.ports.persistence import PageRequest, Posting
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, NotFound
+from domain.errors import InsufficientBalance, InvalidInput, NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from domain.wallet import EntryKind, Wallet
@@ -73,6 +74,44 @@ async def test_entries_page_newest_first(clean_db: AsyncEngine) -> None:
     assert [e.amount.micros for e in first.items] == [3, 2]
     assert [e.amount.micros for e in second.items] == [1]
     assert second.next_cursor is None
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "WzFd=x", "WyJhIl0", "WzkyMjMzNzIwMzY4NTQ3NzU4MDhd"])
+async def test_a_forged_entries_cursor_is_invalid_input(clean_db: AsyncEngine, cursor: str) -> None:
+    async with async_sessionmaker(clean_db)() as session:
+        with pytest.raises(InvalidInput) as raised:
+            await PgWalletLedger(session).entries(uuid.uuid4(), PageRequest(cursor=cursor))
+    assert raised.value.field == "cursor"
+
+
+async def test_a_posting_returns_its_entry_and_touches_the_wallet(clean_db: AsyncEngine) -> None:
+    user_id = await funded_user(clean_db, 10)
+    touched_before = await _wallet_updated_at(clean_db, user_id)
+    posting = Posting(
+        entry_id=uuid.uuid4(),
+        user_id=user_id,
+        kind=EntryKind.ADMIN_ADJUSTMENT,
+        amount=Credits(-25),
+        reason="chargeback",
+        actor_id=uuid.uuid4(),
+        api_key="ak_test",
+    )
+    async with async_sessionmaker(clean_db)() as session:
+        entry = await PgWalletLedger(session).post(posting)
+        await session.commit()
+        actor_id = await session.scalar(select(ledger_entries.c.actor_id).where(ledger_entries.c.id == entry.id))
+    assert (entry.id, entry.user_id, entry.kind) == (posting.entry_id, user_id, EntryKind.ADMIN_ADJUSTMENT)
+    assert (entry.amount, entry.balance_after) == (Credits(-25), Credits(-15))
+    assert (entry.reason, entry.api_key, entry.generation_id) == ("chargeback", "ak_test", None)
+    assert actor_id == posting.actor_id
+    assert await _wallet_updated_at(clean_db, user_id) > touched_before
+
+
+async def _wallet_updated_at(engine: AsyncEngine, user_id: uuid.UUID) -> datetime:
+    async with engine.connect() as connection:
+        touched = await connection.scalar(select(wallets.c.updated_at).where(wallets.c.user_id == user_id))
+    assert isinstance(touched, datetime)
+    return touched
 
 
 operations = st.lists(

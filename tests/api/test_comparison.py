@@ -288,3 +288,50 @@ async def test_a_key_credit_limit_stops_spending(world: World) -> None:
     second = await world.client.post(f"/api/v1/compare/{reference_id}", json={"text": b64("b")}, headers=bearer(token))
     assert second.status_code == 402
     assert second.json()["code"] == "key_credit_limit"
+
+
+async def test_key_billing_and_activity(world: World) -> None:
+    key, token = await world.key_token()
+    reference_id = (
+        await world.client.post("/api/v1/reference", json={"text": b64("ref")}, headers=bearer(token))
+    ).json()["reference_id"]
+    for text_ in ("a", "b"):
+        compared = await world.client.post(
+            f"/api/v1/compare/{reference_id}", json={"text": b64(text_)}, headers=bearer(token)
+        )
+        assert compared.status_code == 200
+    billing = (await world.client.get(f"/api/v1/billing/{key['api_key']}", headers=bearer(world.user))).json()
+    assert billing["requests"] == 2
+    assert billing["typeid"] == "essay"
+    assert billing["by_model"][0]["key"] == "gemini-flash"
+    assert billing["credits_spent"] == billing["by_model"][0]["credits"]
+    assert billing["last_used_at"]
+    old = await world.client.get(
+        f"/api/v1/billing/{key['api_key']}?from=2000-01-01&to=2000-02-01", headers=bearer(world.user)
+    )
+    assert old.json()["requests"] == 0
+    other = await client_token(world.client, "nosy")
+    assert (await world.client.get(f"/api/v1/billing/{key['api_key']}", headers=bearer(other))).status_code == 404
+    activity = (await world.client.get("/api/v1/admin/keys/activity", headers=bearer(world.admin))).json()["items"]
+    assert activity[0]["api_key"] == key["api_key"]
+    assert activity[0]["requests_24h"] == 2
+
+
+async def test_typeid_and_key_administration_refuses_clients_and_key_tokens(world: World) -> None:
+    key, key_token = await world.key_token()
+    operations = [
+        ("POST", "/api/v1/types", TYPE | {"typeid": "x"}),
+        ("GET", "/api/v1/types", None),
+        ("GET", "/api/v1/types/essay", None),
+        ("PUT", "/api/v1/types/essay", {k: v for k, v in TYPE.items() if k != "typeid"}),
+        ("DELETE", "/api/v1/types/essay", None),
+        ("POST", "/api/v1/keys", {"user_id": world.user_id, "typeid": "essay"}),
+        ("PATCH", f"/api/v1/keys/{key['api_key']}", {"status": "active"}),
+        ("DELETE", f"/api/v1/keys/{key['api_key']}", None),
+        ("GET", "/api/v1/admin/keys/activity", None),
+    ]
+    for token in (world.user, key_token):
+        for method, path, body in operations:
+            response = await world.client.request(method, path, json=body, headers=bearer(token))
+            assert response.status_code == 403, (method, path)
+            assert response.json()["code"] == "forbidden"

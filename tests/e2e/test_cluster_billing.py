@@ -18,6 +18,7 @@ from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer
 from tests.support.audit import ledger_violations
 from tests.support.cluster import Cluster
+from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -176,3 +177,32 @@ async def test_three_instances_give_the_same_ledgers_as_one(
     assert one == three
     assert len(one) == 3
     assert await ledger_violations(clean_db) == []
+
+
+async def test_one_signed_login_sent_fifty_times_over_three_instances_succeeds_once(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, _, user_id = await _setup(http, settings, cluster, "replayer")
+        typeid = {
+            "typeid": "t",
+            "scale": 5,
+            "system": "s",
+            "user": "{reference}{text}",
+            "model": "dr14",
+            "llm": "simulator",
+        }
+        assert (
+            await http.post(f"{cluster.urls[0]}/api/v1/types", json=typeid, headers=bearer(admin))
+        ).status_code == 201
+        key = (
+            await http.post(
+                f"{cluster.urls[0]}/api/v1/keys", json={"user_id": user_id, "typeid": "t"}, headers=bearer(admin)
+            )
+        ).json()
+        body = signed_login(key["api_key"], "replayer", key["secret_key"])
+        urls = cycle(cluster.urls)
+        responses = await asyncio.gather(*(http.post(f"{next(urls)}/api/v1/auth", json=body) for _ in range(50)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 1, statuses
+    assert {r.json()["code"] for r in responses if r.status_code != 200} == {"replayed_nonce"}

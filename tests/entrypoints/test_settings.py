@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.security.aes_gcm_cipher import generate_master_key
 from entrypoints.settings import SettingsError, load_settings
 
 STRONG_SECRET = "s" * 32
@@ -40,8 +41,8 @@ def test_production_refuses_a_missing_or_weak_jwt_secret(tmp_path: Path, secret:
 
 
 def test_production_accepts_a_32_byte_secret(tmp_path: Path) -> None:
-    settings = load_settings({"CREDITGATE_ENV": "production", "JWT_SECRET": STRONG_SECRET}, env_file=tmp_path / "x")
-    assert settings.is_production
+    environ = {"CREDITGATE_ENV": "production", "JWT_SECRET": STRONG_SECRET, "SECRET_KEYS": generate_master_key()}
+    assert load_settings(environ, env_file=tmp_path / "x").is_production
 
 
 def test_development_generates_a_jwt_secret_once_and_keeps_it(tmp_path: Path) -> None:
@@ -60,3 +61,21 @@ def test_dot_env_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     assert settings.port == 5000
     assert settings.simulator_token_delay_ms == 3
     assert settings.jwt_secret == "from-file"
+
+
+def test_production_requires_the_master_key_for_api_key_secrets(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEYS"):
+        load_settings({"CREDITGATE_ENV": "production", "JWT_SECRET": STRONG_SECRET}, env_file=tmp_path / "x")
+
+
+def test_a_malformed_master_key_is_named_but_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEYS") as raised:
+        load_settings({"SECRET_KEYS": "not-a-key-material-xyz", "JWT_SECRET": "x"}, env_file=tmp_path / "x")
+    assert "not-a-key-material-xyz" not in str(raised.value)
+
+
+def test_development_generates_the_master_key_once(tmp_path: Path) -> None:
+    first = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert first.secret_keys
+    assert first.secret_keys == second.secret_keys

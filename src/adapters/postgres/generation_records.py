@@ -1,12 +1,13 @@
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, select, tuple_
+from sqlalchemy import ColumnElement, RowMapping, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
-from adapters.postgres.tables import generations
-from application.ports.generations import GenerationRecords, UsageGrouping, UsageTotal
+from adapters.postgres.tables import api_keys, generations
+from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
 from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
 from domain.generation import Generation, GenerationKind, GenerationStatus
@@ -75,7 +76,43 @@ class PgGenerationRecords(GenerationRecords):
         return Page(items=items, next_cursor=next_cursor)
 
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
-        key = _GROUP_COLUMNS[group_by]
+        return await self._totals(_GROUP_COLUMNS[group_by], since, until)
+
+    async def key_usage(self, api_key: str, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
+        return await self._totals(generations.c.model, since, until, generations.c.api_key == api_key)
+
+    async def last_use(self, api_key: str) -> datetime | None:
+        last: datetime | None = await self._session.scalar(
+            select(func.max(generations.c.created_at)).where(generations.c.api_key == api_key)
+        )
+        return last
+
+    async def key_activity(self, since: datetime) -> list[KeyActivity]:
+        recent = generations.c.created_at >= since
+        last_used = func.max(generations.c.created_at)
+        query = (
+            select(
+                api_keys.c.api_key,
+                func.count(generations.c.id).filter(recent).label("requests"),
+                func.coalesce(func.sum(generations.c.cost).filter(recent), 0).label("credits"),
+                last_used.label("last_used_at"),
+            )
+            .select_from(api_keys.outerjoin(generations, generations.c.api_key == api_keys.c.api_key))
+            .group_by(api_keys.c.api_key)
+            .order_by(last_used.desc().nulls_last(), api_keys.c.api_key)
+        )
+        return [
+            KeyActivity(row.api_key, row.requests, Credits(int(row.credits)), row.last_used_at)
+            for row in await self._session.execute(query)
+        ]
+
+    async def _totals(
+        self,
+        key: ColumnElement[Any],
+        since: datetime | None,
+        until: datetime | None,
+        *conditions: ColumnElement[bool],
+    ) -> list[UsageTotal]:
         spent = func.sum(generations.c.cost)
         query = (
             select(
@@ -85,6 +122,7 @@ class PgGenerationRecords(GenerationRecords):
                 func.coalesce(func.sum(generations.c.output_tokens), 0).label("output_tokens"),
                 func.coalesce(spent, 0).label("credits"),
             )
+            .where(*conditions)
             .group_by(key)
             .order_by(spent.desc(), key)
         )

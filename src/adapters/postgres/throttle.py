@@ -22,6 +22,8 @@ class PgThrottleCounter(ThrottleCounter):
         return int(count or 0)
 
     async def hit(self, subjects: Sequence[str], window_start: datetime) -> None:
+        if not subjects:
+            return
         statement = insert(throttle_counters).values(
             [{"subject": subject, "window_start": window_start, "hits": 1} for subject in subjects]
         )

@@ -15,6 +15,12 @@ from domain.user import Role, User
 USERNAME_INDEX = "uq_users_username_lower"
 
 
+def _violated_constraint(error: IntegrityError) -> str | None:
+    """asyncpg names the constraint (or unique index) on its own exception, which SQLAlchemy chains as the cause."""
+    driver_error = error.orig.__cause__ if error.orig is not None else None
+    return getattr(driver_error, "constraint_name", None)
+
+
 def _user(m: RowMapping) -> User:
     return User(
         id=m["id"],
@@ -56,7 +62,7 @@ class PgUserRepository(UserRepository):
                     )
                 ).one()
         except IntegrityError as error:
-            if USERNAME_INDEX in str(error.orig):
+            if _violated_constraint(error) == USERNAME_INDEX:
                 raise UsernameTaken from None
             raise
         await self._session.execute(insert(wallets).values(user_id=user.id, balance=0))

@@ -1,6 +1,6 @@
 from uuid import UUID
 
-from sqlalchemy import RowMapping, insert, literal, select, update
+from sqlalchemy import RowMapping, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
@@ -46,7 +46,7 @@ class PgWalletLedger(WalletLedger):
         wallet = (
             update(wallets)
             .where(wallets.c.user_id == posting.user_id)
-            .values(balance=wallets.c.balance + posting.amount.micros)
+            .values(balance=wallets.c.balance + posting.amount.micros, updated_at=func.now())
             .returning(wallets.c.user_id, wallets.c.balance)
             .cte("w")
         )

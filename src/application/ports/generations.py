@@ -25,6 +25,14 @@ class UsageTotal:
     credits: Credits
 
 
+@dataclass(frozen=True, slots=True)
+class KeyActivity:
+    api_key: str
+    requests: int
+    credits: Credits
+    last_used_at: datetime | None
+
+
 class GenerationRecords(Protocol):
     @abstractmethod
     async def get(self, generation_id: UUID) -> Generation | None: ...
@@ -36,3 +44,14 @@ class GenerationRecords(Protocol):
     @abstractmethod
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         """Spend and tokens per group over generations created in [since, until), largest spend first."""
+
+    @abstractmethod
+    async def key_usage(self, api_key: str, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
+        """One key's spend and tokens per model over [since, until)."""
+
+    @abstractmethod
+    async def last_use(self, api_key: str) -> datetime | None: ...
+
+    @abstractmethod
+    async def key_activity(self, since: datetime) -> list[KeyActivity]:
+        """Every key: requests and credits since `since`, and when it was last used at all."""

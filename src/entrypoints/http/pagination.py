@@ -1,13 +1,19 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from application.ports.persistence import PageRequest
 from domain.errors import InvalidInput
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (default 50, at most 200).")]
 Cursor = Annotated[str | None, Parameter(max_length=512, description="`next_cursor` of the previous page.")]
+
+
+Since = Annotated[
+    str | None, QueryParameter(name="from", max_length=40, description="ISO date or date-time, UTC if naive")
+]
+Until = Annotated[str | None, QueryParameter(name="to", max_length=40, description="ISO date or date-time, exclusive")]
 
 
 def page_request(limit: Limit = 50, cursor: Cursor = None) -> PageRequest:

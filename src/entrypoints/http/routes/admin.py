@@ -3,23 +3,24 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, get, patch, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
 from application.admin.balance import AdjustBalance, AdjustmentResult, BalanceAdjustment
 from application.admin.usage import GetUsage, UsageReport
 from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
+from application.comparison.billing import GetKeysActivity, KeysActivityReport
 from application.ports.generations import UsageGrouping
 from application.views import TransactionPage, UserPage, UserView
 from entrypoints.http.guards import require_admin
-from entrypoints.http.pagination import Cursor, Limit, instant, page_request
+from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
 from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, problem_response
 from entrypoints.http.routes.models import admin_models_handlers
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=255,
         description="Retry-safe: the same key and body return the first response; another body -> 409.",
@@ -83,10 +84,16 @@ async def user_transactions(
 async def usage(
     use_case: FromDishka[GetUsage],
     group_by: UsageGrouping = UsageGrouping.USER,
-    since: Annotated[str | None, Parameter(query="from", max_length=40, description="ISO date or date-time")] = None,
-    until: Annotated[str | None, Parameter(query="to", max_length=40, description="ISO date or date-time")] = None,
+    since: Since = None,
+    until: Until = None,
 ) -> UsageReport:
     return await use_case(group_by, instant(since, "from"), instant(until, "to"))
+
+
+@get("/keys/activity", description=GetKeysActivity.__doc__, responses=ADMIN_ONLY)
+@inject
+async def keys_activity(use_case: FromDishka[GetKeysActivity]) -> KeysActivityReport:
+    return await use_case()
 
 
 router = Router(
@@ -98,6 +105,7 @@ router = Router(
         adjust_balance,
         user_transactions,
         usage,
+        keys_activity,
         *admin_models_handlers,
     ],
     guards=[require_admin],

@@ -8,6 +8,7 @@ from litestar import Router, delete, get, patch, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from application.comparison.billing import GetKeyBilling, KeyBilling
 from application.comparison.key_login import KeyLogin, KeyLoginRequest, KeyTokenPair
 from application.comparison.keys import CreatedKey, KeyAdmin, KeyList, KeyPatch, KeyView, NewKey
 from application.comparison.subscription import GetSubscription, SubscriptionView
@@ -21,6 +22,7 @@ from application.comparison.texts import (
 )
 from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdList, TypeIdView
 from entrypoints.http.guards import require_admin, require_user
+from entrypoints.http.pagination import Since, Until, instant
 from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -130,6 +132,17 @@ async def subscription(api_key: str, use_case: FromDishka[GetSubscription]) -> S
     return await use_case(api_key)
 
 
+@get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND, **INVALID})
+@inject
+async def billing(
+    api_key: str,
+    use_case: FromDishka[GetKeyBilling],
+    since: Since = None,
+    until: Until = None,
+) -> KeyBilling:
+    return await use_case(api_key, instant(since, "from"), instant(until, "to"))
+
+
 @post(
     "/auth",
     status_code=HTTP_200_OK,
@@ -182,6 +195,7 @@ router = Router(
         revoke_key,
         list_keys,
         subscription,
+        billing,
         create_reference,
         compare,
     ],

@@ -1,0 +1,83 @@
+from datetime import datetime, timedelta
+
+import msgspec
+
+from application.admin.usage import UsageRow
+from application.comparison.subscription import visible_key
+from application.ports.clock import Clock
+from application.ports.comparison import ApiKeys
+from application.ports.generations import GenerationRecords, KeyActivity
+from application.ports.security import IdentityProvider
+from application.views import CreditsText
+from domain.credits import Credits
+from domain.errors import InvalidInput
+
+ACTIVITY_WINDOW = timedelta(hours=24)
+
+
+class KeyBilling(msgspec.Struct, frozen=True, kw_only=True):
+    api_key: str
+    typeid: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    credits_spent: CreditsText
+    last_used_at: datetime | None
+    by_model: list[UsageRow]
+
+
+class GetKeyBilling:
+    """What a key spent (generations and comparisons attributed to it) over `[from, to)`, per model."""
+
+    def __init__(self, keys: ApiKeys, records: GenerationRecords, identity: IdentityProvider) -> None:
+        self._keys = keys
+        self._records = records
+        self._identity = identity
+
+    async def __call__(self, api_key: str, since: datetime | None, until: datetime | None) -> KeyBilling:
+        if since is not None and until is not None and since >= until:
+            raise InvalidInput("`from` must be before `to`", field="from")
+        key = await visible_key(self._keys, await self._identity.current(), api_key)
+        totals = await self._records.key_usage(api_key, since, until)
+        return KeyBilling(
+            api_key=key.api_key,
+            typeid=key.typeid,
+            requests=sum(t.requests for t in totals),
+            input_tokens=sum(t.input_tokens for t in totals),
+            output_tokens=sum(t.output_tokens for t in totals),
+            credits_spent=str(sum((t.credits for t in totals), Credits.zero())),
+            last_used_at=await self._records.last_use(api_key),
+            by_model=[UsageRow.of(t) for t in totals],
+        )
+
+
+class KeyActivityRow(msgspec.Struct, frozen=True, kw_only=True):
+    api_key: str
+    requests_24h: int
+    credits_24h: CreditsText
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, activity: KeyActivity) -> "KeyActivityRow":
+        return cls(
+            api_key=activity.api_key,
+            requests_24h=activity.requests,
+            credits_24h=str(activity.credits),
+            last_used_at=activity.last_used_at,
+        )
+
+
+class KeysActivityReport(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[KeyActivityRow]
+
+
+class GetKeysActivity:
+    """Per API key: requests and credits in the last 24 hours, and when it was last used; most recent first."""
+
+    def __init__(self, records: GenerationRecords, clock: Clock) -> None:
+        self._records = records
+        self._clock = clock
+
+    async def __call__(self) -> KeysActivityReport:
+        activity = await self._records.key_activity(self._clock.now() - ACTIVITY_WINDOW)
+        return KeysActivityReport(items=[KeyActivityRow.of(a) for a in activity])
