@@ -5,17 +5,19 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import msgspec
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from dishka import AsyncContainer
 
 from application.accounts.create_admin import CreateAdmin
 from application.accounts.register import Registration
+from application.comparison.rotate_secrets import ReencryptSecrets, RotationReport
 from domain.user import User
 from entrypoints.container import build_cli_container
 from entrypoints.embedded_db import embedded_postgres
@@ -55,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     create_admin.add_argument("--password", required=True)
     create_admin.add_argument("--email")
     create_admin.set_defaults(run=_create_admin)
+
+    rotate = commands.add_parser(
+        "reencrypt-secrets", help="after a SECRET_KEYS rotation, re-encrypt every API key secret with the first key"
+    )
+    rotate.set_defaults(run=_reencrypt_secrets)
     return parser
 
 
@@ -93,10 +100,29 @@ def _create_admin(args: argparse.Namespace, database_url: str, settings: Setting
 
 
 async def create_admin(settings: Settings, registration: Registration) -> User:
+    async with _command(settings) as request:
+        return await (await request.get(CreateAdmin))(registration)
+
+
+def _reencrypt_secrets(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
+    run_migrations(database_url)
+    report = asyncio.run(reencrypt_secrets(msgspec.structs.replace(settings, database_url=database_url)))
+    print(msgspec.json.encode(report).decode())
+    if report.unreadable:
+        sys.exit(1)
+
+
+async def reencrypt_secrets(settings: Settings) -> RotationReport:
+    async with _command(settings) as request:
+        return await (await request.get(ReencryptSecrets))()
+
+
+@asynccontextmanager
+async def _command(settings: Settings) -> AsyncIterator[AsyncContainer]:
     container = build_cli_container(settings)
     try:
         async with container() as request:
-            return await (await request.get(CreateAdmin))(registration)
+            yield request
     finally:
         await container.close()
 

@@ -54,6 +54,7 @@ from application.catalog.use_cases import (
 from application.comparison.billing import GetKeyBilling, GetKeysActivity
 from application.comparison.key_login import KeyLogin
 from application.comparison.keys import KeyAdmin
+from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext
 from application.comparison.typeids import TypeIdAdmin
@@ -248,7 +249,7 @@ class UseCaseProvider(Provider):
 class CommandLineProvider(Provider):
     scope = Scope.REQUEST
 
-    use_cases = provide_all(CreateAdmin)
+    use_cases = provide_all(CreateAdmin, ReencryptSecrets)
 
 
 def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:

@@ -1,15 +1,23 @@
 """Text comparison end to end: TypeIDs, API keys, HMAC login, references, comparisons, subscriptions."""
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from dishka import Provider, Scope
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.security.aes_gcm_cipher import generate_master_key
+from application.ports.clock import Clock
+from domain.hmac_signature import SignedLogin
+from entrypoints.cli import reencrypt_secrets
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, client_token
 from tests.support.audit import ledger_violations
 from tests.support.keys import signed_login
@@ -52,6 +60,10 @@ class World:
 
 @pytest.fixture
 async def world(client: AsyncTestClient[Litestar], settings: Settings) -> World:
+    return await world_on(client, settings)
+
+
+async def world_on(client: AsyncTestClient[Litestar], settings: Settings) -> World:
     admin = await admin_token(client, settings, username="types-admin")
     assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 201
     user = await client_token(client, "carla")
@@ -335,3 +347,85 @@ async def test_typeid_and_key_administration_refuses_clients_and_key_tokens(worl
             response = await world.client.request(method, path, json=body, headers=bearer(token))
             assert response.status_code == 403, (method, path)
             assert response.json()["code"] == "forbidden"
+
+
+async def test_swapped_ciphertexts_fail_closed(world: World, clean_db: AsyncEngine) -> None:
+    first, second = await world.key(), await world.key()
+    async with clean_db.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE api_keys SET secret_ciphertext = CASE api_key WHEN :a THEN "
+                "(SELECT secret_ciphertext FROM api_keys WHERE api_key = :b) ELSE "
+                "(SELECT secret_ciphertext FROM api_keys WHERE api_key = :a) END WHERE api_key IN (:a, :b)"
+            ),
+            {"a": first["api_key"], "b": second["api_key"]},
+        )
+    for key in (first, second):
+        response = await world.login(key)
+        assert response.status_code == 401
+        assert response.json()["code"] == "invalid_signature"
+
+
+async def test_secrets_survive_a_master_key_rotation(world: World, settings: Settings) -> None:
+    key = await world.key()
+    new_master = generate_master_key()
+    rotated = replace_settings(settings, secret_keys=f"{new_master},{settings.secret_keys}")
+    report = await reencrypt_secrets(rotated)
+    assert report.reencrypted == 1
+    assert report.unreadable == []
+    assert (await reencrypt_secrets(rotated)).reencrypted == 0
+    only_new = create_app(replace_settings(settings, secret_keys=new_master))
+    async with AsyncTestClient(app=only_new) as client:
+        body = signed_login(key["api_key"], "carla", key["secret_key"])
+        assert (await client.post("/api/v1/auth", json=body)).status_code == 200
+
+
+async def test_the_secret_appears_in_no_other_response_log_or_document(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    key = await world.key()
+    secret = key["secret_key"]
+    await world.key_token()
+    responses = [
+        await world.client.get("/api/v1/keys", headers=bearer(world.admin)),
+        await world.client.get(f"/api/v1/keys?user_id={world.user_id}", headers=bearer(world.admin)),
+        await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(world.user)),
+        await world.client.get(f"/api/v1/billing/{key['api_key']}", headers=bearer(world.user)),
+        await world.client.get("/api/v1/admin/keys/activity", headers=bearer(world.admin)),
+        await world.login(key),
+        await world.client.get("/api-docs/openapi.json"),
+    ]
+    assert all(secret not in response.text for response in responses)
+    captured = capfd.readouterr()
+    assert secret not in captured.out
+    assert secret not in captured.err
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.instant = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings, clean_db: AsyncEngine) -> None:
+    clock = FakeClock()
+    provider = Provider(scope=Scope.APP)
+    provider.provide(lambda: clock, provides=Clock, override=True)
+    async with AsyncTestClient(app=create_app(settings, provider)) as client:
+        world = await world_on(client, settings)
+        key = await world.key()
+        now = int(clock.instant.timestamp())
+        for skew, accepted in ((-300, True), (300, True), (-301, False), (301, False)):
+            body = signed_login(key["api_key"], "carla", key["secret_key"]) | {"timestamp": now + skew}
+            body["signature"] = SignedLogin(key["api_key"], "carla", now + skew, body["nonce"]).sign(key["secret_key"])
+            response = await client.post("/api/v1/auth", json=body)
+            assert (response.status_code == 200) is accepted, (skew, response.text)
+        signed = signed_login(key["api_key"], "carla", key["secret_key"]) | {"timestamp": now}
+        signed["signature"] = SignedLogin(key["api_key"], "carla", now, signed["nonce"]).sign(key["secret_key"])
+        assert (await client.post("/api/v1/auth", json=signed)).status_code == 200
+        clock.instant += timedelta(seconds=299)
+        assert (await client.post("/api/v1/auth", json=signed)).json()["code"] == "replayed_nonce"
+        clock.instant += timedelta(seconds=2)
+        assert (await client.post("/api/v1/auth", json=signed)).json()["code"] == "stale_timestamp"

@@ -182,6 +182,15 @@ class PgApiKeys(ApiKeys):
             return await self.get(api_key) is not None
         return (await self._session.execute(query.values(**values))).one_or_none() is not None
 
+    async def ciphertexts(self) -> list[tuple[str, bytes]]:
+        rows = await self._session.execute(select(api_keys.c.api_key, api_keys.c.secret_ciphertext).with_for_update())
+        return [(row.api_key, bytes(row.secret_ciphertext)) for row in rows]
+
+    async def set_ciphertext(self, api_key: str, secret_ciphertext: bytes) -> None:
+        await self._session.execute(
+            update(api_keys).where(api_keys.c.api_key == api_key).values(secret_ciphertext=secret_ciphertext)
+        )
+
     async def spent(self, api_key: str) -> Credits:
         total = await self._session.scalar(
             select(func.coalesce(func.sum(generations.c.cost), 0)).where(generations.c.api_key == api_key)

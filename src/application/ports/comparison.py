@@ -66,6 +66,13 @@ class ApiKeys(Protocol):
     async def change(self, api_key: str, changes: KeyChanges) -> bool: ...
 
     @abstractmethod
+    async def ciphertexts(self) -> list[tuple[str, bytes]]:
+        """Every key's id and encrypted secret (for re-encryption after a master-key rotation)."""
+
+    @abstractmethod
+    async def set_ciphertext(self, api_key: str, secret_ciphertext: bytes) -> None: ...
+
+    @abstractmethod
     async def spent(self, api_key: str) -> Credits:
         """What the key's generations cost so far (running ones count their pre-charge)."""
 
