@@ -1,11 +1,16 @@
 """Text comparison end to end: TypeIDs, API keys, HMAC login, references, comparisons, subscriptions."""
 
 import base64
+import secrets
+import string
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import hypothesis
 import pytest
 from dishka import Provider, Scope
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -429,3 +434,62 @@ async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings
         assert (await client.post("/api/v1/auth", json=signed)).json()["code"] == "replayed_nonce"
         clock.instant += timedelta(seconds=2)
         assert (await client.post("/api/v1/auth", json=signed)).json()["code"] == "stale_timestamp"
+
+
+@pytest.fixture
+async def clocked(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[tuple[Any, dict[str, Any], int]]:
+    """An app on a frozen clock, with a key of user `carla`: the client, the key and the frozen time."""
+    clock = FakeClock()
+    provider = Provider(scope=Scope.APP)
+    provider.provide(lambda: clock, provides=Clock, override=True)
+    async with AsyncTestClient(app=create_app(settings, provider)) as client:
+        world = await world_on(client, settings)
+        yield client, await world.key(), int(clock.instant.timestamp())
+
+
+@hypothesis.settings(max_examples=40, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(skew=st.integers(-300, 300))
+async def test_any_timestamp_in_the_window_is_accepted(clocked: tuple[Any, dict[str, Any], int], skew: int) -> None:
+    client, key, now = clocked
+    login = SignedLogin(key["api_key"], "carla", now + skew, secrets.token_urlsafe(24))
+    body = {**_fields(login), "signature": login.sign(key["secret_key"])}
+    assert (await client.post("/api/v1/auth", json=body)).status_code == 200
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(data=st.data())
+async def test_a_one_character_mutation_of_any_field_is_an_invalid_signature(
+    clocked: tuple[Any, dict[str, Any], int], data: st.DataObject
+) -> None:
+    client, key, now = clocked
+    nonce = data.draw(st.from_regex(r"[A-Za-z0-9_-]{16,64}", fullmatch=True))
+    login = SignedLogin(key["api_key"], "carla", now, nonce)
+    body = {**_fields(login), "signature": login.sign(key["secret_key"])}
+    field = data.draw(st.sampled_from(["api_key", "username", "timestamp", "nonce", "signature"]))
+    body[field] = data.draw(_mutation_of(body[field], field))
+    response = await client.post("/api/v1/auth", json=body)
+    assert response.status_code == 401, (field, response.text)
+    assert response.json()["code"] == "invalid_signature"
+
+
+def _fields(login: SignedLogin) -> dict[str, Any]:
+    return {"api_key": login.api_key, "username": login.username, "timestamp": login.timestamp, "nonce": login.nonce}
+
+
+ALPHABETS = {
+    "api_key": string.ascii_letters + string.digits + "_-",
+    "username": string.ascii_letters + string.digits + "_.-",
+    "nonce": string.ascii_letters + string.digits + "_-",
+    "signature": "0123456789abcdef",
+}
+
+
+def _mutation_of(value: Any, field: str) -> st.SearchStrategy[Any]:
+    if field == "timestamp":
+        return st.integers(-300, 300).filter(bool).map(lambda delta: value + delta)
+    text_value = str(value)
+    return (
+        st.tuples(st.integers(0, len(text_value) - 1), st.sampled_from(ALPHABETS[field]))
+        .map(lambda change: text_value[: change[0]] + change[1] + text_value[change[0] + 1 :])
+        .filter(lambda mutated: mutated != text_value and mutated.lower() != text_value.lower())
+    )

@@ -206,3 +206,35 @@ async def test_one_signed_login_sent_fifty_times_over_three_instances_succeeds_o
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 1, statuses
     assert {r.json()["code"] for r in responses if r.status_code != 200} == {"replayed_nonce"}
+
+
+async def test_revocation_on_one_instance_is_immediate_on_another(
+    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, client_token, user_id = await _setup(http, settings, cluster, "revoked")
+        typeid = {
+            "typeid": "r",
+            "scale": 5,
+            "system": "s",
+            "user": "{reference}{text}",
+            "model": "dr14",
+            "llm": "simulator",
+        }
+        await http.post(f"{a}/api/v1/types", json=typeid, headers=bearer(admin))
+        key = (
+            await http.post(f"{a}/api/v1/keys", json={"user_id": user_id, "typeid": "r"}, headers=bearer(admin))
+        ).json()
+        key_token = await http.post(f"{b}/api/v1/auth", json=signed_login(key["api_key"], "revoked", key["secret_key"]))
+        key_token = key_token.json()["access_token"]
+        subscription = f"/api/v1/subscription/{key['api_key']}"
+        assert (await http.get(f"{b}{subscription}", headers=bearer(key_token))).status_code == 200
+        assert (await http.delete(f"{a}/api/v1/keys/{key['api_key']}", headers=bearer(admin))).status_code == 204
+        assert (await http.get(f"{b}{subscription}", headers=bearer(key_token))).status_code == 401
+        assert (await http.get(f"{b}/api/v1/me", headers=bearer(client_token))).status_code == 200
+        patched = await http.patch(
+            f"{a}/api/v1/admin/users/{user_id}", json={"is_active": False}, headers=bearer(admin)
+        )
+        assert patched.status_code == 200
+        assert (await http.get(f"{b}/api/v1/me", headers=bearer(client_token))).status_code == 401
