@@ -243,6 +243,7 @@ async def test_references_and_comparisons_are_billed_to_the_key(world: World, cl
         ("not base64!", 422, "invalid_base64"),
         (b64(b"\xff\xfe bad utf-8"), 422, "invalid_utf8"),
         (b64(b"x" * (256 * 1024 + 1)), 413, "payload_too_large"),
+        (b64(b"x" * (600 * 1024)), 413, "payload_too_large"),
     ],
 )
 async def test_bad_texts_are_refused(world: World, payload: str, status: int, code: str) -> None:

@@ -36,7 +36,7 @@ from domain.typeid import TypeProfile
 from domain.user import Principal
 
 MAX_TEXT_BYTES = 256 * 1024
-Base64Text = Annotated[str, msgspec.Meta(max_length=(MAX_TEXT_BYTES // 3 + 1) * 4 + 64)]
+Base64Text = Annotated[str, msgspec.Meta(description="Base64 of UTF-8 text; at most 256 KiB once decoded (else 413).")]
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
