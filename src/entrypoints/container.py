@@ -19,6 +19,7 @@ from adapters.postgres.comparison import PgApiKeys, PgNonceStore, PgReferences, 
 from adapters.postgres.engine import AutocommitEngine, autocommit, create_engine, create_session_factory
 from adapters.postgres.generation_billing import PgGenerationBilling
 from adapters.postgres.generation_records import PgGenerationRecords
+from adapters.postgres.housekeeping import PgHousekeeping
 from adapters.postgres.idempotency import PgIdempotencyStore
 from adapters.postgres.principals import PgPrincipalReader
 from adapters.postgres.probe import PgDatabaseProbe
@@ -59,6 +60,7 @@ from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext
 from application.comparison.typeids import TypeIdAdmin
 from application.generations.create import CreateGeneration
+from application.generations.housekeeping import PurgeExpiredRecords
 from application.generations.open_runs import OpenRuns
 from application.generations.openai_chat import ChatCompletions
 from application.generations.queries import GetGeneration, ListGenerations
@@ -72,6 +74,7 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.comparison import ApiKeys, NonceStore, References, TypeProfiles
 from application.ports.generations import GenerationRecords
 from application.ports.health import DatabaseProbe
+from application.ports.housekeeping import Housekeeping
 from application.ports.llm import LLMProvider, ProviderRegistry, TokenCounter
 from application.ports.persistence import (
     IdempotencyStore,
@@ -163,6 +166,8 @@ class ModelProvidersProvider(Provider):
         return GenerationPolicy(lease=timedelta(seconds=settings.generation_lease_seconds))
 
     reaper = provide(ReapExpiredGenerations)
+    purge = provide(PurgeExpiredRecords)
+    housekeeping = provide(PgHousekeeping, provides=Housekeeping)
 
 
 class SecurityProvider(Provider):

@@ -1,4 +1,4 @@
-"""The background sweep that settles generations abandoned by a crashed instance."""
+"""The background sweep: settles generations abandoned by a crashed instance, and purges expired bookkeeping."""
 
 import asyncio
 from collections.abc import AsyncIterator
