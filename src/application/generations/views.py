@@ -31,7 +31,7 @@ class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     usage: UsageView
     cost: CreditsText
     created_at: datetime
-    finished_at: datetime | None = None
+    finished_at: datetime | None
     output: OutputView | None = None
     balance: CreditsText | None = None
     api_key: str | None = None
