@@ -9,6 +9,7 @@ from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
 from domain.errors import InvalidInput, ModelNotFound
 from domain.generation import GenerationKind
+from domain.pricing import Usage
 from domain.user import Principal
 
 
@@ -27,7 +28,8 @@ class Order:
 
 class StartGeneration:
     """Look up the model, pre-charge the prompt atomically (402 `insufficient_balance` when the balance is not
-    positive or does not cover it; nothing starts), then open the provider stream and wait for its first token,
+    positive or does not cover it; 402 `key_credit_limit` when a key-scoped principal's key has spent its
+    limit — checked in the same statement; nothing starts), then open the provider stream and wait for its first token,
     so that a provider failing before any token refunds the pre-charge and answers 502/503."""
 
     def __init__(
@@ -58,6 +60,9 @@ class StartGeneration:
         input_tokens = provider.token_counter.count_messages(order.messages)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
+        max_tokens = order.max_tokens or min(
+            model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
+        )
         await self._billing.start(
             GenerationStart(
                 generation_id=generation_id,
@@ -70,11 +75,9 @@ class StartGeneration:
                 input_tokens=input_tokens,
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
+                key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
             ),
             self._policy.lease,
-        )
-        max_tokens = order.max_tokens or min(
-            model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
         )
         events = provider.stream(
             CompletionRequest(
