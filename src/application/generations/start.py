@@ -1,8 +1,10 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
+from application.limits.quota import Quotas
 from application.ports.billing import GenerationBilling, GenerationStart
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
@@ -41,7 +43,9 @@ class StartGeneration:
         clock: Clock,
         ids: IdGenerator,
         policy: GenerationPolicy,
+        quotas: Quotas,
     ) -> None:
+        self._quotas = quotas
         self._catalog = catalog
         self._providers = providers
         self._billing = billing
@@ -56,6 +60,7 @@ class StartGeneration:
             raise ModelNotFound
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
+        await self._quotas.admit_generation(order.principal)
         provider = self._providers.get(model.provider)
         input_tokens = provider.token_counter.count_messages(order.messages)
         generation_id = self._ids.new_id()
@@ -102,6 +107,7 @@ class StartGeneration:
                 clock=self._clock,
                 ids=self._ids,
                 policy=self._policy,
+                on_settled=partial(self._quotas.record_tokens, order.principal),
             )
         )
         await run.open()
