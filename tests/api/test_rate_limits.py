@@ -5,6 +5,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.ports.clock import Clock
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, load_settings
 from tests.api.test_comparison import world_on
 from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, client_token
@@ -92,10 +93,15 @@ async def test_requests_per_user_are_limited_with_retry_after(
 
 
 async def test_the_memory_store_is_the_default_and_zero_turns_a_limit_off(
-    settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
+    settings: Settings, clean_db: AsyncEngine, clock: FrozenClock, tmp_path: Path
 ) -> None:
     assert Settings().redis_url is None
     assert (Settings().rate_limit_user_rpm, Settings().rate_limit_key_rpm) == (600, 600)
+    assert (Settings().rate_limit_user_tpm, Settings().rate_limit_key_tpm) == (0, 0)
+    parsed = load_settings(
+        {"RATE_LIMIT_USER_TPM": "5000", "RATE_LIMIT_KEY_TPM": "0", "DATA_DIR": str(tmp_path)}, tmp_path / ".env"
+    )
+    assert (parsed.rate_limit_user_tpm, parsed.rate_limit_key_tpm) == (5000, 0)
     app = create_app(replace_settings(settings, rate_limit_user_rpm=0, rate_limit_key_rpm=0), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         token = await client_token(client, "unlimited")
