@@ -74,6 +74,8 @@ def settings(database_url: str) -> Settings:
         simulator_token_delay_ms=0,
         argon2_profile="cheapest",
         secret_keys=TEST_SECRET_KEYS,
+        rate_limit_user_rpm=0,  # the suite sends many requests per user; tests of the limits turn them on
+        rate_limit_key_rpm=0,
     )
 
 

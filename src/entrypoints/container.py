@@ -28,6 +28,8 @@ from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
 from adapters.postgres.wallet_ledger import PgWalletLedger
+from adapters.rate_limit.memory import MemoryRateLimiter
+from adapters.rate_limit.redis_store import RedisRateLimiter, redis_client
 from adapters.security.aes_gcm_cipher import AesGcmCipher, parse_master_keys
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokens
@@ -68,6 +70,7 @@ from application.generations.reaper import ReapExpiredGenerations
 from application.generations.run import GenerationPolicy
 from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
+from application.limits.quota import Quotas, RateLimitPolicy
 from application.ports.billing import GenerationBilling
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
@@ -84,6 +87,7 @@ from application.ports.persistence import (
     UserRepository,
     WalletLedger,
 )
+from application.ports.rate_limit import RateLimiter
 from application.ports.security import AccessTokens, IdentityProvider, PasswordHasher, PrincipalReader, SecretCipher
 from domain.credits import Credits
 from entrypoints.http.identity import BearerIdentity
@@ -197,6 +201,30 @@ class SecurityProvider(Provider):
         )
 
 
+class RateLimitProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    async def rate_limiter(self, settings: Settings) -> AsyncIterator[RateLimiter]:
+        """Memory windows by default; Redis (one pooled client for the process) when REDIS_URL is set."""
+        if not settings.redis_url:
+            yield MemoryRateLimiter()
+            return
+        async with redis_client(settings.redis_url, settings.rate_limit_redis_timeout_ms / 1000) as client:
+            yield RedisRateLimiter(client, settings.rate_limit_redis_prefix)
+
+    @provide
+    def rate_limit_policy(self, settings: Settings) -> RateLimitPolicy:
+        return RateLimitPolicy(
+            user_rpm=settings.rate_limit_user_rpm,
+            key_rpm=settings.rate_limit_key_rpm,
+            user_tpm=settings.rate_limit_user_tpm,
+            key_tpm=settings.rate_limit_key_tpm,
+        )
+
+    quotas = provide(Quotas)
+
+
 class HttpProvider(Provider):
     identity = provide(BearerIdentity, provides=IdentityProvider, scope=Scope.REQUEST)
 
@@ -262,6 +290,7 @@ def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
         DatabaseProvider(),
         SecurityProvider(),
         ModelProvidersProvider(),
+        RateLimitProvider(),
         UseCaseProvider(),
         HttpProvider(),
         LitestarProvider(),

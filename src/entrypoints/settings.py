@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis_url: str | None = None
     rate_limit_user_rpm: NonNegative = 600
     rate_limit_key_rpm: NonNegative = 600
+    rate_limit_user_tpm: NonNegative = 0
+    rate_limit_key_tpm: NonNegative = 0
+    rate_limit_redis_prefix: str = "creditgate:ratelimit:"
+    rate_limit_redis_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200
     rate_limit_registrations_per_hour: NonNegative = 30
     login_failure_limit: NonNegative = 10
     signup_credits: str = "0"

@@ -1,6 +1,7 @@
 """The generation money path on PostgreSQL: atomic pre-charge, settle exactly once, refund, reaper."""
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from adapters.postgres.engine import autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
 from application.ports.billing import GenerationStart, Settlement
 from domain.credits import Credits
-from domain.errors import InsufficientBalance
+from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from tests.support.audit import ledger_violations
@@ -152,3 +153,82 @@ async def test_a_late_settlement_after_the_reaper_changes_nothing(
     late = await billing.settle(_settlement(start.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
     assert late is None
     assert await balance_of(clean_db, user_id) == before
+
+
+async def _key(engine: AsyncEngine, user_id: uuid.UUID, credit_limit: int | None) -> str:
+    api_key = f"key_{uuid.uuid4().hex}"
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO type_profiles (typeid, scale, system, user_template, model, llm) "
+                "VALUES (:t, 10, 's', '{reference} {text}', 'dr14', 'simulator') ON CONFLICT DO NOTHING"
+            ),
+            {"t": "billing-type"},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO api_keys (api_key, user_id, typeid, expires_at, credit_limit, secret_ciphertext) "
+                "VALUES (:k, :u, 'billing-type', now() + interval '1 day', :limit, '\\x00')"
+            ),
+            {"k": api_key, "u": user_id, "limit": credit_limit},
+        )
+    return api_key
+
+
+async def _spent(engine: AsyncEngine, api_key: str) -> int:
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(text("SELECT spent_micros FROM api_keys WHERE api_key = :k"), {"k": api_key})
+        )
+
+
+def _key_start(user_id: uuid.UUID, api_key: str, precharge: int, reserve: int) -> GenerationStart:
+    return dataclasses.replace(_start(user_id, precharge), api_key=api_key, key_reserve=Credits(reserve))
+
+
+@pytest.mark.parametrize("allowed", [1, 4])
+async def test_a_key_credit_limit_is_atomic_with_the_precharge(
+    billing: PgGenerationBilling, clean_db: AsyncEngine, allowed: int
+) -> None:
+    """Z6 at the repository: 60 concurrent starts on a key whose limit holds `allowed` reserves."""
+    user_id = await funded_user(clean_db, 10**9)
+    api_key = await _key(clean_db, user_id, credit_limit=allowed * 5000)
+    results = await asyncio.gather(
+        *(billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE) for _ in range(60)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == allowed
+    assert all(isinstance(r, KeyCreditLimit) for r in results if isinstance(r, BaseException))
+    assert await _spent(clean_db, api_key) == allowed * 5000
+    assert await balance_of(clean_db, user_id) == 10**9 - allowed * 1000
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_settle_replaces_the_key_reserve_by_the_cost_and_a_refund_frees_it(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 10**9)
+    api_key = await _key(clean_db, user_id, credit_limit=None)
+    first, second = _key_start(user_id, api_key, 1000, 5000), _key_start(user_id, api_key, 1000, 5000)
+    await billing.start(first, LEASE)
+    await billing.start(second, LEASE)
+    assert await _spent(clean_db, api_key) == 10_000
+    await billing.settle(_settlement(first.generation_id, GenerationStatus.COMPLETED, Usage(5, 3), Credits(1600)))
+    assert await _spent(clean_db, api_key) == 6600
+    await billing.settle(_settlement(second.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
+    assert await _spent(clean_db, api_key) == 1600
+    async with clean_db.connect() as connection:
+        ledger = await connection.scalar(
+            text("SELECT -SUM(amount) FROM ledger_entries WHERE api_key = :k"), {"k": api_key}
+        )
+    assert ledger == 1600
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 0)
+    api_key = await _key(clean_db, user_id, credit_limit=10**6)
+    with pytest.raises(InsufficientBalance):
+        await billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE)
+    assert await _spent(clean_db, api_key) == 0

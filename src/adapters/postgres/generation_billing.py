@@ -10,23 +10,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.postgres.engine import AutocommitEngine
 from application.ports.billing import GenerationBilling, GenerationStart, Settlement
 from domain.credits import Credits
-from domain.errors import InsufficientBalance
+from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 
 REAPED_ERROR_CODE = "interrupted"
 
 _START = text("""
-WITH w AS (
+WITH funded AS (
+    SELECT user_id, balance FROM wallets
+    WHERE user_id = :user_id
+    FOR UPDATE
+), k AS (
+    UPDATE api_keys SET spent_micros = spent_micros + :key_reserve
+    WHERE api_key = CAST(:api_key AS text)
+      AND (credit_limit IS NULL OR spent_micros < credit_limit)
+      AND EXISTS (SELECT 1 FROM funded WHERE balance > 0 AND balance >= :precharge)
+    RETURNING api_key
+), w AS (
     UPDATE wallets SET balance = balance - :precharge, updated_at = now()
     WHERE user_id = :user_id AND balance > 0 AND balance >= :precharge
+      AND (CAST(:api_key AS text) IS NULL OR EXISTS (SELECT 1 FROM k))
     RETURNING user_id, balance
 ), g AS (
     INSERT INTO generations (id, user_id, kind, model, api_key, status, unit_tokens, input_credits,
-                             output_credits, input_tokens, precharged, cost, lease_expires_at, created_at)
+                             output_credits, input_tokens, precharged, cost, key_reserved, lease_expires_at,
+                             created_at)
     SELECT :generation_id, user_id, :kind, :model, :api_key, 'running', :unit_tokens, :input_credits,
-           :output_credits, :input_tokens, :precharge, :precharge, now() + make_interval(secs => :lease),
-           :created_at
+           :output_credits, :input_tokens, :precharge, :precharge,
+           CASE WHEN CAST(:api_key AS text) IS NULL THEN 0 ELSE CAST(:key_reserve AS bigint) END,
+           now() + make_interval(secs => :lease), :created_at
     FROM w
     RETURNING id
 ), l AS (
@@ -35,7 +48,8 @@ WITH w AS (
     FROM w, g
     WHERE CAST(:precharge AS bigint) > 0
 )
-SELECT balance FROM w
+SELECT (SELECT balance FROM w) AS balance,
+       EXISTS (SELECT 1 FROM funded WHERE balance > 0 AND balance >= :precharge) AS funded
 """)
 
 _CHECKPOINT = text("""
@@ -51,12 +65,17 @@ WITH g AS (
         usage_source = :usage_source, cost = :cost, output = :output, error_code = :error_code,
         finished_at = :finished_at
     WHERE id = :generation_id AND status = 'running'
-    RETURNING id, user_id, kind, api_key, precharged
+    RETURNING id, user_id, kind, api_key, precharged, key_reserved
 ), w AS (
     UPDATE wallets SET balance = wallets.balance - (CAST(:cost AS bigint) - g.precharged), updated_at = now()
     FROM g
     WHERE wallets.user_id = g.user_id
-    RETURNING wallets.user_id, wallets.balance, g.precharged, g.kind, g.api_key, g.id AS generation_id
+    RETURNING wallets.user_id, wallets.balance, g.precharged, g.key_reserved, g.kind, g.api_key,
+              g.id AS generation_id
+), k AS (
+    UPDATE api_keys SET spent_micros = api_keys.spent_micros + (CAST(:cost AS bigint) - w.key_reserved)
+    FROM w
+    WHERE api_keys.api_key = w.api_key AND w.key_reserved <> CAST(:cost AS bigint)
 ), l AS (
     INSERT INTO ledger_entries (id, user_id, kind, phase, amount, balance_after, generation_id, api_key)
     SELECT :entry_id, user_id,
@@ -86,27 +105,32 @@ class PgGenerationBilling(GenerationBilling):
 
     async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
         async with self._engine.connect() as connection:
-            balance = await connection.scalar(
-                _START,
-                {
-                    "generation_id": start.generation_id,
-                    "entry_id": start.entry_id,
-                    "user_id": start.user_id,
-                    "kind": start.kind.value,
-                    "model": start.model_id,
-                    "api_key": start.api_key,
-                    "unit_tokens": start.pricing.unit_tokens,
-                    "input_credits": start.pricing.input_credits.micros,
-                    "output_credits": start.pricing.output_credits.micros,
-                    "input_tokens": start.input_tokens,
-                    "precharge": start.precharge.micros,
-                    "lease": lease.total_seconds(),
-                    "created_at": start.created_at,
-                },
-            )
-        if balance is None:
-            raise InsufficientBalance
-        return Credits(balance)
+            row = (
+                await connection.execute(
+                    _START,
+                    {
+                        "generation_id": start.generation_id,
+                        "entry_id": start.entry_id,
+                        "user_id": start.user_id,
+                        "kind": start.kind.value,
+                        "model": start.model_id,
+                        "api_key": start.api_key,
+                        "unit_tokens": start.pricing.unit_tokens,
+                        "input_credits": start.pricing.input_credits.micros,
+                        "output_credits": start.pricing.output_credits.micros,
+                        "input_tokens": start.input_tokens,
+                        "precharge": start.precharge.micros,
+                        "key_reserve": (start.key_reserve or start.precharge).micros,
+                        "lease": lease.total_seconds(),
+                        "created_at": start.created_at,
+                    },
+                )
+            ).one()
+        if row.balance is not None:
+            return Credits(row.balance)
+        if start.api_key is not None and row.funded:
+            raise KeyCreditLimit
+        raise InsufficientBalance
 
     async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
         async with self._engine.connect() as connection:

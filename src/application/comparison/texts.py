@@ -24,7 +24,6 @@ from domain.errors import (
     Forbidden,
     InvalidBase64,
     InvalidUtf8,
-    KeyCreditLimit,
     NotFound,
     PayloadTooLarge,
     SubscriptionInactive,
@@ -148,13 +147,11 @@ class CompareText:
     def __init__(
         self,
         context: KeyContext,
-        keys: ApiKeys,
         references: References,
         profiles: TypeProfiles,
         start: StartGeneration,
     ) -> None:
         self._context = context
-        self._keys = keys
         self._references = references
         self._profiles = profiles
         self._start = start
@@ -174,8 +171,7 @@ class CompareText:
         ]
         usage, cost = Usage(0, 0), Credits.zero()
         for _ in range(2):
-            if not key.may_spend(await self._keys.spent(key.api_key)):
-                raise KeyCreditLimit
+            # The key's credit_limit is enforced atomically with the pre-charge (402 `key_credit_limit`).
             run = await self._start(
                 Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
             )

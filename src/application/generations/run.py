@@ -1,6 +1,6 @@
 """One generation in flight: relays the provider's deltas, checkpoints, and settles exactly once however it ends."""
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -57,8 +57,10 @@ class GenerationRun:
         clock: Clock,
         ids: IdGenerator,
         policy: GenerationPolicy,
+        on_settled: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.generation_id = generation_id
+        self._on_settled = on_settled
         self.created_at = created_at
         self.max_tokens = max_tokens
         self.api_key = api_key
@@ -156,6 +158,8 @@ class GenerationRun:
                 error_code=self._error.code if self._error else None,
             )
         )
+        if balance is not None and self._on_settled is not None:
+            await self._on_settled(0 if cost.is_zero() else usage.input_tokens + usage.output_tokens)
         return Outcome(self.generation_id, status, usage, cost, balance, output, self._error, finished_at)
 
     def _status(self) -> GenerationStatus:

@@ -1,14 +1,17 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
+from application.limits.quota import Quotas
 from application.ports.billing import GenerationBilling, GenerationStart
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
 from domain.errors import InvalidInput, ModelNotFound
 from domain.generation import GenerationKind
+from domain.pricing import Usage
 from domain.user import Principal
 
 
@@ -27,7 +30,8 @@ class Order:
 
 class StartGeneration:
     """Look up the model, pre-charge the prompt atomically (402 `insufficient_balance` when the balance is not
-    positive or does not cover it; nothing starts), then open the provider stream and wait for its first token,
+    positive or does not cover it; 402 `key_credit_limit` when a key-scoped principal's key has spent its
+    limit — checked in the same statement; nothing starts), then open the provider stream and wait for its first token,
     so that a provider failing before any token refunds the pre-charge and answers 502/503."""
 
     def __init__(
@@ -39,7 +43,9 @@ class StartGeneration:
         clock: Clock,
         ids: IdGenerator,
         policy: GenerationPolicy,
+        quotas: Quotas,
     ) -> None:
+        self._quotas = quotas
         self._catalog = catalog
         self._providers = providers
         self._billing = billing
@@ -54,10 +60,14 @@ class StartGeneration:
             raise ModelNotFound
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
+        await self._quotas.admit_generation(order.principal)
         provider = self._providers.get(model.provider)
         input_tokens = provider.token_counter.count_messages(order.messages)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
+        max_tokens = order.max_tokens or min(
+            model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
+        )
         await self._billing.start(
             GenerationStart(
                 generation_id=generation_id,
@@ -70,11 +80,9 @@ class StartGeneration:
                 input_tokens=input_tokens,
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
+                key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
             ),
             self._policy.lease,
-        )
-        max_tokens = order.max_tokens or min(
-            model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
         )
         events = provider.stream(
             CompletionRequest(
@@ -99,6 +107,7 @@ class StartGeneration:
                 clock=self._clock,
                 ids=self._ids,
                 policy=self._policy,
+                on_settled=partial(self._quotas.record_tokens, order.principal),
             )
         )
         await run.open()

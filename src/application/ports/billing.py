@@ -23,6 +23,9 @@ class GenerationStart:
     input_tokens: int
     precharge: Credits
     created_at: datetime
+    key_reserve: Credits | None = None
+    """What a key-scoped generation holds against the key's credit_limit until it settles: its most expensive
+    outcome (prompt + max_tokens). None: the pre-charge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,10 @@ class GenerationBilling(Protocol):
         """Pre-charge and record the running generation atomically; return the balance after it.
 
         MUST raise InsufficientBalance, changing nothing, when the balance is <= 0 or below the pre-charge.
+        For a key-scoped start, in the same atomic step: MUST raise KeyCreditLimit, changing nothing, when the
+        key's spend (settled costs plus the reserves of its running generations) has reached its credit_limit;
+        otherwise the key's spend grows by `key_reserve`, and `settle` replaces that reserve by the cost. So a
+        key overshoots its limit by at most the one generation admitted just below it.
         """
 
     @abstractmethod

@@ -5,6 +5,7 @@ from typing import Any
 from litestar import Request
 
 from application.accounts.authenticate import Authenticate
+from application.limits.quota import Quotas
 from application.ports.security import IdentityProvider
 from domain.user import Principal
 
@@ -12,14 +13,18 @@ _BEARER = "bearer "
 
 
 class BearerIdentity(IdentityProvider):
-    def __init__(self, request: Request, authenticate: Authenticate) -> None:  # type: ignore[type-arg]  # dishka keys on the bare class
+    def __init__(self, request: Request, authenticate: Authenticate, quotas: Quotas) -> None:  # type: ignore[type-arg]  # dishka keys on the bare class
         self._request = request
         self._authenticate = authenticate
+        self._quotas = quotas
         self._principal: Principal | None = None
 
     async def current(self) -> Principal:
+        """Resolved once per request; that once also counts the request against the per-minute limits (429)."""
         if self._principal is None:
-            self._principal = await self._authenticate(_bearer_token(self._request))
+            principal = await self._authenticate(_bearer_token(self._request))
+            await self._quotas.admit_request(principal)
+            self._principal = principal
         return self._principal
 
 
