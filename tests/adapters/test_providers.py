@@ -527,6 +527,6 @@ def test_the_registry_knows_its_providers_and_refuses_others() -> None:
     sim = simulator()
     registry = StaticProviderRegistry({"simulator": sim})
     assert registry.get("simulator") is sim
-    assert list(registry.names()) == ["openai", "anthropic", "gemini", "simulator"]
+    assert list(registry.names()) == ["openai", "anthropic", "gemini", "simulator", "local"]
     with pytest.raises(ProviderUnavailable, match="'openai' is not configured"):
         registry.get("openai")

@@ -10,6 +10,7 @@ from typing import ClassVar, TypeGuard, TypeVar
 import httpx
 import msgspec
 
+from adapters.llm.token_counter import counter_for_model
 from application.ports.llm import (
     ChatMessage,
     CompletionRequest,
@@ -56,6 +57,9 @@ class SseProvider(LLMProvider):
     @property
     def token_counter(self) -> TokenCounter:
         return self._counter
+
+    def counter_for(self, upstream_model: str) -> TokenCounter:
+        return counter_for_model(upstream_model, fallback=self._counter)
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         upstream_request = self._client.build_request(

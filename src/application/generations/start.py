@@ -55,7 +55,8 @@ class StartGeneration:
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
         provider = self._providers.get(model.provider)
-        input_tokens = provider.token_counter.count_messages(order.messages)
+        counter = provider.counter_for(model.upstream_model)
+        input_tokens = counter.count_messages(order.messages)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
         await self._billing.start(
@@ -93,7 +94,7 @@ class StartGeneration:
                 api_key=order.principal.api_key,
                 model=model,
                 events=events,
-                counter=provider.token_counter,
+                counter=counter,
                 input_tokens=input_tokens,
                 billing=self._billing,
                 clock=self._clock,
