@@ -119,6 +119,10 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, vendor: str) 
         response = await client.send(request, stream=True)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise ProviderUnavailable(f"{vendor} cannot be reached.") from exc
+    except httpx.RemoteProtocolError as exc:
+        # No byte of a response: typically a pooled keep-alive connection the server had already closed
+        # (llama-server closes after a stream). Retried by `_open` on a fresh connection.
+        raise ProviderUnavailable(f"{vendor} closed the connection before answering.") from exc
     except httpx.RequestError as exc:
         raise UpstreamError(f"{vendor} did not answer.") from exc
     if response.is_success:
