@@ -37,7 +37,7 @@ async def test_a_wrong_key_is_an_upstream_error(http: httpx.AsyncClient, llama_s
 
 async def test_json_output_is_requested_as_a_json_object(provider: OpenAIChatProvider) -> None:
     """llama-server turns `response_format: json_object` into a grammar: the text is JSON from its first token."""
-    request = llama_cases.request(24, [ChatMessage("user", "Rate this text from 0 to 10 as JSON with a score.")])
+    request = llama_cases.request(8, [ChatMessage("user", "Rate this text from 0 to 10 as JSON with a score.")])
     outcome = await run(provider, replace(request, json_output=True))
     assert outcome.error is None
     assert outcome.text.lstrip().startswith("{")
