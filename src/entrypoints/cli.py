@@ -18,7 +18,10 @@ from dishka import AsyncContainer
 from application.accounts.create_admin import CreateAdmin
 from application.accounts.register import Registration
 from application.comparison.rotate_secrets import ReencryptSecrets, RotationReport
+from application.ports.catalog import Catalog
+from application.ports.persistence import UnitOfWork
 from domain.user import User
+from entrypoints import local_model
 from entrypoints.container import build_cli_container
 from entrypoints.embedded_db import embedded_postgres
 from entrypoints.settings import Settings, SettingsError, load_settings
@@ -132,10 +135,19 @@ def _serve(args: argparse.Namespace, database_url: str, settings: Settings) -> N
         sys.exit("creditgate: --ssl-certfile and --ssl-keyfile go together")
     if not args.no_migrate:
         run_migrations(database_url)
+    sidecar = _start_local_model(msgspec.structs.replace(settings, database_url=database_url))
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning it into SystemExit(0) lets the
     # embedded database stop in its `finally` instead of the process dying with it still running.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
+    try:
+        _run_uvicorn(args, settings)
+    finally:
+        if sidecar is not None:
+            sidecar.stop()
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         "entrypoints.http.asgi:app_from_environment",
         factory=True,
@@ -149,6 +161,29 @@ def _serve(args: argparse.Namespace, database_url: str, settings: Settings) -> N
         ssl_keyfile=args.ssl_keyfile,
         timeout_graceful_shutdown=10,
     )
+
+
+def _start_local_model(settings: Settings) -> local_model.LocalModelSidecar | None:
+    """With the `local` extra: `smollm2-135m` in the catalog (insert-if-absent) and, unless LOCAL_MODEL=off or
+    LOCAL_MODEL_BASE_URL already names a server, one sidecar shared by every worker through the environment."""
+    if not local_model.is_installed():
+        return None
+    asyncio.run(_ensure_local_model_in_catalog(settings))
+    if settings.local_model == "off" or settings.local_model_base_url:
+        return None
+    sidecar = local_model.LocalModelSidecar(
+        local_model.SidecarConfig(threads=settings.local_model_threads, context=settings.local_model_context)
+    )
+    sidecar.start()
+    os.environ["LOCAL_MODEL_BASE_URL"] = sidecar.base_url  # uvicorn's workers and the factory read these
+    os.environ["LOCAL_MODEL_API_KEY"] = sidecar.api_key
+    print(f"creditgate: local model {local_model.MODEL_ID} serving on {sidecar.base_url}", file=sys.stderr)
+    return sidecar
+
+
+async def _ensure_local_model_in_catalog(settings: Settings) -> None:
+    async with _command(settings) as request:
+        await local_model.ensure_in_catalog(await request.get(Catalog), await request.get(UnitOfWork))
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -163,6 +163,10 @@ class ModelProvidersProvider(Provider):
         if settings.gemini_api_key or settings.gemini_base_url:
             base_url = settings.gemini_base_url or "https://generativelanguage.googleapis.com"
             providers["gemini"] = GeminiProvider(client, base_url, settings.gemini_api_key, counter)
+        if settings.local_model_base_url:  # the sidecar `serve` started, or any OpenAI-compatible local server
+            providers["local"] = OpenAIChatProvider(
+                client, settings.local_model_base_url, settings.local_model_api_key, counter
+            )
         return StaticProviderRegistry(providers)
 
     @provide

@@ -56,6 +56,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signup_credits: str = "0"
     argon2_profile: Literal["rfc9106_low_memory", "cheapest"] = "rfc9106_low_memory"
     secret_keys: str | None = None
+    local_model: Literal["on", "off"] = "on"  # on: `serve` runs the local model when the `local` extra is installed
+    local_model_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    local_model_context: Annotated[int, msgspec.Meta(ge=256, le=131072)] = 4096
+    local_model_base_url: str | None = None  # set by `serve` for its workers (or point it at any llama-server)
+    local_model_api_key: str | None = None
 
     @property
     def is_production(self) -> bool:

@@ -527,6 +527,23 @@ def test_the_registry_knows_its_providers_and_refuses_others() -> None:
     sim = simulator()
     registry = StaticProviderRegistry({"simulator": sim})
     assert registry.get("simulator") is sim
-    assert list(registry.names()) == ["openai", "anthropic", "gemini", "simulator"]
+    assert list(registry.names()) == ["openai", "anthropic", "gemini", "simulator", "local"]
     with pytest.raises(ProviderUnavailable, match="'openai' is not configured"):
         registry.get("openai")
+
+
+async def test_a_pooled_connection_closed_before_any_answer_is_retried_on_a_fresh_one() -> None:
+    """llama-server closes its connection after a stream; httpx may hand that dead connection to the next request."""
+    calls = 0
+    body = b'data: {"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        texts, _, error = await run(OpenAIChatProvider(client, "http://upstream/v1", KEY, COUNTER))
+    assert (texts, error, calls) == (["hi"], None, 2)

@@ -21,6 +21,7 @@ CLUSTER_ENVIRONMENT = {
     "SECRET_KEYS": "Y2x1c3Rlci1tYXN0ZXIta2V5LWZvci10aGUtc3VpdGU",
     "ARGON2_PROFILE": "cheapest",
     "SIMULATOR_TOKEN_DELAY_MS": "5",
+    "LOCAL_MODEL": "off",  # no llama-server per instance: these suites run on the simulator
     "GENERATION_LEASE_SECONDS": "3",
     "REAPER_INTERVAL_SECONDS": "1",
     "LOGIN_FAILURE_LIMIT": "0",

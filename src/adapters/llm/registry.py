@@ -3,7 +3,7 @@ from collections.abc import Mapping, Sequence
 from application.ports.llm import LLMProvider, ProviderRegistry
 from domain.errors import ProviderUnavailable
 
-KNOWN_PROVIDERS = ("openai", "anthropic", "gemini", "simulator")
+KNOWN_PROVIDERS = ("openai", "anthropic", "gemini", "simulator", "local")
 
 
 class StaticProviderRegistry(ProviderRegistry):

@@ -10,6 +10,7 @@ from typing import ClassVar, TypeGuard, TypeVar
 import httpx
 import msgspec
 
+from adapters.llm.token_counter import counter_for_model
 from application.ports.llm import (
     ChatMessage,
     CompletionRequest,
@@ -56,6 +57,9 @@ class SseProvider(LLMProvider):
     @property
     def token_counter(self) -> TokenCounter:
         return self._counter
+
+    def counter_for(self, upstream_model: str) -> TokenCounter:
+        return counter_for_model(upstream_model, fallback=self._counter)
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         upstream_request = self._client.build_request(
@@ -115,6 +119,10 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, vendor: str) 
         response = await client.send(request, stream=True)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise ProviderUnavailable(f"{vendor} cannot be reached.") from exc
+    except httpx.RemoteProtocolError as exc:
+        # No byte of a response: typically a pooled keep-alive connection the server had already closed
+        # (llama-server closes after a stream). Retried by `_open` on a fresh connection.
+        raise ProviderUnavailable(f"{vendor} closed the connection before answering.") from exc
     except httpx.RequestError as exc:
         raise UpstreamError(f"{vendor} did not answer.") from exc
     if response.is_success:

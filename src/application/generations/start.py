@@ -62,7 +62,8 @@ class StartGeneration:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
         await self._quotas.admit_generation(order.principal)
         provider = self._providers.get(model.provider)
-        input_tokens = provider.token_counter.count_messages(order.messages)
+        counter = provider.counter_for(model.upstream_model)
+        input_tokens = counter.count_messages(order.messages)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
         max_tokens = order.max_tokens or min(
@@ -101,7 +102,7 @@ class StartGeneration:
                 api_key=order.principal.api_key,
                 model=model,
                 events=events,
-                counter=provider.token_counter,
+                counter=counter,
                 input_tokens=input_tokens,
                 billing=self._billing,
                 clock=self._clock,

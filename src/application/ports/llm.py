@@ -69,6 +69,10 @@ class LLMProvider(Protocol):
     def token_counter(self) -> TokenCounter:
         """Counts tokens the way this provider's models do (used when it reports no usage)."""
 
+    def counter_for(self, upstream_model: str) -> TokenCounter:
+        """The counter for one of its models (providers whose models tokenize differently override this)."""
+        return self.token_counter
+
 
 class ProviderRegistry(Protocol):
     @abstractmethod

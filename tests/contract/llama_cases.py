@@ -1,0 +1,67 @@
+"""What the `openai` and `anthropic` adapters must do against llama-server: shared by both suites."""
+
+import asyncio
+import time
+from contextlib import aclosing
+
+import httpx
+
+from application.ports.llm import ChatMessage, CompletionRequest, LLMProvider, TextDelta
+from domain.errors import UpstreamError
+from tests.contract.conftest import LlamaServer, run
+
+STORY = [
+    ChatMessage("system", "You are a storyteller."),
+    ChatMessage("user", "Tell me a long story about a dragon who learns to bake bread."),
+]
+
+
+def request(max_tokens: int, messages: list[ChatMessage] = STORY) -> CompletionRequest:
+    return CompletionRequest(upstream_model="smollm2-135m", messages=messages, max_tokens=max_tokens, temperature=0)
+
+
+async def streams_text_and_reports_usage(provider: LLMProvider) -> None:
+    outcome = await run(provider, request(16))
+    assert outcome.error is None
+    assert len(outcome.texts) > 1, "streamed in several deltas"
+    assert outcome.text.strip()
+    [usage] = outcome.usages
+    assert usage.input_tokens > 10  # the system prompt, the question and the chat template
+    assert 0 < usage.output_tokens <= 16
+
+
+async def stops_at_max_tokens(provider: LLMProvider) -> None:
+    outcome = await run(provider, request(5))
+    assert outcome.error is None
+    [usage] = outcome.usages
+    assert usage.output_tokens == 5
+    assert 1 <= len(outcome.texts) <= 5
+
+
+async def slots_busy(http: httpx.AsyncClient, server: LlamaServer) -> bool:
+    slots = (await http.get(f"{server.host}/slots", headers={"authorization": f"Bearer {server.api_key}"})).json()
+    return any(slot["is_processing"] for slot in slots)
+
+
+async def closing_the_stream_stops_generation(
+    provider: LLMProvider, http: httpx.AsyncClient, server: LlamaServer
+) -> None:
+    """500 tokens take llama-server seconds; once the adapter's stream is closed its slot is free within moments."""
+    async with aclosing(provider.stream(request(500))) as events:
+        deltas = 0
+        async for event in events:
+            deltas += isinstance(event, TextDelta)
+            if deltas == 3:
+                break
+        assert await slots_busy(http, server)
+    closed_at = time.monotonic()
+    while await slots_busy(http, server):
+        assert time.monotonic() - closed_at < 2.0, "llama-server kept generating after the client went away"
+        await asyncio.sleep(0.05)
+
+
+async def a_wrong_key_is_an_upstream_error(provider: LLMProvider) -> None:
+    outcome = await run(provider, request(4))
+    assert isinstance(outcome.error, UpstreamError)  # 502 upstream_error: the gateway's credentials are wrong
+    assert "401" in str(outcome.error)
+    assert outcome.texts == []
