@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import structlog
 from litestar import Request
 
 from application.accounts.authenticate import Authenticate
@@ -19,7 +20,9 @@ class BearerIdentity(IdentityProvider):
 
     async def current(self) -> Principal:
         if self._principal is None:
-            self._principal = await self._authenticate(_bearer_token(self._request))
+            principal = await self._authenticate(_bearer_token(self._request))
+            structlog.contextvars.bind_contextvars(user_id=str(principal.user_id), api_key=principal.api_key)
+            self._principal = principal
         return self._principal
 
 
@@ -31,4 +34,6 @@ def _bearer_token(request: Request[Any, Any, Any]) -> str | None:
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
+    """The peer, or the client a trusted proxy forwarded for: the ASGI server rewrites `client` from
+    `X-Forwarded-For` only for peers in TRUSTED_PROXIES, so the header is never read here."""
     return request.client.host if request.client else "unknown"
