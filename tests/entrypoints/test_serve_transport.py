@@ -1,15 +1,19 @@
-"""The TLS context `creditgate serve` gives uvicorn refuses TLS 1.1 and older (RELIABILITY T1)."""
+"""What `creditgate serve` hands uvicorn: a TLS context refusing TLS 1.1 and older (RELIABILITY T1), and proxy
+trust from TRUSTED_PROXIES only, never uvicorn's default of 127.0.0.1 (RELIABILITY §4 decision 5)."""
 
 import socket
 import ssl
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 import uvicorn
 
+from entrypoints import cli
 from entrypoints.cli import tls_context
+from entrypoints.settings import Settings
 from tests.support.tls import allow_old_versions, write_server_cert
 
 
@@ -68,3 +72,31 @@ def test_the_test_client_can_speak_tls_1_1(ca: trustme.CA, tmp_path: Path) -> No
     """Without this the refusal above could be the client's own."""
     certfile, keyfile = write_server_cert(ca, tmp_path)
     assert _handshake(_permissive(certfile, keyfile), ca, ssl.TLSVersion.TLSv1_1) == "TLSv1.1"
+
+
+def _uvicorn_options(monkeypatch: pytest.MonkeyPatch, settings: Settings, *argv: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
+    args = cli._parser().parse_args(["serve", "--no-migrate", *argv])
+    args.run(args, "postgresql://unused", settings)
+    return options
+
+
+def test_no_proxy_headers_are_trusted_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = _uvicorn_options(monkeypatch, Settings())
+    assert options["proxy_headers"] is False
+    assert options["forwarded_allow_ips"] == []
+    assert options["ssl_context_factory"] is None
+
+
+def test_trusted_proxies_become_uvicorn_s_forwarded_allow_ips(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = _uvicorn_options(monkeypatch, Settings(trusted_proxies="10.0.0.1, 10.1.0.0/16"))
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == ["10.0.0.1", "10.1.0.0/16"]
+
+
+def test_serving_tls_uses_the_strict_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = _uvicorn_options(monkeypatch, Settings(), "--ssl-certfile", "c.pem", "--ssl-keyfile", "k.pem")
+    assert options["ssl_context_factory"] is tls_context
+    assert (options["ssl_certfile"], options["ssl_keyfile"]) == ("c.pem", "k.pem")
