@@ -144,10 +144,10 @@ def _old_client_context(ca: trustme.CA, newest: ssl.TLSVersion) -> ssl.SSLContex
 
 
 async def test_t1_tls_with_a_verified_certificate_is_served(https: httpx.AsyncClient) -> None:
-    response = await https.get("/api/v1/models")
-    assert response.status_code == 401  # reached the app: over TLS, production does not refuse
-    assert response.json()["code"] == "unauthorized"
-    assert (await https.get("/health/ready")).status_code == 200
+    response = await https.get("/api-docs/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.1")
+    assert (await https.get("/api/v1/models")).json()["code"] == "unauthorized"  # the app, not a refusal
 
 
 async def test_t1_a_tls_1_1_handshake_fails_where_the_same_client_at_1_2_succeeds(servers: Servers) -> None:
@@ -192,8 +192,9 @@ async def test_t3_plain_http_from_an_untrusted_peer_is_refused_whatever_it_claim
 
 async def test_t3_the_configured_proxy_saying_https_is_served(servers: Servers) -> None:
     async with servers.client(servers.proxied.url, https=True) as proxy:
-        response = await proxy.get("/api/v1/models", headers={"X-Forwarded-Proto": "https"})
-        assert response.status_code == 401
+        response = await proxy.get("/api-docs/openapi.json", headers={"X-Forwarded-Proto": "https"})
+        assert response.status_code == 200
+        assert response.headers["strict-transport-security"].startswith(f"max-age={HSTS_MAX_AGE}")
     async with servers.client(servers.proxied.url, https=False) as proxy:
         for headers in ({}, {"X-Forwarded-Proto": "http"}):
             response = await proxy.get("/api/v1/models", headers=headers)
