@@ -4,8 +4,9 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -159,6 +160,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         access_log=False,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        ssl_context_factory=tls_context if args.ssl_certfile else None,
+        proxy_headers=bool(settings.trusted_proxy_list),
+        forwarded_allow_ips=settings.trusted_proxy_list,
         timeout_graceful_shutdown=10,
     )
 
@@ -184,6 +188,13 @@ def _start_local_model(settings: Settings) -> local_model.LocalModelSidecar | No
 async def _ensure_local_model_in_catalog(settings: Settings) -> None:
     async with _command(settings) as request:
         await local_model.ensure_in_catalog(await request.get(Catalog), await request.get(UnitOfWork))
+
+
+def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's context from the cert and key, refusing TLS 1.1 and older."""
+    context = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

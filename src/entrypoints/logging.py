@@ -14,14 +14,18 @@ def configure_logging(settings: Settings) -> None:
         if settings.is_production
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    # Loggers cached on first use keep the processor list they saw: replace its contents, never the list,
+    # so a reconfiguration (another app in the same process, `structlog.testing.capture_logs`) reaches them.
+    processors: list[structlog.typing.Processor] = structlog.get_config()["processors"]
+    processors[:] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,

@@ -1,6 +1,8 @@
 """Configuration: environment variables (and `.env`) -> one validated, frozen Settings value."""
 
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,10 +63,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     local_model_context: Annotated[int, msgspec.Meta(ge=256, le=131072)] = 4096
     local_model_base_url: str | None = None  # set by `serve` for its workers (or point it at any llama-server)
     local_model_api_key: str | None = None
+    trusted_proxies: str = ""
+    cors_allowed_origins: str = ""
 
     @property
     def is_production(self) -> bool:
         return self.creditgate_env == "production"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _comma_list(self.trusted_proxies)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _comma_list(self.cors_allowed_origins)
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -83,6 +95,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 _FIELDS = frozenset(Settings.__struct_fields__)
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
@@ -115,6 +132,7 @@ def _check_secrets(settings: Settings) -> Settings:
         Credits.parse(settings.signup_credits)
     except InvalidAmount:
         raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
+    _check_transport(settings)
     if settings.is_production and settings.argon2_profile == "cheapest":
         raise SettingsError("ARGON2_PROFILE=cheapest is for tests only and refused in production")
     try:
@@ -133,6 +151,19 @@ def _check_secrets(settings: Settings) -> Settings:
         jwt_secret=secret or _development_secret(data_dir, "jwt_secret", lambda: secrets.token_urlsafe(48)),
         secret_keys=settings.secret_keys or _development_secret(data_dir, "secret_keys", generate_master_key),
     )
+
+
+def _check_transport(settings: Settings) -> None:
+    for proxy in settings.trusted_proxy_list:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(f"invalid value for TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None
+    for origin in settings.cors_origin_list:
+        if not _ORIGIN.match(origin):
+            raise SettingsError(
+                f"invalid value for CORS_ALLOWED_ORIGINS: {origin!r} is not `*` or an origin like https://app.example"
+            )
 
 
 def _development_secret(data_dir: Path, name: str, generate: Callable[[], str]) -> str:

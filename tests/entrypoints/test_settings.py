@@ -79,3 +79,36 @@ def test_development_generates_the_master_key_once(tmp_path: Path) -> None:
     second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
     assert first.secret_keys
     assert first.secret_keys == second.secret_keys
+
+
+def test_no_proxy_is_trusted_and_no_cors_origin_allowed_by_default(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert settings.trusted_proxy_list == []
+    assert settings.cors_origin_list == []
+
+
+def test_trusted_proxies_and_cors_origins_are_comma_lists(tmp_path: Path) -> None:
+    environ = {
+        "TRUSTED_PROXIES": " 10.0.0.1, 192.168.0.0/16 ,::1,",
+        "CORS_ALLOWED_ORIGINS": "https://app.example, http://localhost:5173",
+        "JWT_SECRET": "x",
+    }
+    settings = load_settings(environ, env_file=tmp_path / "none")
+    assert settings.trusted_proxy_list == ["10.0.0.1", "192.168.0.0/16", "::1"]
+    assert settings.cors_origin_list == ["https://app.example", "http://localhost:5173"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRUSTED_PROXIES", "*"),
+        ("TRUSTED_PROXIES", "proxy.internal"),
+        ("TRUSTED_PROXIES", "10.0.0.1,10.0.0.300"),
+        ("CORS_ALLOWED_ORIGINS", "app.example"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example/path"),
+        ("CORS_ALLOWED_ORIGINS", "https://*.example"),
+    ],
+)
+def test_a_bad_proxy_or_origin_is_refused_by_name(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value, "JWT_SECRET": "x"}, env_file=tmp_path / "none")

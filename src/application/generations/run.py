@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import anyio
+import structlog
 
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
@@ -17,6 +18,8 @@ from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Usage
 
 SETTLE_TIMEOUT_SECONDS = 10
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,17 @@ class GenerationRun:
                 finished_at=finished_at,
                 error_code=self._error.code if self._error else None,
             )
+        )
+        log.info(
+            "generation_settled",
+            generation_id=str(self.generation_id),
+            model=self.model.id,
+            api_key=self.api_key,
+            status=status.value,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=str(cost),
+            already_settled=balance is None,
         )
         if balance is not None and self._on_settled is not None:
             await self._on_settled(0 if cost.is_zero() else usage.input_tokens + usage.output_tokens)

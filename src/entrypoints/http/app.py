@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from dishka import Provider
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
@@ -17,6 +18,7 @@ from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
 from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
+from entrypoints.http.transport import TransportSecurity
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
 
@@ -42,6 +44,18 @@ def openapi_config() -> OpenAPIConfig:
                 "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
             }
         ),
+    )
+
+
+def cors_config(origins: list[str]) -> CORSConfig | None:
+    """Bearer tokens, not cookies: credentials are never allowed, so `*` cannot leak an authenticated response."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        allow_credentials=False,
+        expose_headers=["X-Request-ID", "X-Generation-ID", "Retry-After"],
     )
 
 
@@ -78,9 +92,10 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         response_cache_config=ResponseCacheConfig(),
+        cors_config=cors_config(settings.cors_origin_list),
         logging_config=None,
         debug=False,
     )
     setup_dishka(container, app)
-    app.asgi_handler = RequestContext(app.asgi_handler)
+    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.is_production))
     return app

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import structlog
 from litestar import Request
 
 from application.accounts.authenticate import Authenticate
@@ -23,6 +24,7 @@ class BearerIdentity(IdentityProvider):
         """Resolved once per request; that once also counts the request against the per-minute limits (429)."""
         if self._principal is None:
             principal = await self._authenticate(_bearer_token(self._request))
+            structlog.contextvars.bind_contextvars(user_id=str(principal.user_id), api_key=principal.api_key)
             await self._quotas.admit_request(principal)
             self._principal = principal
         return self._principal
@@ -36,4 +38,6 @@ def _bearer_token(request: Request[Any, Any, Any]) -> str | None:
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
+    """The peer, or the client a trusted proxy forwarded for: the ASGI server rewrites `client` from
+    `X-Forwarded-For` only for peers in TRUSTED_PROXIES, so the header is never read here."""
     return request.client.host if request.client else "unknown"
