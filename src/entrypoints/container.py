@@ -28,6 +28,7 @@ from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
 from adapters.postgres.wallet_ledger import PgWalletLedger
+from adapters.prometheus_metrics import PrometheusGenerationMetrics
 from adapters.security.aes_gcm_cipher import AesGcmCipher, parse_master_keys
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokens
@@ -76,6 +77,7 @@ from application.ports.generations import GenerationRecords
 from application.ports.health import DatabaseProbe
 from application.ports.housekeeping import Housekeeping
 from application.ports.llm import LLMProvider, ProviderRegistry, TokenCounter
+from application.ports.metrics import GenerationMetrics
 from application.ports.persistence import (
     IdempotencyStore,
     RefreshTokenStore,
@@ -168,6 +170,7 @@ class ModelProvidersProvider(Provider):
     reaper = provide(ReapExpiredGenerations)
     purge = provide(PurgeExpiredRecords)
     housekeeping = provide(PgHousekeeping, provides=Housekeeping)
+    metrics = provide(PrometheusGenerationMetrics, provides=GenerationMetrics)
 
 
 class SecurityProvider(Provider):

@@ -7,6 +7,7 @@ from application.ports.billing import GenerationBilling, GenerationStart
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
+from application.ports.metrics import GenerationMetrics
 from domain.errors import InvalidInput, ModelNotFound
 from domain.generation import GenerationKind
 from domain.user import Principal
@@ -39,6 +40,7 @@ class StartGeneration:
         clock: Clock,
         ids: IdGenerator,
         policy: GenerationPolicy,
+        metrics: GenerationMetrics,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -47,6 +49,7 @@ class StartGeneration:
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._metrics = metrics
 
     async def __call__(self, order: Order) -> GenerationRun:
         model = await self._catalog.get(order.model_id)
@@ -99,6 +102,7 @@ class StartGeneration:
                 clock=self._clock,
                 ids=self._ids,
                 policy=self._policy,
+                probe=self._metrics.started(model.provider, model.id),
             )
         )
         await run.open()
