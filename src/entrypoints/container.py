@@ -100,6 +100,7 @@ class DatabaseProvider(Provider):
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             timeout_seconds=settings.db_timeout_seconds,
+            pgbouncer=settings.db_pgbouncer,
         )
         yield engine
         await engine.dispose()
