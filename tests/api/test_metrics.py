@@ -3,6 +3,7 @@ exactly what the ledger and the generation records say; HTTP series are labelled
 
 The registry is per process and shared by every app the suite builds, so each test compares two scrapes."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -202,3 +203,27 @@ def test_label_children_are_bound_once_per_model() -> None:
     second = metrics.started("simulator", "bound-once")
     second.closed()
     assert len(metrics._series) == 1
+
+
+async def test_a_client_that_leaves_mid_stream_is_counted_cancelled_and_its_stream_closed(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, clean_db: AsyncEngine
+) -> None:
+    before = await _scrape(http)
+    upstream.use(steady(50, delay_s=0.05))
+    body = {"model": MODEL, "messages": HELLO, "stream": True}
+    async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
+        events = source.aiter_sse()
+        assert (await anext(events)).event == "start"
+        assert (await anext(events)).event == "delta"
+    for _ in range(100):  # the gateway notices the disconnect, closes the upstream and settles
+        after = await _scrape(http)
+        if _moved(before, after, "creditgate_generations_total", model=MODEL, status="cancelled") == 1:
+            break
+        await asyncio.sleep(0.05)
+    async with clean_db.connect() as connection:
+        row = (await connection.execute(text("SELECT status, output_tokens, cost FROM generations"))).one()
+    assert row.status == "cancelled"
+    assert _moved(before, after, "creditgate_generations_total", model=MODEL, status="cancelled") == 1
+    assert _moved(before, after, "creditgate_tokens_total", model=MODEL, type="completion") == row.output_tokens
+    assert _moved(before, after, "creditgate_charged_microcredits_total", model=MODEL) == row.cost
+    assert after[("creditgate_open_streams", frozenset())] == before[("creditgate_open_streams", frozenset())]
