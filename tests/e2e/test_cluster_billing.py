@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -98,6 +99,12 @@ async def _open_streams(http: httpx.AsyncClient, base: str, token: str, count: i
     return streams
 
 
+async def _reaped_metric(http: httpx.AsyncClient, url: str) -> float:
+    families = text_string_to_metric_families((await http.get(f"{url}/metrics")).text)
+    samples = [s for f in families for s in f.samples if s.name == "creditgate_generations_reaped_total"]
+    return sum(sample.value for sample in samples)
+
+
 async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
     cluster: Cluster, settings: Settings, clean_db: AsyncEngine
 ) -> None:
@@ -112,7 +119,12 @@ async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
             await asyncio.sleep(0.2)
         for response, _ in streams:
             await response.aclose()
+        reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
+        while sum(reaped) < 20 and time.monotonic() < deadline + 2:  # counted just after the reaper's commit
+            await asyncio.sleep(0.1)
+            reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
     assert await _running(clean_db) == 0
+    assert sum(reaped) == 20, "each process counts what its reaper settled; summed over the survivors"
     async with clean_db.connect() as connection:
         rows = (await connection.execute(text("SELECT status, error_code, output_tokens FROM generations"))).all()
     assert {(row.status, row.error_code) for row in rows} == {("failed", "interrupted")}
