@@ -28,6 +28,7 @@ from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
 from adapters.postgres.wallet_ledger import PgWalletLedger
+from adapters.prometheus_metrics import PrometheusGenerationMetrics
 from adapters.rate_limit.memory import MemoryRateLimiter
 from adapters.rate_limit.redis_store import RedisRateLimiter, redis_client
 from adapters.security.aes_gcm_cipher import AesGcmCipher, parse_master_keys
@@ -79,6 +80,7 @@ from application.ports.generations import GenerationRecords
 from application.ports.health import DatabaseProbe
 from application.ports.housekeeping import Housekeeping
 from application.ports.llm import LLMProvider, ProviderRegistry, TokenCounter
+from application.ports.metrics import GenerationMetrics
 from application.ports.persistence import (
     IdempotencyStore,
     RefreshTokenStore,
@@ -102,6 +104,7 @@ class DatabaseProvider(Provider):
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             timeout_seconds=settings.db_timeout_seconds,
+            pgbouncer=settings.db_pgbouncer,
         )
         yield engine
         await engine.dispose()
@@ -176,6 +179,7 @@ class ModelProvidersProvider(Provider):
     reaper = provide(ReapExpiredGenerations)
     purge = provide(PurgeExpiredRecords)
     housekeeping = provide(PgHousekeeping, provides=Housekeeping)
+    metrics = provide(PrometheusGenerationMetrics, provides=GenerationMetrics)
 
 
 class SecurityProvider(Provider):

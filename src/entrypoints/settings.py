@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     db_pool_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     db_max_overflow: Annotated[int, msgspec.Meta(ge=0, le=200)] = 10
     db_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    db_pgbouncer: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     simulator_token_delay_ms: NonNegative = 15
     openai_api_key: str | None = None

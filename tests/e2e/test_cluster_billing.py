@@ -3,11 +3,14 @@
 import asyncio
 import signal
 import time
+from collections import Counter
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,7 +20,8 @@ from entrypoints.settings import Settings
 from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer
 from tests.support.audit import ledger_violations
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, running_cluster
+from tests.support.fake_upstream import fail_after, fail_before_first, serve_fake_upstream, steady
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 
@@ -95,6 +99,12 @@ async def _open_streams(http: httpx.AsyncClient, base: str, token: str, count: i
     return streams
 
 
+async def _reaped_metric(http: httpx.AsyncClient, url: str) -> float:
+    families = text_string_to_metric_families((await http.get(f"{url}/metrics")).text)
+    samples = [s for f in families for s in f.samples if s.name == "creditgate_generations_reaped_total"]
+    return sum(sample.value for sample in samples)
+
+
 async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
     cluster: Cluster, settings: Settings, clean_db: AsyncEngine
 ) -> None:
@@ -109,7 +119,12 @@ async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
             await asyncio.sleep(0.2)
         for response, _ in streams:
             await response.aclose()
+        reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
+        while sum(reaped) < 20 and time.monotonic() < deadline + 2:  # counted just after the reaper's commit
+            await asyncio.sleep(0.1)
+            reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
     assert await _running(clean_db) == 0
+    assert sum(reaped) == 20, "each process counts what its reaper settled; summed over the survivors"
     async with clean_db.connect() as connection:
         rows = (await connection.execute(text("SELECT status, error_code, output_tokens FROM generations"))).all()
     assert {(row.status, row.error_code) for row in rows} == {("failed", "interrupted")}
@@ -134,21 +149,57 @@ async def test_sigterm_leaves_no_generation_running(
     assert await generation_violations(clean_db) == []
 
 
-async def _script(http: httpx.AsyncClient, urls: list[str], admin: str, prefix: str) -> None:
-    """A deterministic mix of registrations, adjustments, generations and refusals, spread over `urls`."""
+UPSTREAM_MODELS = {"m12-ok": steady(3), "m12-refused": fail_before_first(500), "m12-broken": fail_after(2)}
+
+
+def _step(step: int) -> tuple[dict[str, Any], bool]:
+    """The request of one step: the simulator and a scripted upstream, streamed or not, completing or failing."""
+    model, stream = [
+        ("dr14", False),
+        ("dr14", True),
+        ("m12-ok", False),
+        ("m12-refused", step % 2 == 0),  # fails before its first token: refunded, 502
+        ("m12-ok", True),
+        ("m12-broken", True),  # two tokens, then the upstream breaks off: charged for them, `error` event
+    ][step % 6]
+    messages = [{"role": "user", "content": f"step {step}"}]
+    return {"model": model, "messages": messages, "max_tokens": 5 + step, "stream": stream}, stream
+
+
+async def _generate(http: httpx.AsyncClient, url: str, token: str, body: dict[str, Any], stream: bool) -> str:
+    """What the client saw: the status, and for a stream the name of its last event."""
+    if not stream:
+        return str((await http.post(f"{url}/api/v1/generations", json=body, headers=bearer(token))).status_code)
+    async with http.stream("POST", f"{url}/api/v1/generations", json=body, headers=bearer(token)) as response:
+        events = [line async for line in response.aiter_lines() if line.startswith("event:")]
+    return f"{response.status_code} {events[-1] if events else ''}"
+
+
+async def _script(http: httpx.AsyncClient, urls: list[str], admin: str, prefix: str) -> list[str]:
+    """A deterministic mix spread over `urls`: registrations, top-ups (one replayed by its Idempotency-Key),
+    a deduction, generations streamed and not, completed, refused for the balance, failed before the first token
+    (refunded) and broken off midway (charged)."""
     servers = cycle(urls)
-    tokens = []
+    tokens, ids, seen = [], [], []
     for index in range(3):
         name = f"{prefix}{index}"
         user = await http.post(f"{next(servers)}/api/v1/auth/register", json={"username": name, "password": PASSWORD})
-        await _fund(http, next(servers), admin, user.json()["id"], str(5 * (index + 1)))
+        ids.append(user.json()["id"])
+        for _ in range(2):  # the same top-up twice: one ledger row
+            response = await http.post(
+                f"{next(servers)}/api/v1/admin/users/{ids[-1]}/balance",
+                json={"amount": str(5 * (index + 1)), "reason": "top-up"},
+                headers=bearer(admin) | {"Idempotency-Key": f"{name}-top-up"},
+            )
+            seen.append(str(response.status_code))
         login = await http.post(f"{next(servers)}/api/v1/auth/login", json={"username": name, "password": PASSWORD})
         tokens.append(login.json()["access_token"])
-    for step in range(12):
-        token = tokens[step % 3]
-        body = {"model": "dr14", "messages": [{"role": "user", "content": f"step {step}"}], "max_tokens": 5 + step}
-        response = await http.post(f"{next(servers)}/api/v1/generations", json=body, headers=bearer(token))
-        assert response.status_code in {200, 402}
+    for step in range(18):
+        if step == 9:
+            await _fund(http, next(servers), admin, ids[1], "-2.5")
+        body, stream = _step(step)
+        seen.append(await _generate(http, next(servers), tokens[step % 3], body, stream))
+    return seen
 
 
 async def _ledgers(engine: AsyncEngine, prefix: str) -> dict[str, list[tuple[str, int, int]]]:
@@ -166,17 +217,66 @@ async def _ledgers(engine: AsyncEngine, prefix: str) -> dict[str, list[tuple[str
     return ledgers
 
 
-async def test_three_instances_give_the_same_ledgers_as_one(
-    cluster: Cluster, settings: Settings, clean_db: AsyncEngine
+async def _balances_and_generations(
+    engine: AsyncEngine, prefix: str
+) -> tuple[dict[str, int], Counter[tuple[Any, ...]]]:
+    async with engine.connect() as connection:
+        wallets = await connection.execute(
+            text(
+                "SELECT u.username, w.balance FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.username LIKE :p"
+            ),
+            {"p": f"{prefix}%"},
+        )
+        generations = await connection.execute(
+            text(
+                "SELECT u.username, g.model, g.status, g.input_tokens, g.output_tokens, g.cost, g.error_code "
+                "FROM generations g JOIN users u ON u.id = g.user_id WHERE u.username LIKE :p"
+            ),
+            {"p": f"{prefix}%"},
+        )
+        balances = {row.username.removeprefix(prefix): row.balance for row in wallets}
+        records = Counter((row[0].removeprefix(prefix), *row[1:]) for row in generations)
+    return balances, records
+
+
+async def test_three_instances_give_the_same_balances_and_ledgers_as_one(
+    settings: Settings, clean_db: AsyncEngine, database_url: str, tmp_path: Path
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
-        admin, _, _ = await _setup(http, settings, cluster, "equivalence")
-        await _script(http, cluster.urls[:1], admin, "one-")
-        await _script(http, cluster.urls, admin, "three-")
+    """M12: the same deterministic script against one instance, then round robin over three."""
+    async with serve_fake_upstream() as upstream:
+        for model, script in UPSTREAM_MODELS.items():
+            upstream.use_for(model, script)
+        upstream_environment = {"OPENAI_BASE_URL": f"{upstream.base_url}/v1", "OPENAI_API_KEY": "sk-m12"}
+        with running_cluster(3, database_url, tmp_path, **upstream_environment) as cluster:
+            async with httpx.AsyncClient(timeout=30) as http:
+                admin, _, _ = await _setup(http, settings, cluster, "equivalence")
+                for model in UPSTREAM_MODELS:
+                    created = await http.post(
+                        f"{cluster.urls[0]}/api/v1/admin/models",
+                        json={
+                            "id": model,
+                            "provider": "openai",
+                            "upstream_model": model,
+                            "pricing": {"unit_tokens": 1, "input_credits": "0.01", "output_credits": "0.02"},
+                            "max_output_tokens": 100,
+                        },
+                        headers=bearer(admin),
+                    )
+                    assert created.status_code == 201, created.text
+                seen_one = await _script(http, cluster.urls[:1], admin, "one-")
+                seen_three = await _script(http, cluster.urls, admin, "three-")
+    assert seen_one == seen_three
+    assert {"200", "402", "502", "200 event: done", "200 event: error"} <= set(seen_one), seen_one
     one, three = await _ledgers(clean_db, "one-"), await _ledgers(clean_db, "three-")
-    assert one == three
+    assert one == three  # per user, in order: equal multisets of (kind, amount, balance_after), and more
+    assert {kind for entries in one.values() for kind, _, _ in entries} >= {"admin_adjustment", "generation", "refund"}
+    assert sorted(e for entries in one.values() for e in entries) == sorted(
+        e for entries in three.values() for e in entries
+    )
+    assert await _balances_and_generations(clean_db, "one-") == await _balances_and_generations(clean_db, "three-")
     assert len(one) == 3
     assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
 
 
 async def test_one_signed_login_sent_fifty_times_over_three_instances_succeeds_once(

@@ -11,6 +11,7 @@ import structlog
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import StreamEvent, TokenCounter, UsageReport
+from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
 from domain.errors import DomainError, ProviderUnavailable, UpstreamError
@@ -61,6 +62,7 @@ class GenerationRun:
         ids: IdGenerator,
         policy: GenerationPolicy,
         on_settled: Callable[[int], Awaitable[None]] | None = None,
+        probe: GenerationProbe = NO_PROBE,
     ) -> None:
         self.generation_id = generation_id
         self._on_settled = on_settled
@@ -84,6 +86,8 @@ class GenerationRun:
         self._outcome: Outcome | None = None
         self._checkpointed_tokens = 0
         self._checkpointed_at: datetime = clock.now()
+        self._probe = probe
+        self._probe_closed = False
 
     async def open(self) -> None:
         """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
@@ -112,9 +116,14 @@ class GenerationRun:
 
         Shielded, so a cancelled request (client gone, shutdown) still writes its charge."""
         if self._outcome is None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
-                await self._events.aclose()
-                self._outcome = await self._settle()
+            try:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
+                    await self._events.aclose()
+                    self._outcome = await self._settle()
+            finally:
+                if not self._probe_closed:
+                    self._probe_closed = True
+                    self._probe.closed()
         if self._outcome is None:
             raise UpstreamError("the generation could not be settled in time; it will be settled by the reaper")
         return self._outcome
@@ -125,11 +134,14 @@ class GenerationRun:
                 if isinstance(event, UsageReport):
                     self._reported = event
                 elif event.text:
+                    if not self._pieces:
+                        self._probe.first_token()
                     self._pieces.append(event.text)
                     self._output_tokens += self._counter.count_text(event.text)
                     return event.text
         except (UpstreamError, ProviderUnavailable) as error:
             self._error = error
+            self._probe.upstream_error(error.code)
             return None
         self._exhausted = True
         return None
@@ -144,8 +156,8 @@ class GenerationRun:
     async def _settle(self) -> Outcome:
         status = self._status()
         usage, source = self._usage()
-        cost = Credits.zero() if status is GenerationStatus.FAILED and usage.output_tokens == 0 else None
-        cost = cost if cost is not None else self.model.pricing.cost(usage)
+        refunded = status is GenerationStatus.FAILED and usage.output_tokens == 0
+        cost = Credits.zero() if refunded else self.model.pricing.cost(usage)
         output = "".join(self._pieces)
         finished_at = self._clock.now()
         balance = await self._billing.settle(
@@ -172,8 +184,11 @@ class GenerationRun:
             cost=str(cost),
             already_settled=balance is None,
         )
-        if balance is not None and self._on_settled is not None:
-            await self._on_settled(0 if cost.is_zero() else usage.input_tokens + usage.output_tokens)
+        if balance is not None:  # None: another instance's reaper settled it first, and reports it
+            billed = Usage(0, 0) if refunded else usage
+            self._probe.settled(status, billed, cost)
+            if self._on_settled is not None:
+                await self._on_settled(billed.input_tokens + billed.output_tokens)
         return Outcome(self.generation_id, status, usage, cost, balance, output, self._error, finished_at)
 
     def _status(self) -> GenerationStatus:

@@ -9,6 +9,7 @@ from application.ports.billing import GenerationBilling, GenerationStart
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
+from application.ports.metrics import GenerationMetrics
 from domain.errors import InvalidInput, ModelNotFound
 from domain.generation import GenerationKind
 from domain.pricing import Usage
@@ -44,6 +45,7 @@ class StartGeneration:
         ids: IdGenerator,
         policy: GenerationPolicy,
         quotas: Quotas,
+        metrics: GenerationMetrics,
     ) -> None:
         self._quotas = quotas
         self._catalog = catalog
@@ -53,6 +55,7 @@ class StartGeneration:
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._metrics = metrics
 
     async def __call__(self, order: Order) -> GenerationRun:
         model = await self._catalog.get(order.model_id)
@@ -109,6 +112,7 @@ class StartGeneration:
                 ids=self._ids,
                 policy=self._policy,
                 on_settled=partial(self._quotas.record_tokens, order.principal),
+                probe=self._metrics.started(model.provider, model.id),
             )
         )
         await run.open()
