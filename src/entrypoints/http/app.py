@@ -8,11 +8,11 @@ from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.container import build_container
+from entrypoints.http.openapi import render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
@@ -36,7 +36,7 @@ def openapi_config() -> OpenAPIConfig:
         version=API_VERSION,
         description="Many text LLMs behind one API, every token metered in credits.",
         path="/api-docs",
-        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=render_plugins(),
         components=Components(
             security_schemes={
                 "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
