@@ -2,7 +2,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PORT ?= 3000
 
-.PHONY: install run test lint format bench
+.PHONY: install run test fuzz lint format bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -13,6 +13,12 @@ run: install
 
 test: install
 	.venv/bin/pytest
+
+FUZZ_EXAMPLES ?= 300
+FUZZ_STATEFUL_EXAMPLES ?= 200
+
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) .venv/bin/pytest tests/fuzz --timeout 0
 
 lint: install
 	.venv/bin/ruff check src tests alembic

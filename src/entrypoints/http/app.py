@@ -12,7 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.container import build_container
-from entrypoints.http.openapi import render_plugins
+from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
@@ -77,6 +77,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
+        before_send=[honest_allow_header],
         response_cache_config=ResponseCacheConfig(),
         logging_config=None,
         debug=False,

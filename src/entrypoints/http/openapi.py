@@ -22,6 +22,7 @@ from litestar import Litestar, Request
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.routes import HTTPRoute
+from litestar.types import Message, Scope
 
 from entrypoints.http.guards import require_admin, require_user
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -149,6 +150,32 @@ class ContractSwaggerRenderPlugin(SwaggerRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         return super().render(request, contract(request.app, openapi_schema))
+
+
+async def honest_allow_header(message: Message, scope: Scope) -> None:
+    """Automatic OPTIONS answers list every method of their path (Litestar keeps a stale list when several
+    handlers share a path: the OPTIONS handler of the first route survives the merge)."""
+    if scope.get("method") != "OPTIONS" or message["type"] != "http.response.start" or message["status"] != 204:
+        return
+    methods = _methods_by_path(scope["litestar_app"]).get(scope.get("path_template", ""))
+    if methods is None:
+        return
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+    message["headers"] = [*headers, (b"allow", ", ".join(methods).encode())]
+
+
+_METHODS: dict[int, dict[str, list[str]]] = {}
+
+
+def _methods_by_path(app: Litestar) -> dict[str, list[str]]:
+    if (methods := _METHODS.get(id(app))) is None:
+        methods = {}
+        for route in app.routes:
+            if isinstance(route, HTTPRoute):
+                methods[route.path] = methods[route.path_format] = sorted(route.methods)
+        _METHODS.clear()
+        _METHODS[id(app)] = methods
+    return methods
 
 
 def render_plugins() -> list[OpenAPIRenderPlugin]:
