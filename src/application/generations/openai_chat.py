@@ -19,8 +19,11 @@ class ContentPart(msgspec.Struct, frozen=True):
     text: str | None = None
 
 
+OpenAIRole = Literal["system", "developer", "user", "assistant"]
+
+
 class OpenAIMessage(msgspec.Struct, frozen=True):
-    role: str
+    role: OpenAIRole
     content: str | list[ContentPart] | None = None
 
 

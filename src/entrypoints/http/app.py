@@ -9,11 +9,11 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.container import build_container
+from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
 from entrypoints.http.request_context import RequestContext
@@ -38,7 +38,7 @@ def openapi_config() -> OpenAPIConfig:
         version=API_VERSION,
         description="Many text LLMs behind one API, every token metered in credits.",
         path="/api-docs",
-        render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+        render_plugins=render_plugins(),
         components=Components(
             security_schemes={
                 "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
@@ -91,6 +91,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
+        before_send=[honest_allow_header],
         response_cache_config=ResponseCacheConfig(),
         cors_config=cors_config(settings.cors_origin_list),
         logging_config=None,

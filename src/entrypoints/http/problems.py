@@ -77,7 +77,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def problem_response(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE)
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
+    )
 
 
 def status_of(error: DomainError) -> int:

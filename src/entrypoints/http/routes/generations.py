@@ -10,6 +10,7 @@ from application.generations.create import CreateGeneration
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.views import GenerationPage, GenerationRequest, GenerationView
 from entrypoints.http.guards import require_user
+from entrypoints.http.openapi import GENERATION_EVENTS
 from entrypoints.http.pagination import Cursor, Limit, page_request
 from entrypoints.http.problems import INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
 from entrypoints.http.sse import generation_events
@@ -32,9 +33,11 @@ GENERATION_ERRORS = {
         200: ResponseSpec(
             GenerationView,
             description="The generation; with `stream: true`, `text/event-stream` events instead",
+            generate_examples=False,
         ),
         **GENERATION_ERRORS,
     },
+    opt={"event_stream": GENERATION_EVENTS},
 )
 @inject
 async def create_generation(data: GenerationRequest, use_case: FromDishka[CreateGeneration]) -> Any:

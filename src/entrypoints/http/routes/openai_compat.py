@@ -6,6 +6,7 @@ from typing import Any
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, post
+from litestar.openapi import ResponseSpec
 from litestar.response import ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
@@ -19,6 +20,7 @@ from application.generations.openai_chat import (
 )
 from application.generations.run import GenerationRun
 from entrypoints.http.guards import require_user
+from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
 from entrypoints.http.sse import EventStream
 
@@ -35,7 +37,22 @@ _ERROR_TYPES = {
 }
 
 
-@post("/chat/completions", status_code=HTTP_200_OK, description=ChatCompletions.__doc__)
+@post(
+    "/chat/completions",
+    status_code=HTTP_200_OK,
+    description=ChatCompletions.__doc__,
+    responses={
+        200: ResponseSpec(
+            ChatCompletion,
+            description="The completion; with `stream: true`, `text/event-stream` chunks instead",
+            generate_examples=False,
+        ),
+        402: ResponseSpec(None, description="`insufficient_balance`"),
+        404: ResponseSpec(None, description="`model_not_found`"),
+        502: ResponseSpec(None, description="`upstream_error`"),
+    },
+    opt={"event_stream": CHAT_COMPLETION_CHUNKS},
+)
 @inject
 async def chat_completions(data: ChatCompletionRequest, use_case: FromDishka[ChatCompletions]) -> ChatCompletion | Any:
     if data.stream:

@@ -1,0 +1,304 @@
+"""The served OpenAPI document is the contract: closed response schemas, every error documented.
+
+Litestar writes the operations; this module completes them once per app, keyed by each route's own
+metadata rather than by hand on every handler:
+- guards: `require_user` -> 401 and 429 (rate limits), `require_admin` -> 403 as well;
+- a path parameter -> 404; a body -> 400 (`malformed_json`), 413 and 422; query or header parameters -> 422;
+- every operation but liveness touches PostgreSQL -> 503 `service_unavailable` (with `Retry-After`);
+- the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, the rest as
+  RFC 9457 problems (`application/problem+json`); Litestar's generic 400 is replaced by the real one;
+- a handler with `opt={"event_stream": <schema>}` also answers 200 `text/event-stream`, one schema per event;
+- response Structs get `additionalProperties: false`; request Structs only when they forbid unknown fields.
+"""
+
+import copy
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.routes import HTTPRoute
+from litestar.types import Message, Scope
+
+from entrypoints.http.guards import require_admin, require_user
+from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem
+
+OPENAI_PREFIX = "/v1/"
+CREDENTIAL_ROUTES = frozenset({"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth"})
+NO_DATABASE = frozenset({"/health/live"})
+SELF_DESCRIBED = frozenset({"/health/ready"})
+OPENAI_ERROR = "OpenAIError"
+
+_REF = "#/components/schemas/"
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+
+DESCRIPTIONS = {
+    400: "`malformed_json`: the body is not valid JSON",
+    401: "Missing, invalid or expired token, or an inactive user (`unauthorized` and friends)",
+    403: "`forbidden`: the principal's role may not use this operation",
+    404: "`not_found`: no such resource, or not yours",
+    413: "`payload_too_large`: the body exceeds 1 MiB",
+    422: "`validation_error`: the input is invalid; `errors` names each field",
+    429: "`too_many_requests`: rate limited; retry after `Retry-After` seconds",
+    503: "`service_unavailable`: the database is unavailable or overloaded; retry after `Retry-After`",
+}
+
+_OPENAI_ERROR_SCHEMA = {
+    "type": "object",
+    "title": OPENAI_ERROR,
+    "description": "OpenAI's error shape, as the `/v1` surface answers every error",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "code"],
+            "additionalProperties": False,
+            "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "string"}},
+        }
+    },
+}
+
+
+def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def _closed(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": sorted(required),
+        "properties": required | optional,
+        "additionalProperties": False,
+    }
+
+
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"properties": {"event": {"const": name}, "data": _json_data(data)}}
+
+
+_STRING = {"type": "string"}
+_CREDITS = {"type": "string", "pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?$"}
+_USAGE = _closed(
+    {"input_tokens": {"type": "integer", "minimum": 0}, "output_tokens": {"type": "integer", "minimum": 0}}
+)
+_GENERATION_ID = {"type": "string", "format": "uuid"}
+
+GENERATION_EVENTS: dict[str, Any] = {
+    "description": "One Server-Sent Event: `start`, `delta`..., then exactly one of `done` or `error`",
+    "type": "object",
+    "required": ["event", "data", "id"],
+    "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}, "event": _STRING, "data": _STRING},
+    "oneOf": [
+        _event("start", _closed({"id": _GENERATION_ID, "model": _STRING})),
+        _event("delta", _closed({"text": _STRING})),
+        _event(
+            "done",
+            _closed(
+                {
+                    "id": _GENERATION_ID,
+                    "usage": _USAGE,
+                    "cost": _CREDITS,
+                    "balance": {"oneOf": [_CREDITS, {"type": "null"}]},
+                }
+            ),
+        ),
+        _event(
+            "error",
+            _closed({"id": _GENERATION_ID, "usage": _USAGE, "cost": _CREDITS, "code": _STRING, "detail": _STRING}),
+        ),
+    ],
+}
+CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
+    "description": "One `chat.completion.chunk` (or an `error`) as `data:`, and finally `data: [DONE]`",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"const": "message"}},
+    "anyOf": [
+        {"properties": {"data": {"const": "[DONE]"}}},
+        {
+            "properties": {
+                "data": _json_data(
+                    {"type": "object", "anyOf": [{"required": ["object", "choices"]}, {"required": ["error"]}]}
+                )
+            }
+        },
+    ],
+}
+
+
+class ContractJsonRenderPlugin(JsonRenderPlugin):
+    """`/api-docs/openapi.json`, completed by `contract()` once per app."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, contract(request.app, openapi_schema))
+
+
+class ContractRedocRenderPlugin(RedocRenderPlugin):
+    """Redoc embeds the document, so it embeds the completed one."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, contract(request.app, openapi_schema))
+
+
+class ContractSwaggerRenderPlugin(SwaggerRenderPlugin):
+    """Swagger UI embeds the document too."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, contract(request.app, openapi_schema))
+
+
+async def honest_allow_header(message: Message, scope: Scope) -> None:
+    """Automatic OPTIONS answers list every method of their path (Litestar keeps a stale list when several
+    handlers share a path: the OPTIONS handler of the first route survives the merge)."""
+    if scope.get("method") != "OPTIONS" or message["type"] != "http.response.start" or message["status"] != 204:
+        return
+    methods = _methods_by_path(scope["litestar_app"]).get(scope.get("path_template", ""))
+    if methods is None:
+        return
+    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+    message["headers"] = [*headers, (b"allow", ", ".join(methods).encode())]
+
+
+_METHODS: dict[int, dict[str, list[str]]] = {}
+
+
+def _methods_by_path(app: Litestar) -> dict[str, list[str]]:
+    if (methods := _METHODS.get(id(app))) is None:
+        methods = {}
+        for route in app.routes:
+            if isinstance(route, HTTPRoute):
+                methods[route.path] = methods[route.path_format] = sorted(route.methods)
+        _METHODS.clear()
+        _METHODS[id(app)] = methods
+    return methods
+
+
+def render_plugins() -> list[OpenAPIRenderPlugin]:
+    """Swagger UI at the docs root, Redoc at `/redoc`, the JSON document at `/openapi.json`."""
+    return [ContractSwaggerRenderPlugin(path="/"), ContractRedocRenderPlugin(path="/redoc"), ContractJsonRenderPlugin()]
+
+
+_CACHE: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def contract(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
+    cached = _CACHE.get(id(app))
+    if cached is not None and cached[0] is generated:
+        return cached[1]
+    document = complete(app, generated)
+    _CACHE.clear()  # one app per process in production; tests build many, keep only the latest
+    _CACHE[id(app)] = (generated, document)
+    return document
+
+
+def complete(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
+    document = copy.deepcopy(generated)
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas[OPENAI_ERROR] = _OPENAI_ERROR_SCHEMA
+    requests: set[type[msgspec.Struct]] = set()
+    responses: set[type[msgspec.Struct]] = {Problem}
+    for path, method, handler, route in _operations(app):
+        operation = document["paths"].get(path, {}).get(method)
+        if operation is None:
+            continue
+        _document_errors(path, operation, handler, route)
+        if stream := handler.opt.get("event_stream"):
+            operation["responses"]["200"].setdefault("content", {})["text/event-stream"] = {"schema": stream}
+        if (data := handler.parsed_data_field) is not None:
+            requests |= _structs(data.annotation)
+        responses |= _structs(handler.parsed_fn_signature.return_type.annotation)
+        for spec in (handler.responses or {}).values():
+            responses |= _structs(spec.data_container)
+    _close_schemas(schemas, requests, responses)
+    return document
+
+
+def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler, HTTPRoute]]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if handler.resolve_include_in_schema() and method != "OPTIONS":
+                yield route.path_format or "/", method.lower(), handler, route
+
+
+def _document_errors(path: str, operation: dict[str, Any], handler: HTTPRouteHandler, route: HTTPRoute) -> None:
+    guards = handler.resolve_guards()
+    authenticated = require_user in guards or require_admin in guards
+    parameters = [p for p in operation.get("parameters", []) if isinstance(p, dict)]
+    has_body = handler.parsed_data_field is not None
+    statuses: set[int] = set()
+    if has_body:
+        statuses |= {400, 413, 422}
+    if any(p.get("in") in {"query", "header"} for p in parameters):
+        statuses.add(422)
+    if route.path_parameters:
+        statuses |= {404, 422}
+    if authenticated:
+        statuses |= {401, 429}
+    if require_admin in guards:
+        statuses.add(403)
+    if path in CREDENTIAL_ROUTES:
+        statuses.add(429)
+    if path not in NO_DATABASE and path not in SELF_DESCRIBED:
+        statuses.add(503)
+    documented = operation.setdefault("responses", {})
+    if path in SELF_DESCRIBED:
+        ok = documented["200"]
+        documented["503"] = {"description": "Not ready: the database does not answer", "content": ok["content"]}
+    if authenticated:
+        operation["security"] = [{"BearerAuth": []}]
+    elif "security" not in operation:
+        operation["security"] = []
+    openai = path.startswith(OPENAI_PREFIX)
+    for status in sorted(statuses | {int(s) for s in documented if s.isdigit() and int(s) >= 400}):
+        existing = documented.get(str(status), {})
+        replace_generic = status == 400 and "Validation Exception" in str(existing)
+        description = DESCRIPTIONS.get(status, "") if replace_generic else existing.get("description")
+        documented[str(status)] = _error_response(status, description or DESCRIPTIONS[status], openai=openai)
+
+
+def _error_response(status: int, description: str, *, openai: bool) -> dict[str, Any]:
+    media_type, name = ("application/json", OPENAI_ERROR) if openai else (PROBLEM_MEDIA_TYPE, "Problem")
+    response: dict[str, Any] = {"description": description, "content": {media_type: {"schema": {"$ref": _REF + name}}}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}
+    elif status == 503:
+        response["headers"] = {"Retry-After": _RETRY_AFTER}
+    return response
+
+
+def _close_schemas(
+    schemas: dict[str, Any], requests: set[type[msgspec.Struct]], responses: set[type[msgspec.Struct]]
+) -> None:
+    by_name = {cls.__name__: cls for cls in requests | responses}
+    for name, schema in schemas.items():
+        cls = by_name.get(name) or next((c for n, c in by_name.items() if name.endswith(f"_{n}")), None)
+        if cls is None or not isinstance(schema, dict) or schema.get("type") != "object":
+            continue
+        forbids = msgspec.inspect.type_info(cls).forbid_unknown_fields  # type: ignore[attr-defined]
+        if forbids or cls not in requests:
+            schema["additionalProperties"] = False
+
+
+def _structs(annotation: Any, seen: set[type[msgspec.Struct]] | None = None) -> set[type[msgspec.Struct]]:
+    """Every Struct reachable from a type: its fields, unions, containers and `Response[...]` arguments."""
+    seen = set() if seen is None else seen
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        if annotation in seen:
+            return seen
+        seen.add(annotation)
+        for field in msgspec.structs.fields(annotation):
+            _structs(field.type, seen)
+        return seen
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, (type, types.UnionType)) or typing.get_origin(argument) is not None:
+            _structs(argument, seen)
+    for base in getattr(annotation, "__orig_bases__", ()):
+        _structs(base, seen)
+    return seen
