@@ -168,12 +168,12 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _start_local_model(settings: Settings) -> local_model.LocalModelSidecar | None:
-    """With the `local` extra: `smollm2-135m` in the catalog (insert-if-absent) and, unless LOCAL_MODEL=off or
-    LOCAL_MODEL_BASE_URL already names a server, one sidecar shared by every worker through the environment."""
-    if not local_model.is_installed():
+    """With the `local` extra and unless LOCAL_MODEL=off: `smollm2-135m` in the catalog (insert-if-absent) and,
+    unless LOCAL_MODEL_BASE_URL already names a server, one sidecar shared by every worker through the environment."""
+    if settings.local_model == "off" or not local_model.is_installed():
         return None
     asyncio.run(_ensure_local_model_in_catalog(settings))
-    if settings.local_model == "off" or settings.local_model_base_url:
+    if settings.local_model_base_url:
         return None
     sidecar = local_model.LocalModelSidecar(
         local_model.SidecarConfig(threads=settings.local_model_threads, context=settings.local_model_context)

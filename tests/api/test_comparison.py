@@ -494,3 +494,29 @@ def _mutation_of(value: Any, field: str) -> st.SearchStrategy[Any]:
         .map(lambda change: text_value[: change[0]] + change[1] + text_value[change[0] + 1 :])
         .filter(lambda mutated: mutated != text_value and mutated.lower() != text_value.lower())
     )
+
+
+async def test_keys_and_types_are_listed_a_page_at_a_time(world: World) -> None:
+    client, admin = world.client, world.admin
+    for typeid in ("t1", "t2", "t3"):
+        assert (await client.post("/api/v1/types", json=TYPE | {"typeid": typeid}, headers=bearer(admin))).is_success
+    created = [(await world.key(name=f"k{n}"))["api_key"] for n in range(5)]
+
+    async def walk(path: str, token: str, field: str) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            body = (await client.get(path, params=params, headers=bearer(token))).json()
+            pages.append([item[field] for item in body["items"]])
+            if (cursor := body["next_cursor"]) is None:
+                return pages
+
+    assert await walk("/api/v1/types", admin, "typeid") == [["essay", "t1"], ["t2", "t3"]]
+    for token in (admin, world.user):
+        pages = await walk("/api/v1/keys", token, "api_key")
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert sorted(key for page in pages for key in page) == sorted(created)
+    forged = await client.get("/api/v1/keys", params={"cursor": "not-a-cursor"}, headers=bearer(admin))
+    assert (forged.status_code, forged.json()["code"]) == (422, "validation_error")
+    too_many = await client.get("/api/v1/types", params={"limit": 201}, headers=bearer(admin))
+    assert too_many.status_code == 422

@@ -5,6 +5,7 @@ from litestar.testing import AsyncTestClient
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import replace_settings
+from tests.support.api import PASSWORD, bearer, client_token
 
 PROBLEM = "application/problem+json"
 
@@ -92,3 +93,18 @@ async def test_metrics_are_prometheus_text(client: AsyncTestClient[Litestar]) ->
 async def test_the_app_serves_over_a_real_socket(served: httpx.AsyncClient) -> None:
     response = await served.get("/health/ready")
     assert response.status_code == 200
+
+
+async def test_a_nul_character_in_client_text_is_a_422_or_an_unknown_model_never_a_500(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """PostgreSQL text cannot hold U+0000; whichever field carries one, the client gets a problem, not a 500."""
+    registered = await client.post(
+        "/api/v1/auth/register", json={"username": "nul-user", "password": PASSWORD, "email": "a\x00@b.example"}
+    )
+    assert (registered.status_code, registered.json()["code"]) == (422, "validation_error")
+    assert registered.json()["errors"][0]["message"] == "text must not contain NUL (U+0000) characters"
+    token = await client_token(client, "nul-user")
+    for path in ("/api/v1/generations", "/v1/chat/completions"):
+        body = {"model": "dr14\x00", "messages": [{"role": "user", "content": "hi"}]}
+        assert (await client.post(path, json=body, headers=bearer(token))).status_code == 404

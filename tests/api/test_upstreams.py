@@ -291,3 +291,16 @@ async def test_an_unusable_score_after_the_retry_is_502_and_still_billed(
     assert Credits.parse(await _balance(http, token)) == before - PRICE.cost(Usage(80, 8))
     assert await generation_violations(clean_db) == []
     assert await ledger_violations(clean_db) == []
+
+
+async def test_a_nul_in_the_upstream_text_reaches_the_client_and_is_billed(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, clean_db: AsyncEngine
+) -> None:
+    """PostgreSQL text holds no U+0000: the stored output replaces it, so settlement never fails on it."""
+    upstream.use(with_usage_text("a\x00b"))
+    generation = (await http.post(GENERATIONS, json={"model": "up", "messages": HELLO}, headers=bearer(token))).json()
+    assert (generation["status"], generation["output"]["content"]) == ("completed", "a\x00b")
+    stored = (await http.get(f"{GENERATIONS}/{generation['id']}", headers=bearer(token))).json()
+    assert stored["output"]["content"] == "a\ufffdb"
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []

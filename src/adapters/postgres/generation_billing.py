@@ -177,7 +177,7 @@ async def _settle(connection: AsyncConnection, settlement: Settlement) -> Credit
             "output_tokens": settlement.usage.output_tokens,
             "usage_source": settlement.usage_source.value,
             "cost": settlement.cost.micros,
-            "output": settlement.output,
+            "output": settlement.output and settlement.output.replace("\x00", "\ufffd"),  # text holds no NUL
             "error_code": settlement.error_code,
             "refund": settlement.is_refund,
             "finished_at": settlement.finished_at,

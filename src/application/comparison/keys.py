@@ -8,7 +8,7 @@ import msgspec
 from application.comparison.typeids import TypeIdText
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
-from application.ports.persistence import UnitOfWork, UserRepository
+from application.ports.persistence import PageRequest, UnitOfWork, UserRepository
 from application.ports.security import IdentityProvider, SecretCipher
 from application.views import CreditsText
 from domain.api_key import ApiKey, KeyStatus, SubscriptionStatus
@@ -123,12 +123,13 @@ class KeyAdmin:
         await self._uow.commit()
         return CreatedKey(**msgspec.structs.asdict(KeyView.of(key, now)), secret_key=secret)
 
-    async def list(self, user_id: UUID | None) -> KeyList:
-        """Admins see every key (or one user's); other callers see their own."""
+    async def list(self, user_id: UUID | None, page: PageRequest) -> KeyList:
+        """Admins see every key (or one user's); other callers see their own. Newest first."""
         principal = await self._identity.current()
         owner = user_id if principal.is_admin else principal.user_id
         now = self._clock.now()
-        return KeyList(items=[KeyView.of(key, now) for key in await self._keys.of(owner)])
+        found = await self._keys.of(owner, page)
+        return KeyList(items=[KeyView.of(key, now) for key in found.items], next_cursor=found.next_cursor)
 
     async def update(self, api_key: str, patch: KeyPatch) -> KeyView:
         if patch.typeid is not None:

@@ -6,7 +6,7 @@ import msgspec
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
-from application.ports.persistence import UnitOfWork
+from application.ports.persistence import PageRequest, UnitOfWork
 from domain.errors import Conflict, NotFound, UnknownModel
 from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
 
@@ -89,8 +89,9 @@ class TypeIdAdmin:
     async def get(self, typeid: str) -> TypeIdView:
         return TypeIdView.of(await self._existing(typeid))
 
-    async def all(self) -> TypeIdList:
-        return TypeIdList(items=[TypeIdView.of(p) for p in await self._profiles.all()])
+    async def list(self, page: PageRequest) -> TypeIdList:
+        found = await self._profiles.page(page)
+        return TypeIdList(items=[TypeIdView.of(p) for p in found.items], next_cursor=found.next_cursor)
 
     async def replace(self, typeid: str, fields: TypeIdFields) -> TypeIdView:
         current = await self._existing(typeid)

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from application.ports.persistence import Page, PageRequest
 from domain.api_key import ApiKey, KeyStatus
 from domain.credits import Credits
 from domain.typeid import TypeProfile
@@ -15,7 +16,8 @@ class TypeProfiles(Protocol):
     async def get(self, typeid: str) -> TypeProfile | None: ...
 
     @abstractmethod
-    async def all(self) -> list[TypeProfile]: ...
+    async def page(self, page: PageRequest) -> Page[TypeProfile]:
+        """In TypeID order."""
 
     @abstractmethod
     async def add(self, profile: TypeProfile) -> None:
@@ -59,7 +61,7 @@ class ApiKeys(Protocol):
     async def credentials(self, api_key: str) -> KeyCredentials | None: ...
 
     @abstractmethod
-    async def of(self, user_id: UUID | None) -> list[ApiKey]:
+    async def of(self, user_id: UUID | None, page: PageRequest) -> Page[ApiKey]:
         """Every key (None) or one user's, newest first."""
 
     @abstractmethod

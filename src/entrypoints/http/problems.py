@@ -10,7 +10,7 @@ import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from domain.errors import (
@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _RETRY_SOON = {"Retry-After": "1"}
+CHARACTER_NOT_IN_REPERTOIRE = "22021"
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -135,6 +136,18 @@ def unavailable_problem(error: Exception) -> ProblemDetailsException:
     )
 
 
+def database_problem(error: DBAPIError) -> ProblemDetailsException:
+    """A text with NUL (U+0000) reaches PostgreSQL only from the client, which its text type cannot store."""
+    if getattr(error.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+        return _problem(
+            422,
+            "validation_error",
+            "The request is not valid; see `errors`.",
+            extra={"errors": [{"field": "body", "message": "text must not contain NUL (U+0000) characters"}]},
+        )
+    return internal_problem(error)
+
+
 def internal_problem(error: Exception) -> ProblemDetailsException:
     log.error("unhandled_error", exc_info=error)
     return _problem(500, "internal_error", "An unexpected error occurred; it has been logged.")
@@ -169,6 +182,7 @@ PROBLEM_CONVERTERS: dict[type[Exception], Callable[[Any], ProblemDetailsExceptio
     SQLAlchemyTimeout: unavailable_problem,
     OperationalError: unavailable_problem,
     InterfaceError: unavailable_problem,
+    DBAPIError: database_problem,
     OSError: unavailable_problem,
     Exception: internal_problem,
 }

@@ -22,7 +22,7 @@ from application.comparison.texts import (
 )
 from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdList, TypeIdView
 from entrypoints.http.guards import require_admin, require_user
-from entrypoints.http.pagination import Since, Until, instant
+from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
 from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
@@ -47,10 +47,10 @@ async def create_type(data: NewTypeId, use_case: FromDishka[TypeIdAdmin]) -> Typ
     return await use_case.create(data)
 
 
-@get("/types", guards=[require_admin], description="Every TypeID.", responses=ADMIN_ONLY)
+@get("/types", guards=[require_admin], description="TypeIDs in id order, a page at a time.", responses=ADMIN_ONLY)
 @inject
-async def list_types(use_case: FromDishka[TypeIdAdmin]) -> TypeIdList:
-    return await use_case.all()
+async def list_types(use_case: FromDishka[TypeIdAdmin], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
+    return await use_case.list(page_request(limit, cursor))
 
 
 @get("/types/{typeid:str}", guards=[require_admin], description="One TypeID.", responses={**ADMIN_ONLY, **NOT_FOUND})
@@ -122,8 +122,10 @@ async def revoke_key(api_key: str, use_case: FromDishka[KeyAdmin]) -> None:
 async def list_keys(
     use_case: FromDishka[KeyAdmin],
     user_id: Annotated[UUID | None, Parameter(description="Admins: one user's keys")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> KeyList:
-    return await use_case.list(user_id)
+    return await use_case.list(user_id, page_request(limit, cursor))
 
 
 @get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
