@@ -110,6 +110,19 @@ async def test_steady_stream_yields_the_sent_text_then_the_reported_usage(
     assert usages == [UsageReport(input_tokens=PROMPT_TOKENS, output_tokens=5)]
 
 
+@vendors
+async def test_a_finished_stream_leaves_its_connection_to_the_next_request(
+    upstream: FakeUpstream, http: httpx.AsyncClient, vendor: str
+) -> None:
+    upstream.use(steady(3))
+    provider = make_provider(vendor, http, upstream.base_url)
+    for _ in range(2):
+        assert (await run(provider))[2] is None
+    first, second = upstream.requests[-2:]
+    assert first.client_port is not None
+    assert second.client_port == first.client_port
+
+
 CHAT = CompletionRequest(
     upstream_model="m-1",
     messages=[
