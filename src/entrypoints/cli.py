@@ -24,6 +24,7 @@ from entrypoints.embedded_db import embedded_postgres
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -148,6 +149,9 @@ def _serve(args: argparse.Namespace, database_url: str, settings: Settings) -> N
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         timeout_graceful_shutdown=10,
+        # A spawned worker answers the supervisor's health check only once it has imported the app (2-3 s of CPU);
+        # with uvicorn's default of 5 s, a busy machine got workers killed and respawned forever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
 
 
