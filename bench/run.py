@@ -301,9 +301,11 @@ class Gateway:
     tokens: list[str]
 
 
-def measure(scenario: Scenario, upstream: str, gateway: Gateway, warmup_s: float, duration_s: float) -> Measured:
+def measure(
+    scenario: Scenario, upstream: str, gateway: Gateway, warmup_s: float, duration_s: float, direct_s: float
+) -> Measured:
     print(f"  {scenario.name}: direct …", flush=True)
-    direct = load(f"{upstream}/chat/completions", [], scenario, warmup_s, duration_s)
+    direct = load(f"{upstream}/chat/completions", [], scenario, warmup_s, direct_s)
     print(f"  {scenario.name}: through creditgate …", flush=True)
     sampler = Sampler(gateway.root_pid)
     outcome: list[LoadResult] = []
@@ -550,7 +552,7 @@ def run(args: argparse.Namespace) -> None:
                     tokens = gw.tokens
                     for scenario in (s for s in scenarios if s.workers == workers):
                         duration = args.soak or args.duration
-                        results[scenario] = measure(scenario, upstream, gw, args.warmup, duration)
+                        results[scenario] = measure(scenario, upstream, gw, args.warmup, duration, args.duration)
         billed, unsettled = settled_counts(database_url)
     if args.soak:
         splice(args.output, SOAK_BEGIN, SOAK_END, soak_section(results[SOAK]))
