@@ -441,8 +441,9 @@ def soak_section(m: Measured) -> list[str]:
     return [
         f"{SOAK_BEGIN}",
         f"Soak (`make soak`, measured {time.strftime('%Y-%m-%d')}): 256 concurrent streams (50 chunks x 5 ms) through "
-        f"two workers for {m.gateway.duration_s:.0f} s; {m.gateway.requests:,} streams, {m.gateway.errors} errors, "
-        f"chunk rate {m.gateway.chunks_per_s:,.0f}/s.",
+        f"two workers for {m.gateway.duration_s:.0f} s; {m.gateway.requests:,} streams, {m.gateway.errors} errors"
+        + (f" (first: `{m.gateway.first_error[:160]}`)" if m.gateway.first_error else "")
+        + f", chunk rate {m.gateway.chunks_per_s:,.0f}/s (direct: {m.direct.chunks_per_s:,.0f}/s).",
         "",
         f"- RSS of the creditgate processes (MiB) — {points}.",
         f"- First minute {sum(minute) / len(minute) / 1024:.1f} MiB on average, last minute "
