@@ -500,7 +500,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per scenario and side")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--users", type=int, default=1, help="funded users the load is spread over")
+    parser.add_argument(
+        "--users", type=int, default=16, help="funded users the load is spread over (1: one wallet's ceiling)"
+    )
     parser.add_argument("--soak", type=float, default=0, help="run only the memory soak for this many seconds")
     parser.add_argument("--only", action="append", default=[], help="scenario name substring (repeatable)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
