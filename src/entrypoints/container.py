@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.llm.anthropic_messages import AnthropicMessagesProvider
 from adapters.llm.gemini import GeminiProvider
+from adapters.llm.http_transport import ShardedTransport
 from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
@@ -95,6 +96,8 @@ from domain.credits import Credits
 from entrypoints.http.identity import BearerIdentity
 from entrypoints.settings import Settings
 
+UPSTREAM_POOL_SHARDS = 16
+
 
 class DatabaseProvider(Provider):
     @provide(scope=Scope.APP)
@@ -150,7 +153,8 @@ class ModelProvidersProvider(Provider):
             settings.upstream_read_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
         )
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        transport = ShardedTransport(UPSTREAM_POOL_SHARDS, limits)
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             yield client
 
     @provide

@@ -96,6 +96,7 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int | None = None  # the same port twice: the client reused its keep-alive connection
     chunks_sent: int = 0
     completed: bool = False
     disconnected_at: float | None = None
@@ -247,6 +248,7 @@ class FakeUpstream:
             query=scope["query_string"].decode(),
             headers={name.decode(): value.decode() for name, value in scope["headers"]},
             body=json.loads(body) if body else {},
+            client_port=scope["client"][1] if scope.get("client") else None,
         )
         self.requests.append(record)
         script, wire = self._script_for(record), _wire_for(record.path)

@@ -13,10 +13,22 @@ from application.generations.run import GenerationRun, Outcome
 
 
 class EventStream(ServerSentEvent):
-    """An SSE response from a route that also answers JSON: its own media type wins over the route's."""
+    """An SSE response from a route that also answers JSON: its own media type wins over the route's.
+
+    Its events are encoded here: Litestar's SSE iterator first asks a worker thread for the (empty) prelude of every
+    stream, a thread hop on the way to the first byte."""
+
+    def __init__(self, events: AsyncIterator[ServerSentEventMessage], headers: dict[str, str] | None = None) -> None:
+        super().__init__(events, headers=headers)
+        self.iterator = _encoded(events)
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         return super().to_asgi_response(*args, **kwargs | {"media_type": self.media_type})
+
+
+async def _encoded(events: AsyncIterator[ServerSentEventMessage]) -> AsyncIterator[bytes]:
+    async for event in events:
+        yield event.encode()
 
 
 def generation_events(run: GenerationRun) -> EventStream:
