@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.postgres.engine import autocommit
+from adapters.postgres.engine import asyncpg_url, autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
 from application.ports.billing import GenerationStart, Settlement
 from domain.credits import Credits
@@ -232,3 +232,12 @@ async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
     with pytest.raises(InsufficientBalance):
         await billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE)
     assert await _spent(clean_db, api_key) == 0
+
+
+async def test_a_checkpoint_without_the_database_returns_so_the_stream_goes_on() -> None:
+    unreachable = create_async_engine(asyncpg_url("postgresql://postgres@127.0.0.1:9/nowhere"))
+    try:
+        billing = PgGenerationBilling(unreachable, autocommit(unreachable))
+        await billing.checkpoint(uuid.uuid4(), 5, timedelta(seconds=9))
+    finally:
+        await unreachable.dispose()

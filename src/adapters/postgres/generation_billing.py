@@ -4,7 +4,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.engine import AutocommitEngine
@@ -15,6 +17,8 @@ from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 
 REAPED_ERROR_CODE = "interrupted"
+
+log = structlog.get_logger(__name__)
 
 _START = text("""
 WITH funded AS (
@@ -133,11 +137,14 @@ class PgGenerationBilling(GenerationBilling):
         raise InsufficientBalance
 
     async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
-        async with self._engine.connect() as connection:
-            await connection.execute(
-                _CHECKPOINT,
-                {"generation_id": generation_id, "output_tokens": output_tokens, "lease": lease.total_seconds()},
-            )
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(
+                    _CHECKPOINT,
+                    {"generation_id": generation_id, "output_tokens": output_tokens, "lease": lease.total_seconds()},
+                )
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("checkpoint_failed", generation_id=str(generation_id), error=type(error).__name__)
 
     async def settle(self, settlement: Settlement) -> Credits | None:
         async with self._engine.connect() as connection:

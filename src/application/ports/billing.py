@@ -62,7 +62,9 @@ class GenerationBilling(Protocol):
 
     @abstractmethod
     async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
-        """Record the tokens produced so far and extend the lease of a running generation."""
+        """Record the tokens produced so far and extend the lease of a running generation. Best effort: with the
+        database unavailable it returns anyway, so the stream goes on; the settlement records the truth, and a
+        lease that runs out meanwhile is settled by the reaper from the last checkpoint that was written."""
 
     @abstractmethod
     async def settle(self, settlement: Settlement) -> Credits | None:
