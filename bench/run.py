@@ -530,6 +530,7 @@ def run(args: argparse.Namespace) -> None:
             "CREDITGATE_ENV": "development",
             "ARGON2_PROFILE": "cheapest",
             "LOG_LEVEL": "warning",
+            "LOCAL_MODEL": "off",  # the gateway is measured, not the sidecar's memory
             "RATE_LIMIT_USER_RPM": "0",
             "RATE_LIMIT_KEY_RPM": "0",
             "RATE_LIMIT_REGISTRATIONS_PER_HOUR": "0",

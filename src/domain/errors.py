@@ -93,6 +93,16 @@ class UpstreamError(DomainError):
     default_detail = "The model provider failed to produce an answer."
 
 
+class SettlementDeferred(DomainError):
+    """A generation ended but its charge could not be written now; the reaper writes it when its lease runs out."""
+
+    code = "service_unavailable"
+    default_detail = (
+        "The charge could not be recorded now; the generation is settled from its last checkpoint when its lease "
+        "runs out."
+    )
+
+
 class ProviderUnavailable(DomainError):
     """The provider cannot be reached or is not configured, or it is overloaded (429/503)."""
 

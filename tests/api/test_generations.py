@@ -4,11 +4,16 @@ from typing import Any
 
 import httpx
 import pytest
+from dishka import Provider, Scope
 from httpx_sse import aconnect_sse
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.generation_billing import PgGenerationBilling
+from application.ports.billing import GenerationBilling, Settlement
 from domain.credits import Credits
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
@@ -20,6 +25,7 @@ from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
 
 DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+GEMINI_FLASH = Pricing(100, Credits.whole(1), Credits.whole(1))
 GENERATIONS = "/api/v1/generations"
 HELLO = [{"role": "user", "content": "Say hello to the world"}]
 
@@ -218,3 +224,34 @@ async def test_a_chunked_body_over_one_mebibyte_is_413(served: httpx.AsyncClient
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+class SettlementDown(PgGenerationBilling):
+    """The database is gone by the time a stream settles: the pool gives up."""
+
+    async def settle(self, settlement: Settlement) -> Credits | None:
+        raise SQLAlchemyTimeout("QueuePool limit reached, connection timed out")
+
+
+@pytest.mark.parametrize("path", [GENERATIONS, "/v1/chat/completions"])
+async def test_a_stream_whose_settlement_fails_still_ends_with_an_error_event(
+    settings: Settings, clean_db: AsyncEngine, path: str
+) -> None:
+    """R4 (exactly one final event) even then; the generation stays `running` for the reaper."""
+    down = Provider(scope=Scope.APP)
+    down.provide(SettlementDown, provides=GenerationBilling, override=True)
+    async with AsyncTestClient(app=create_app(settings, down)) as client:
+        token = await _funded_client(client, settings, f"down{len(path)}")
+        body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 3, "stream": True}
+        async with aconnect_sse(client, "POST", path, json=body, headers=bearer(token)) as source:
+            events = [event async for event in source.aiter_sse()]
+    last = json.loads(events[-1].data) if events[-1].data != "[DONE]" else json.loads(events[-2].data)
+    if path == GENERATIONS:
+        assert [event.event for event in events][-1] == "error"
+        assert (last["code"], last["usage"]["output_tokens"]) == ("service_unavailable", 3)
+        assert last["cost"] == str(GEMINI_FLASH.cost(Usage(**last["usage"])))
+    else:
+        assert last["error"]["code"] == "service_unavailable"
+    async with clean_db.connect() as connection:
+        statuses = (await connection.execute(text("SELECT status FROM generations"))).scalars().all()
+    assert statuses == ["running"]

@@ -1,4 +1,7 @@
+from contextlib import suppress
+
 from application.generations.run import GenerationRun
+from domain.errors import SettlementDeferred
 
 
 class OpenRuns:
@@ -14,4 +17,5 @@ class OpenRuns:
 
     async def close_all(self) -> None:
         for run in self._runs:
-            await run.close()
+            with suppress(SettlementDeferred):  # already logged; the reaper settles it
+                await run.close()

@@ -14,7 +14,7 @@ from application.ports.llm import StreamEvent, TokenCounter, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
-from domain.errors import DomainError, ProviderUnavailable, UpstreamError
+from domain.errors import DomainError, ProviderUnavailable, SettlementDeferred, UpstreamError
 from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Usage
 
@@ -87,7 +87,7 @@ class GenerationRun:
         self._checkpointed_tokens = 0
         self._checkpointed_at: datetime = clock.now()
         self._probe = probe
-        self._probe_closed = False
+        self._closed = False
 
     async def open(self) -> None:
         """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
@@ -115,17 +115,18 @@ class GenerationRun:
         """Settle once: completed when the provider finished, failed on its error, cancelled when the reader left.
 
         Shielded, so a cancelled request (client gone, shutdown) still writes its charge."""
-        if self._outcome is None:
+        if not self._closed:
+            self._closed = True
             try:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
                     await self._events.aclose()
                     self._outcome = await self._settle()
+            except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
+                log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
             finally:
-                if not self._probe_closed:
-                    self._probe_closed = True
-                    self._probe.closed()
+                self._probe.closed()
         if self._outcome is None:
-            raise UpstreamError("the generation could not be settled in time; it will be settled by the reaper")
+            raise SettlementDeferred
         return self._outcome
 
     async def _next_text(self) -> str | None:
@@ -195,6 +196,11 @@ class GenerationRun:
         if self._error is not None:
             return GenerationStatus.FAILED
         return GenerationStatus.COMPLETED if self._exhausted else GenerationStatus.CANCELLED
+
+    def relayed(self) -> tuple[Usage, Credits]:
+        """What was relayed so far, priced: the most a later settlement (the reaper's) can charge for it."""
+        usage, _ = self._usage()
+        return usage, self.model.pricing.cost(usage)
 
     def _usage(self) -> tuple[Usage, UsageSource]:
         reported = self._reported

@@ -22,6 +22,7 @@ from domain.errors import (
     PayloadTooLarge,
     PaymentRequired,
     ProviderUnavailable,
+    SettlementDeferred,
     TooManyRequests,
     Unauthenticated,
     UpstreamError,
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PayloadTooLarge: 413,
     UpstreamError: 502,
     ProviderUnavailable: 503,
+    SettlementDeferred: 503,
 }
 
 CODE_BY_STATUS: dict[int, str] = {

@@ -10,6 +10,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.response.base import ASGIResponse
 
 from application.generations.run import GenerationRun, Outcome
+from domain.credits import Credits
+from domain.errors import SettlementDeferred
+from domain.pricing import Usage
 
 
 class EventStream(ServerSentEvent):
@@ -42,17 +45,35 @@ async def _events(run: GenerationRun) -> AsyncIterator[ServerSentEventMessage]:
         async for text in run.deltas():
             yield _message(next(ids), "delta", {"text": text})
     finally:
-        outcome = await run.close()
-    event, data = _final(outcome)
+        outcome = await settle(run)
+    event, data = _final(run, outcome)
     yield _message(next(ids), event, data)
 
 
-def _final(outcome: Outcome) -> tuple[str, dict[str, Any]]:
-    usage = {"input_tokens": outcome.usage.input_tokens, "output_tokens": outcome.usage.output_tokens}
-    common = {"id": str(outcome.generation_id), "usage": usage, "cost": str(outcome.cost)}
+async def settle(run: GenerationRun) -> Outcome | SettlementDeferred:
+    """The run's settlement, or why it was deferred: the stream has started, so that becomes its last event."""
+    try:
+        return await run.close()
+    except SettlementDeferred as deferred:
+        return deferred
+
+
+def _final(run: GenerationRun, outcome: Outcome | SettlementDeferred) -> tuple[str, dict[str, Any]]:
+    if isinstance(outcome, SettlementDeferred):
+        usage, cost = run.relayed()
+        return "error", _charge(run, usage, cost) | {"code": outcome.code, "detail": outcome.detail}
+    common = _charge(run, outcome.usage, outcome.cost)
     if outcome.error is None:
         return "done", common | {"balance": None if outcome.balance is None else str(outcome.balance)}
     return "error", common | {"code": outcome.error.code, "detail": outcome.error.detail}
+
+
+def _charge(run: GenerationRun, usage: Usage, cost: Credits) -> dict[str, Any]:
+    return {
+        "id": str(run.generation_id),
+        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "cost": str(cost),
+    }
 
 
 def _message(event_id: int, event: str, data: dict[str, Any]) -> ServerSentEventMessage:

@@ -18,11 +18,12 @@ from application.generations.openai_chat import (
     completion_usage,
     finish_reason,
 )
-from application.generations.run import GenerationRun
+from application.generations.run import GenerationRun, Outcome
+from domain.errors import SettlementDeferred
 from entrypoints.http.guards import require_user
 from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
-from entrypoints.http.sse import EventStream
+from entrypoints.http.sse import EventStream, settle
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -71,10 +72,11 @@ async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[S
             first = False
             yield _data(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
     finally:
-        outcome = await run.close()
-    if outcome.error is not None:
-        yield _data({"error": _error_body(outcome.error.detail, status_of(outcome.error), outcome.error.code)})
-    else:
+        outcome = await settle(run)
+    error = outcome if isinstance(outcome, SettlementDeferred) else outcome.error
+    if error is not None:
+        yield _data({"error": _error_body(error.detail, status_of(error), error.code)})
+    elif isinstance(outcome, Outcome):
         choice = {"index": 0, "delta": {}, "finish_reason": finish_reason(run, outcome)}
         yield _data(base | {"choices": [choice]})
         if include_usage:
