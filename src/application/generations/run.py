@@ -87,7 +87,7 @@ class GenerationRun:
         self._checkpointed_tokens = 0
         self._checkpointed_at: datetime = clock.now()
         self._probe = probe
-        self._closed = False
+        self._probe_closed = False
 
     async def open(self) -> None:
         """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
@@ -115,8 +115,7 @@ class GenerationRun:
         """Settle once: completed when the provider finished, failed on its error, cancelled when the reader left.
 
         Shielded, so a cancelled request (client gone, shutdown) still writes its charge."""
-        if not self._closed:
-            self._closed = True
+        if self._outcome is None:
             try:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
                     await self._events.aclose()
@@ -124,7 +123,9 @@ class GenerationRun:
             except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
                 log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
             finally:
-                self._probe.closed()
+                if not self._probe_closed:
+                    self._probe_closed = True
+                    self._probe.closed()
         if self._outcome is None:
             raise SettlementDeferred
         return self._outcome
