@@ -24,7 +24,7 @@ from domain.credits import Credits
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import bearer, upstream_model_client
 from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, serve_fake_upstream, steady
 from tests.support.servers import serve_on_loopback
 
@@ -56,22 +56,7 @@ async def http(gateway: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def token(http: httpx.AsyncClient, settings: Settings) -> str:
-    admin = await admin_token(http, settings, username="metrics-admin")
-    model = {
-        "id": MODEL,
-        "provider": "openai",
-        "upstream_model": "fake-metered",
-        "pricing": {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002"},
-        "max_output_tokens": 1000,
-    }
-    assert (await http.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
-    user = await client_token(http, "metrics-user")
-    user_id = (await http.get("/api/v1/me", headers=bearer(user))).json()["id"]
-    funded = await http.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
-    )
-    assert funded.status_code == 200
-    return user
+    return await upstream_model_client(http, settings, MODEL, "metrics")
 
 
 async def _scrape(http: httpx.AsyncClient) -> Samples:

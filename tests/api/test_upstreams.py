@@ -20,7 +20,7 @@ from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, upstream_model_client
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import (
     FakeUpstream,
@@ -69,22 +69,7 @@ async def http(gateway: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def token(http: httpx.AsyncClient, settings: Settings) -> str:
-    admin = await admin_token(http, settings, username="up-admin")
-    model = {
-        "id": "up",
-        "provider": "openai",
-        "upstream_model": "fake-model",
-        "pricing": {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002"},
-        "max_output_tokens": 1000,
-    }
-    assert (await http.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
-    user = await client_token(http, "up-user")
-    user_id = (await http.get("/api/v1/me", headers=bearer(user))).json()["id"]
-    funded = await http.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
-    )
-    assert funded.status_code == 200
-    return user
+    return await upstream_model_client(http, settings, "up", "up")
 
 
 async def _balance(http: httpx.AsyncClient, token: str) -> str:

@@ -40,3 +40,23 @@ async def client_token(client: Client, username: str) -> str:
 async def admin_token(client: Client, settings: Settings, username: str = "root") -> str:
     await create_admin(settings, Registration(username=username, password=PASSWORD))
     return str((await login(client, username))["access_token"])
+
+
+async def upstream_model_client(client: Client, settings: Settings, model_id: str, prefix: str) -> str:
+    """A funded client (100 credits) and a catalog model `model_id` on the `openai` provider (the fake upstream),
+    priced 0.001 / 0.002 credits per prompt / completion token."""
+    admin = await admin_token(client, settings, username=f"{prefix}-admin")
+    model = {
+        "id": model_id,
+        "provider": "openai",
+        "upstream_model": f"fake-{model_id}",
+        "pricing": {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002"},
+        "max_output_tokens": 1000,
+    }
+    assert (await client.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
+    user = await client_token(client, f"{prefix}-user")
+    user_id = (await client.get("/api/v1/me", headers=bearer(user))).json()["id"]
+    funding = {"amount": "100", "reason": "t"}
+    funded = await client.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
+    assert funded.status_code == 200
+    return user
