@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from entrypoints.container import build_container
+from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
 from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
@@ -37,7 +38,7 @@ def openapi_config() -> OpenAPIConfig:
         title=API_TITLE,
         version=API_VERSION,
         description="Many text LLMs behind one API, every token metered in credits.",
-        path="/api-docs",
+        path=DOCS_PATH,
         render_plugins=render_plugins(),
         components=Components(
             security_schemes={
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             openai_compat.openai_router(models.openai_models_handler),
             comparison.router,
             comparison.login_router,
+            docs_assets_router(),
         ],
         openapi_config=openapi_config(),
         plugins=[problem_details_plugin()],

@@ -24,6 +24,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, Redo
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
+from entrypoints.http.docs_assets import asset_url, page_head
 from entrypoints.http.guards import require_admin, require_user
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem
 
@@ -179,8 +180,19 @@ def _methods_by_path(app: Litestar) -> dict[str, list[str]]:
 
 
 def render_plugins() -> list[OpenAPIRenderPlugin]:
-    """Swagger UI at the docs root, Redoc at `/redoc`, the JSON document at `/openapi.json`."""
-    return [ContractSwaggerRenderPlugin(path="/"), ContractRedocRenderPlugin(path="/redoc"), ContractJsonRenderPlugin()]
+    """Swagger UI at the docs root, Redoc at `/redoc`, the JSON document at `/openapi.json`; every file the pages
+    load is the service's own (`docs_assets`)."""
+    swagger = ContractSwaggerRenderPlugin(
+        path="/",
+        js_url=asset_url("swagger-ui-dist/swagger-ui-bundle.js"),
+        css_url=asset_url("swagger-ui-dist/swagger-ui.css"),
+        standalone_preset_js_url=asset_url("swagger-ui-dist/swagger-ui-standalone-preset.js"),
+        favicon=page_head(),
+    )
+    redoc = ContractRedocRenderPlugin(
+        path="/redoc", js_url=asset_url("redoc/bundles/redoc.standalone.js"), google_fonts=False, favicon=page_head()
+    )
+    return [swagger, redoc, ContractJsonRenderPlugin()]
 
 
 _CACHE: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
