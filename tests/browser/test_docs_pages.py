@@ -32,7 +32,7 @@ def serve(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def chromium() -> str:
     """Never skipped: a machine without the browser fails this ring, loudly."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium package (apt-get, as root)")
+        pytest.fail(f"{CHROMIUM} is missing: `make system-packages` installs Debian's chromium package (as root)")
     return str(CHROMIUM)
 
 
