@@ -10,7 +10,7 @@ import structlog
 
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import StreamEvent, TokenCounter, UsageReport
+from application.ports.llm import StreamEvent, TextDelta, TokenCounter, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -71,20 +71,19 @@ class GenerationRun:
         self.api_key = api_key
         self.model = model
         self._events = events
-        self._counter = counter
         self._input_tokens = input_tokens
         self._billing = billing
         self._clock = clock
         self._ids = ids
         self._policy = policy
         self._pieces: list[str] = []
-        self._output_tokens = 0
+        self._tally = _OutputTally(counter, max_tokens)
         self._reported: UsageReport | None = None
         self._pending: str | None = None
         self._error: DomainError | None = None
         self._exhausted = False
         self._outcome: Outcome | None = None
-        self._checkpointed_tokens = 0
+        self._deltas_since_checkpoint = 0
         self._checkpointed_at: datetime = clock.now()
         self._probe = probe
         self._probe_closed = False
@@ -139,7 +138,8 @@ class GenerationRun:
                     if not self._pieces:
                         self._probe.first_token()
                     self._pieces.append(event.text)
-                    self._output_tokens += self._counter.count_text(event.text)
+                    self._tally.add(event)
+                    self._deltas_since_checkpoint += 1
                     return event.text
         except (UpstreamError, ProviderUnavailable) as error:
             self._error = error
@@ -149,11 +149,13 @@ class GenerationRun:
         return None
 
     async def _checkpoint_if_due(self) -> None:
+        """A delta is at least one token, so counting deltas (not tokens) bounds the lag; tokens are counted
+        only when a checkpoint is written."""
         now = self._clock.now()
-        due_by_tokens = self._output_tokens - self._checkpointed_tokens >= self._policy.checkpoint_tokens
+        due_by_tokens = self._deltas_since_checkpoint >= self._policy.checkpoint_tokens
         if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
-            await self._billing.checkpoint(self.generation_id, self._output_tokens, self._policy.lease)
-            self._checkpointed_tokens, self._checkpointed_at = self._output_tokens, now
+            await self._billing.checkpoint(self.generation_id, self._tally.tokens(), self._policy.lease)
+            self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 
     async def _settle(self) -> Outcome:
         status = self._status()
@@ -206,5 +208,30 @@ class GenerationRun:
     def _usage(self) -> tuple[Usage, UsageSource]:
         reported = self._reported
         if self._exhausted and reported is not None:
-            return Usage(reported.input_tokens, reported.output_tokens), UsageSource.PROVIDER
-        return Usage(self._input_tokens, self._output_tokens), UsageSource.COUNTER
+            output_tokens = min(reported.output_tokens, self.max_tokens)
+            return Usage(reported.input_tokens, output_tokens), UsageSource.PROVIDER
+        return Usage(self._input_tokens, self._tally.tokens()), UsageSource.COUNTER
+
+
+class _OutputTally:
+    """The output tokens relayed so far: exact where the provider counted a delta itself, otherwise counted on
+    the text (lazily, once per checkpoint or settlement, on the joined pieces as the model tokenized them), and
+    never more than `max_tokens`, however the estimate errs."""
+
+    def __init__(self, counter: TokenCounter, max_tokens: int) -> None:
+        self._counter = counter
+        self._max_tokens = max_tokens
+        self._counted = 0
+        self._uncounted: list[str] = []
+
+    def add(self, delta: TextDelta) -> None:
+        if delta.tokens is None:
+            self._uncounted.append(delta.text)
+        else:
+            self._counted += delta.tokens
+
+    def tokens(self) -> int:
+        if self._uncounted:
+            self._counted += self._counter.count_text("".join(self._uncounted))
+            self._uncounted.clear()
+        return min(self._counted, self._max_tokens)
