@@ -12,7 +12,7 @@ from adapters.llm.token_counter import ApproximateTokenCounter
 from application.generations.run import GenerationPolicy
 from application.ports.llm import ChatMessage, CompletionRequest, StreamEvent, TextDelta, UsageReport
 from domain.generation import GenerationStatus, UsageSource
-from tests.support.generation_runs import RecordingBilling, generation_run
+from tests.support.generation_runs import RecordingBilling, deltas_of, generation_run
 
 _EVERY_TWO_DELTAS = GenerationPolicy(checkpoint_tokens=2, checkpoint_interval=timedelta(hours=1))
 
@@ -44,11 +44,11 @@ async def test_no_end_bills_more_output_tokens_than_max_tokens(
     usage = None if reported is None else UsageReport(3, reported)
     run = generation_run(_deltas(texts, usage), billing, max_tokens=max_tokens, policy=_EVERY_TWO_DELTAS)
     await run.open()
-    async for _ in run.deltas():
+    async for _ in deltas_of(run):
         read -= 1
         if read == 0:
             break
-    await run.close()
+    await run.aclose()
     (settlement,) = billing.settlements
     assert settlement.usage.output_tokens <= max_tokens
     assert all(tokens <= max_tokens for tokens in billing.checkpoints)
@@ -57,7 +57,7 @@ async def test_no_end_bills_more_output_tokens_than_max_tokens(
 async def test_an_estimate_above_max_tokens_is_billed_max_tokens() -> None:
     billing = RecordingBilling()
     run = generation_run(_deltas(["a long word " * 20]), billing, max_tokens=5)
-    await run.complete()
+    await run.outcome()
     (settlement,) = billing.settlements
     assert (settlement.usage.output_tokens, settlement.usage_source) == (5, UsageSource.COUNTER)
 
@@ -65,7 +65,7 @@ async def test_an_estimate_above_max_tokens_is_billed_max_tokens() -> None:
 async def test_a_provider_reporting_more_than_max_tokens_is_billed_max_tokens() -> None:
     billing = RecordingBilling()
     run = generation_run(_deltas(["a"], UsageReport(3, 500)), billing, max_tokens=8)
-    await run.complete()
+    await run.outcome()
     (settlement,) = billing.settlements
     assert (settlement.usage.output_tokens, settlement.usage_source) == (8, UsageSource.PROVIDER)
 
@@ -77,11 +77,11 @@ async def test_a_cancelled_simulator_run_is_billed_exactly_the_deltas_it_relayed
     run = generation_run(_simulated(max_tokens), billing, max_tokens=max_tokens, policy=_EVERY_TWO_DELTAS)
     await run.open()
     relayed = 0
-    async for _ in run.deltas():
+    async for _ in deltas_of(run):
         relayed += 1
         if relayed == read:
             break
-    await run.close()
+    await run.aclose()
     (settlement,) = billing.settlements
     expected_status = GenerationStatus.COMPLETED if read > max_tokens else GenerationStatus.CANCELLED
     assert (settlement.status, settlement.usage.output_tokens) == (expected_status, relayed)
@@ -93,7 +93,7 @@ async def test_the_reaper_sees_exact_simulator_counts_in_checkpoints() -> None:
     """A crash leaves the last checkpoint for the reaper: on the simulator it is the exact count at that point."""
     billing = RecordingBilling()
     run = generation_run(_simulated(9), billing, max_tokens=9, policy=_EVERY_TWO_DELTAS)
-    await run.complete()
+    await run.outcome()
     assert billing.checkpoints == [2, 4, 6, 8]
     assert billing.settlements[0].usage.output_tokens == 9
 
@@ -110,5 +110,5 @@ async def test_text_is_counted_once_per_checkpoint_on_the_joined_pieces() -> Non
     counter = CountingCounter()
     billing = RecordingBilling()
     run = generation_run(_deltas(["ab", "cd", "ef"]), billing, counter=counter, policy=_EVERY_TWO_DELTAS)
-    await run.complete()
+    await run.outcome()
     assert counter.calls == ["abcd", "ef"]

@@ -32,8 +32,8 @@ async def test_a_completed_generation_reports_its_first_token_its_settlement_and
     metrics = RecordingMetrics()
     run = _run(_answer("a", "b", usage=UsageReport(5, 3)), RecordingBilling(), metrics)
     await run.open()
-    await run.complete()
-    await run.close()
+    await run.outcome()
+    await run.aclose()
     cost = MODEL.pricing.cost(Usage(5, 3))
     assert metrics.probes[0].reports == [
         ("first_token",),
@@ -58,5 +58,5 @@ async def test_a_generation_another_instance_settled_is_closed_but_not_counted_t
     metrics = RecordingMetrics()
     run = _run(_answer("a", usage=UsageReport(5, 1)), RecordingBilling(already_settled=True), metrics)
     await run.open()
-    await run.complete()
+    await run.outcome()
     assert metrics.probes[0].reports == [("first_token",), ("closed",)]

@@ -1,12 +1,12 @@
 """A generation run on fakes of its ports: billing that records what it is told, the system clock and ids."""
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from uuid import UUID, uuid4
 
 from adapters.llm.token_counter import ApproximateTokenCounter
 from adapters.system_clock import SystemClock, UuidGenerator
-from application.generations.run import GenerationPolicy, GenerationRun
+from application.generations.run import Delta, GenerationPolicy, GenerationRun
 from application.ports.billing import GenerationBilling, GenerationStart, Settlement
 from application.ports.llm import StreamEvent, TokenCounter
 from application.ports.metrics import NO_PROBE, GenerationProbe
@@ -18,8 +18,9 @@ MODEL = CatalogModel("m", "fake", "fake-m", "", Pricing(1, Credits(1000), Credit
 
 
 class RecordingBilling(GenerationBilling):
-    def __init__(self, *, already_settled: bool = False) -> None:
+    def __init__(self, *, already_settled: bool = False, failing_settlements: int = 0) -> None:
         self.already_settled = already_settled
+        self.failing_settlements = failing_settlements
         self.checkpoints: list[int] = []
         self.settlements: list[Settlement] = []
 
@@ -30,6 +31,9 @@ class RecordingBilling(GenerationBilling):
         self.checkpoints.append(output_tokens)
 
     async def settle(self, settlement: Settlement) -> Credits | None:
+        if self.failing_settlements:
+            self.failing_settlements -= 1
+            raise ConnectionError("the database is gone")
         self.settlements.append(settlement)
         return None if self.already_settled else Credits.whole(1)
 
@@ -61,3 +65,9 @@ def generation_run(
         policy=policy or GenerationPolicy(),
         probe=probe,
     )
+
+
+async def deltas_of(run: GenerationRun) -> AsyncIterator[str]:
+    async for event in run:
+        if isinstance(event, Delta):
+            yield event.text
