@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.llm.anthropic_messages import AnthropicMessagesProvider
 from adapters.llm.gemini import GeminiProvider
-from adapters.llm.http_transport import ShardedTransport
+from adapters.llm.http_transport import upstream_client
 from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
@@ -96,7 +96,7 @@ from domain.credits import Credits
 from entrypoints.http.identity import BearerIdentity
 from entrypoints.settings import Settings
 
-UPSTREAM_POOL_SHARDS = 16
+UPSTREAM_MAX_CONNECTIONS = 1000
 
 
 class DatabaseProvider(Provider):
@@ -152,9 +152,7 @@ class ModelProvidersProvider(Provider):
         timeout = httpx.Timeout(
             settings.upstream_read_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
         )
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
-        transport = ShardedTransport(UPSTREAM_POOL_SHARDS, limits)
-        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+        async with upstream_client(timeout, UPSTREAM_MAX_CONNECTIONS, keepalive_seconds=30) as client:
             yield client
 
     @provide

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from adapters.llm.anthropic_messages import AnthropicMessagesProvider
 from adapters.llm.gemini import GeminiProvider
-from adapters.llm.http_transport import ShardedTransport
+from adapters.llm.http_transport import upstream_client
 from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
@@ -53,7 +53,7 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 @pytest.fixture(scope="module")
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     timeout = httpx.Timeout(connect=2, read=READ_TIMEOUT_S, write=5, pool=5)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with upstream_client(timeout, max_connections=10, keepalive_seconds=30) as client:
         yield client
 
 
@@ -122,20 +122,6 @@ async def test_a_finished_stream_leaves_its_connection_to_the_next_request(
     first, second = upstream.requests[-2:]
     assert first.client_port is not None
     assert second.client_port == first.client_port
-
-
-async def test_the_sharded_transport_spreads_requests_over_pools_that_keep_their_connections(
-    upstream: FakeUpstream,
-) -> None:
-    upstream.use(steady(3))
-    transport = ShardedTransport(2, httpx.Limits(max_connections=10, max_keepalive_connections=10))
-    async with httpx.AsyncClient(transport=transport) as client:
-        provider = make_provider("openai", client, upstream.base_url)
-        for _ in range(4):
-            assert (await run(provider))[2] is None
-    ports = [request.client_port for request in upstream.requests[-4:]]
-    assert ports[0] != ports[1]
-    assert ports[2:] == ports[:2]
 
 
 CHAT = CompletionRequest(

@@ -50,7 +50,7 @@ class SimulatorProvider(LLMProvider):
         pieces = _json_pieces(rng, request) if request.json_output else _text_pieces(rng, request.max_tokens)
         for piece in pieces:
             await asyncio.sleep(self._delay_s)  # even at 0: stays cancellable and lets the loop breathe
-            yield TextDelta(piece)
+            yield TextDelta(piece, tokens=1)
         yield UsageReport(input_tokens=self._counter.count_messages(request.messages), output_tokens=len(pieces))
 
 

@@ -175,7 +175,7 @@ class CompareText:
             run = await self._start(
                 Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
             )
-            outcome = await run.complete()
+            outcome = await run.outcome()
             usage = Usage(
                 usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
             )

@@ -1,4 +1,4 @@
-from application.generations.run import GenerationRun, Outcome
+from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import GenerationRequest, GenerationView, OutputView, UsageView
 from application.ports.llm import ChatMessage
@@ -22,10 +22,10 @@ class CreateGeneration:
     async def complete(self, request: GenerationRequest) -> GenerationView:
         """The whole answer at once. A provider failing midway is still billed for what it produced, then raised."""
         run = await self.stream(request)
-        outcome = await run.complete()
+        outcome = await run.outcome()
         if outcome.error is not None:
             raise outcome.error
-        return completed_view(run, outcome)
+        return completed_view(run.started, outcome)
 
     async def order(self, request: GenerationRequest) -> Order:
         return Order(
@@ -37,10 +37,10 @@ class CreateGeneration:
         )
 
 
-def completed_view(run: GenerationRun, outcome: Outcome) -> GenerationView:
+def completed_view(run: Started, outcome: Outcome) -> GenerationView:
     return GenerationView(
         id=outcome.generation_id,
-        model=run.model.id,
+        model=run.model_id,
         status=outcome.status,
         usage=UsageView.of(outcome.usage),
         cost=str(outcome.cost),

@@ -1,7 +1,4 @@
-from contextlib import suppress
-
 from application.generations.run import GenerationRun
-from domain.errors import SettlementDeferred
 
 
 class OpenRuns:
@@ -17,5 +14,4 @@ class OpenRuns:
 
     async def close_all(self) -> None:
         for run in self._runs:
-            with suppress(SettlementDeferred):  # already logged; the reaper settles it
-                await run.close()
+            await run.aclose()  # a settlement deferred again is logged; the reaper settles it

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from application.generations.run import GenerationRun, Outcome
+from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
 from application.ports.llm import ChatMessage, Role
@@ -100,27 +100,24 @@ class ChatCompletions:
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         run = await self.stream(request)
-        outcome = await run.complete()
+        outcome = await run.outcome()
         if outcome.error is not None:
             raise outcome.error
+        started = run.started
         return ChatCompletion(
-            id=completion_id(run),
-            created=int(run.created_at.timestamp()),
-            model=run.model.id,
-            choices=[
-                Choice(
-                    index=0, message=ChatMessageOut(content=outcome.output), finish_reason=finish_reason(run, outcome)
-                )
-            ],
+            id=completion_id(started),
+            created=int(started.created_at.timestamp()),
+            model=started.model_id,
+            choices=[Choice(0, ChatMessageOut(content=outcome.output), finish_reason(started, outcome))],
             usage=completion_usage(outcome),
         )
 
 
-def completion_id(run: GenerationRun) -> str:
+def completion_id(run: Started) -> str:
     return f"chatcmpl-{run.generation_id.hex}"
 
 
-def finish_reason(run: GenerationRun, outcome: Outcome) -> Literal["stop", "length"]:
+def finish_reason(run: Started, outcome: Outcome) -> Literal["stop", "length"]:
     return "length" if outcome.usage.output_tokens >= run.max_tokens else "stop"
 
 

@@ -1,4 +1,9 @@
-"""One generation in flight: relays the provider's deltas, checkpoints, and settles exactly once however it ends."""
+"""One generation in flight, as one stream of events: `Started`, `Delta`..., then `Finished` with its outcome.
+
+The stream owns the generation's life: it relays the provider's deltas, checkpoints them under a lease, and settles
+exactly once in its own shielded cleanup, whatever ends it (completion, upstream error, the reader gone, cancellation,
+shutdown). Entrypoints only map its events to their wire format and close it when they are done with it; the reaper
+is the only other settler (of runs whose process died)."""
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -10,7 +15,7 @@ import structlog
 
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import StreamEvent, TokenCounter, UsageReport
+from application.ports.llm import StreamEvent, TextDelta, TokenCounter, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -35,6 +40,10 @@ class GenerationPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """How a generation ended and what it was billed. `error` is why it did not complete: the provider's
+    failure, or SettlementDeferred when its charge could not be written (then `status` is still RUNNING and
+    `usage`/`cost` are what was relayed: the most the reaper will charge)."""
+
     generation_id: UUID
     status: GenerationStatus
     usage: Usage
@@ -45,7 +54,31 @@ class Outcome:
     finished_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Started:
+    generation_id: UUID
+    model_id: str
+    created_at: datetime
+    max_tokens: int
+    api_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    outcome: Outcome
+
+
+GenerationEvent = Started | Delta | Finished
+
+
 class GenerationRun:
+    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` to read it to the end."""
+
     def __init__(
         self,
         *,
@@ -64,82 +97,107 @@ class GenerationRun:
         on_settled: Callable[[int], Awaitable[None]] | None = None,
         probe: GenerationProbe = NO_PROBE,
     ) -> None:
-        self.generation_id = generation_id
-        self._on_settled = on_settled
-        self.created_at = created_at
-        self.max_tokens = max_tokens
-        self.api_key = api_key
-        self.model = model
-        self._events = events
-        self._counter = counter
+        self.started = Started(generation_id, model.id, created_at, max_tokens, api_key)
+        self._model = model
+        self._provider_events = events
         self._input_tokens = input_tokens
         self._billing = billing
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._on_settled = on_settled
+        self._probe = probe
         self._pieces: list[str] = []
-        self._output_tokens = 0
+        self._tally = _OutputTally(counter, max_tokens)
         self._reported: UsageReport | None = None
         self._pending: str | None = None
         self._error: DomainError | None = None
         self._exhausted = False
         self._outcome: Outcome | None = None
-        self._checkpointed_tokens = 0
+        self._deltas_since_checkpoint = 0
         self._checkpointed_at: datetime = clock.now()
-        self._probe = probe
         self._probe_closed = False
+        self._lifecycle = self._events()
+
+    @property
+    def generation_id(self) -> UUID:
+        return self.started.generation_id
 
     async def open(self) -> None:
         """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
         self._pending = await self._next_text()
         if self._error is not None:
-            outcome = await self.close()
+            outcome = await self._close()
             raise outcome.error or self._error
 
-    async def deltas(self) -> AsyncIterator[str]:
-        """The text as it arrives. Ends quietly on an upstream error; `close()` then reports it."""
-        if self._pending is not None:
-            yield self._pending
-            self._pending = None
-        while (text := await self._next_text()) is not None:
-            yield text
-            await self._checkpoint_if_due()
+    def __aiter__(self) -> AsyncIterator[GenerationEvent]:
+        return self._lifecycle
 
-    async def complete(self) -> Outcome:
-        """Read the whole answer (the non-streaming API) and settle."""
-        async for _ in self.deltas():
-            pass
-        return await self.close()
+    async def aclose(self) -> Outcome:
+        """End the run wherever its reader is (a reader gone mid-stream makes it `cancelled`); settles if not yet."""
+        with anyio.CancelScope(shield=True):
+            await self._lifecycle.aclose()
+        return await self._close()
 
-    async def close(self) -> Outcome:
+    async def outcome(self) -> Outcome:
+        """Read the whole answer (the non-streaming APIs): the outcome of the settled run."""
+        finished: Outcome | None = None
+        async for event in self:
+            if isinstance(event, Finished):
+                finished = event.outcome
+        return finished or await self._close()
+
+    async def _events(self) -> AsyncGenerator[GenerationEvent, None]:
+        try:
+            yield self.started
+            if self._pending is not None:
+                yield Delta(self._pending)
+                self._pending = None
+            while (text := await self._next_text()) is not None:
+                yield Delta(text)
+                await self._checkpoint_if_due()
+        except BaseException:  # the reader left (GeneratorExit) or was cancelled: settle, then let it end
+            await self._close()
+            raise
+        yield Finished(await self._close())
+
+    async def _close(self) -> Outcome:
         """Settle once: completed when the provider finished, failed on its error, cancelled when the reader left.
 
-        Shielded, so a cancelled request (client gone, shutdown) still writes its charge."""
-        if self._outcome is None:
-            try:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
-                    await self._events.aclose()
-                    self._outcome = await self._settle()
-            except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
-                log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
-            finally:
-                if not self._probe_closed:
-                    self._probe_closed = True
-                    self._probe.closed()
-        if self._outcome is None:
-            raise SettlementDeferred
-        return self._outcome
+        Shielded, so a cancelled request (client gone, shutdown) still writes its charge. A settlement that failed
+        is tried again by the next close (the request's finalizer), and failing that is left to the reaper."""
+        if self._outcome is not None:
+            return self._outcome
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
+                await self._provider_events.aclose()
+                self._outcome = await self._settle()
+        except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
+            log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
+        finally:
+            if not self._probe_closed:
+                self._probe_closed = True
+                self._probe.closed()
+        return self._outcome or self._deferred()
+
+    def _deferred(self) -> Outcome:
+        usage, _ = self._usage()
+        cost = self._model.pricing.cost(usage)
+        output = "".join(self._pieces)
+        status, now = GenerationStatus.RUNNING, self._clock.now()
+        return Outcome(self.generation_id, status, usage, cost, None, output, SettlementDeferred(), now)
 
     async def _next_text(self) -> str | None:
         try:
-            async for event in self._events:
+            async for event in self._provider_events:
                 if isinstance(event, UsageReport):
                     self._reported = event
                 elif event.text:
                     if not self._pieces:
                         self._probe.first_token()
                     self._pieces.append(event.text)
-                    self._output_tokens += self._counter.count_text(event.text)
+                    self._tally.add(event)
+                    self._deltas_since_checkpoint += 1
                     return event.text
         except (UpstreamError, ProviderUnavailable) as error:
             self._error = error
@@ -149,17 +207,19 @@ class GenerationRun:
         return None
 
     async def _checkpoint_if_due(self) -> None:
+        """A delta is at least one token, so counting deltas (not tokens) bounds the lag; tokens are counted
+        only when a checkpoint is written."""
         now = self._clock.now()
-        due_by_tokens = self._output_tokens - self._checkpointed_tokens >= self._policy.checkpoint_tokens
+        due_by_tokens = self._deltas_since_checkpoint >= self._policy.checkpoint_tokens
         if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
-            await self._billing.checkpoint(self.generation_id, self._output_tokens, self._policy.lease)
-            self._checkpointed_tokens, self._checkpointed_at = self._output_tokens, now
+            await self._billing.checkpoint(self.generation_id, self._tally.tokens(), self._policy.lease)
+            self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 
     async def _settle(self) -> Outcome:
         status = self._status()
         usage, source = self._usage()
         refunded = status is GenerationStatus.FAILED and usage.output_tokens == 0
-        cost = Credits.zero() if refunded else self.model.pricing.cost(usage)
+        cost = Credits.zero() if refunded else self._model.pricing.cost(usage)
         output = "".join(self._pieces)
         finished_at = self._clock.now()
         balance = await self._billing.settle(
@@ -178,8 +238,8 @@ class GenerationRun:
         log.info(
             "generation_settled",
             generation_id=str(self.generation_id),
-            model=self.model.id,
-            api_key=self.api_key,
+            model=self._model.id,
+            api_key=self.started.api_key,
             status=status.value,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -198,13 +258,33 @@ class GenerationRun:
             return GenerationStatus.FAILED
         return GenerationStatus.COMPLETED if self._exhausted else GenerationStatus.CANCELLED
 
-    def relayed(self) -> tuple[Usage, Credits]:
-        """What was relayed so far, priced: the most a later settlement (the reaper's) can charge for it."""
-        usage, _ = self._usage()
-        return usage, self.model.pricing.cost(usage)
-
     def _usage(self) -> tuple[Usage, UsageSource]:
         reported = self._reported
         if self._exhausted and reported is not None:
-            return Usage(reported.input_tokens, reported.output_tokens), UsageSource.PROVIDER
-        return Usage(self._input_tokens, self._output_tokens), UsageSource.COUNTER
+            output_tokens = min(reported.output_tokens, self.started.max_tokens)
+            return Usage(reported.input_tokens, output_tokens), UsageSource.PROVIDER
+        return Usage(self._input_tokens, self._tally.tokens()), UsageSource.COUNTER
+
+
+class _OutputTally:
+    """The output tokens relayed so far: exact where the provider counted a delta itself, otherwise counted on
+    the text (lazily, once per checkpoint or settlement, on the joined pieces as the model tokenized them), and
+    never more than `max_tokens`, however the estimate errs."""
+
+    def __init__(self, counter: TokenCounter, max_tokens: int) -> None:
+        self._counter = counter
+        self._max_tokens = max_tokens
+        self._counted = 0
+        self._uncounted: list[str] = []
+
+    def add(self, delta: TextDelta) -> None:
+        if delta.tokens is None:
+            self._uncounted.append(delta.text)
+        else:
+            self._counted += delta.tokens
+
+    def tokens(self) -> int:
+        if self._uncounted:
+            self._counted += self._counter.count_text("".join(self._uncounted))
+            self._uncounted.clear()
+        return min(self._counted, self._max_tokens)

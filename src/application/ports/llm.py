@@ -25,7 +25,11 @@ class CompletionRequest:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """`tokens`: the delta's exact token count when the provider knows it (the simulator does); None means the
+    run counts the text with the model's tokenizer."""
+
     text: str
+    tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

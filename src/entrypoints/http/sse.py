@@ -1,80 +1,85 @@
-"""Generation runs as Server-Sent Events: `start`, `delta`…, then exactly one of `done` or `error`; every event
-carries an `id:`. Settlement does not depend on this generator running: the request's OpenRuns closes the run."""
+"""Generation runs as Server-Sent Events. The native stream: `start`, `delta`…, then exactly one of `done` or
+`error`, every event with an `id:`. Each frame is built as bytes once, from msgspec Structs. Settlement does not
+depend on this generator being read to its end: the request's OpenRuns closes the run, which settles itself."""
 
 from collections.abc import AsyncIterator
 from itertools import count
 from typing import Any
+from uuid import UUID
 
 import msgspec
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 
-from application.generations.run import GenerationRun, Outcome
-from domain.credits import Credits
-from domain.errors import SettlementDeferred
-from domain.pricing import Usage
+from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+
+_ENCODE = msgspec.json.Encoder().encode
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class EventStream(ServerSentEvent):
-    """An SSE response from a route that also answers JSON: its own media type wins over the route's.
+class UsageData(msgspec.Struct, frozen=True):
+    input_tokens: int
+    output_tokens: int
 
-    Its events are encoded here: Litestar's SSE iterator first asks a worker thread for the (empty) prelude of every
-    stream, a thread hop on the way to the first byte."""
 
-    def __init__(self, events: AsyncIterator[ServerSentEventMessage], headers: dict[str, str] | None = None) -> None:
-        super().__init__(events, headers=headers)
-        self.iterator = _encoded(events)
+class StartData(msgspec.Struct, frozen=True):
+    id: UUID
+    model: str
+
+
+class DeltaData(msgspec.Struct, frozen=True):
+    text: str
+
+
+class DoneData(msgspec.Struct, frozen=True):
+    id: UUID
+    usage: UsageData
+    cost: str
+    balance: str | None
+
+
+class ErrorData(msgspec.Struct, frozen=True):
+    id: UUID
+    usage: UsageData
+    cost: str
+    code: str
+    detail: str
+
+
+class EventStream(Stream):
+    """`text/event-stream` from a route that also answers JSON (its own media type wins over the route's)."""
+
+    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> None:
+        super().__init__(frames, media_type="text/event-stream", headers=_STREAM_HEADERS | (headers or {}))
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         return super().to_asgi_response(*args, **kwargs | {"media_type": self.media_type})
 
 
-async def _encoded(events: AsyncIterator[ServerSentEventMessage]) -> AsyncIterator[bytes]:
-    async for event in events:
-        yield event.encode()
-
-
 def generation_events(run: GenerationRun) -> EventStream:
-    return EventStream(_events(run), headers={"X-Generation-ID": str(run.generation_id)})
+    return EventStream(_frames(run), headers={"X-Generation-ID": str(run.generation_id)})
 
 
-async def _events(run: GenerationRun) -> AsyncIterator[ServerSentEventMessage]:
+async def _frames(run: GenerationRun) -> AsyncIterator[bytes]:
     ids = count(1)
-    yield _message(next(ids), "start", {"id": str(run.generation_id), "model": run.model.id})
-    try:
-        async for text in run.deltas():
-            yield _message(next(ids), "delta", {"text": text})
-    finally:
-        outcome = await settle(run)
-    event, data = _final(run, outcome)
-    yield _message(next(ids), event, data)
+    async for event in run:
+        if isinstance(event, Delta):
+            yield _frame(next(ids), b"delta", DeltaData(event.text))
+        elif isinstance(event, Started):
+            yield _frame(next(ids), b"start", StartData(event.generation_id, event.model_id))
+        elif isinstance(event, Finished):
+            name, data = _final(event.outcome)
+            yield _frame(next(ids), name, data)
 
 
-async def settle(run: GenerationRun) -> Outcome | SettlementDeferred:
-    """The run's settlement, or why it was deferred: the stream has started, so that becomes its last event."""
-    try:
-        return await run.close()
-    except SettlementDeferred as deferred:
-        return deferred
-
-
-def _final(run: GenerationRun, outcome: Outcome | SettlementDeferred) -> tuple[str, dict[str, Any]]:
-    if isinstance(outcome, SettlementDeferred):
-        usage, cost = run.relayed()
-        return "error", _charge(run, usage, cost) | {"code": outcome.code, "detail": outcome.detail}
-    common = _charge(run, outcome.usage, outcome.cost)
+def _final(outcome: Outcome) -> tuple[bytes, DoneData | ErrorData]:
+    usage = UsageData(outcome.usage.input_tokens, outcome.usage.output_tokens)
+    cost = str(outcome.cost)
     if outcome.error is None:
-        return "done", common | {"balance": None if outcome.balance is None else str(outcome.balance)}
-    return "error", common | {"code": outcome.error.code, "detail": outcome.error.detail}
+        balance = None if outcome.balance is None else str(outcome.balance)
+        return b"done", DoneData(outcome.generation_id, usage, cost, balance)
+    return b"error", ErrorData(outcome.generation_id, usage, cost, outcome.error.code, outcome.error.detail)
 
 
-def _charge(run: GenerationRun, usage: Usage, cost: Credits) -> dict[str, Any]:
-    return {
-        "id": str(run.generation_id),
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-        "cost": str(cost),
-    }
-
-
-def _message(event_id: int, event: str, data: dict[str, Any]) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=msgspec.json.encode(data).decode(), event=event, id=str(event_id))
+def _frame(event_id: int, event: bytes, data: msgspec.Struct) -> bytes:
+    return b"id: %d\r\nevent: %b\r\ndata: %b\r\n\r\n" % (event_id, event, _ENCODE(data))

@@ -7,7 +7,6 @@ import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, post
 from litestar.openapi import ResponseSpec
-from litestar.response import ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
 from application.generations.openai_chat import (
@@ -18,13 +17,13 @@ from application.generations.openai_chat import (
     completion_usage,
     finish_reason,
 )
-from application.generations.run import GenerationRun, Outcome
-from domain.errors import SettlementDeferred
+from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
 from entrypoints.http.guards import require_user
 from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
-from entrypoints.http.sse import EventStream, settle
+from entrypoints.http.sse import EventStream
 
+_ENCODE = msgspec.json.Encoder().encode
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -62,30 +61,41 @@ async def chat_completions(data: ChatCompletionRequest, use_case: FromDishka[Cha
     return await use_case.complete(data)
 
 
-async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[ServerSentEventMessage]:
-    base = {"id": completion_id(run), "object": "chat.completion.chunk", "created": int(run.created_at.timestamp())}
-    base["model"] = run.model.id
+async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[bytes]:
+    """OpenAI's chunks, each delta's payload spliced into bytes built once per stream: one string encode per chunk."""
+    head = b""
     first = True
-    try:
-        async for text in run.deltas():
-            delta = {"role": "assistant", "content": text} if first else {"content": text}
+    async for event in run:
+        if isinstance(event, Delta):
+            role = b'"role":"assistant",' if first else b""
             first = False
-            yield _data(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-    finally:
-        outcome = await settle(run)
-    error = outcome if isinstance(outcome, SettlementDeferred) else outcome.error
-    if error is not None:
-        yield _data({"error": _error_body(error.detail, status_of(error), error.code)})
-    elif isinstance(outcome, Outcome):
-        choice = {"index": 0, "delta": {}, "finish_reason": finish_reason(run, outcome)}
-        yield _data(base | {"choices": [choice]})
-        if include_usage:
-            yield _data(base | {"choices": [], "usage": msgspec.to_builtins(completion_usage(outcome))})
-    yield ServerSentEventMessage(data="[DONE]")
+            yield b'%b%b"content":%b},"finish_reason":null}]}\r\n\r\n' % (head, role, _ENCODE(event.text))
+        elif isinstance(event, Started):
+            base = _chunk_base(event)
+            head = b"data: " + _ENCODE(base)[:-1] + b',"choices":[{"index":0,"delta":{'
+        elif isinstance(event, Finished):
+            for payload in _final_chunks(run.started, event.outcome, include_usage=include_usage):
+                yield b"data: %b\r\n\r\n" % _ENCODE(payload)
+    yield b"data: [DONE]\r\n\r\n"
 
 
-def _data(payload: dict[str, Any]) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=msgspec.json.encode(payload).decode())
+def _chunk_base(started: Started) -> dict[str, Any]:
+    return {
+        "id": completion_id(started),
+        "object": "chat.completion.chunk",
+        "created": int(started.created_at.timestamp()),
+        "model": started.model_id,
+    }
+
+
+def _final_chunks(started: Started, outcome: Outcome, *, include_usage: bool) -> list[dict[str, Any]]:
+    if outcome.error is not None:
+        return [{"error": _error_body(outcome.error.detail, status_of(outcome.error), outcome.error.code)}]
+    base = _chunk_base(started)
+    chunks = [base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason(started, outcome)}]}]
+    if include_usage:
+        chunks.append(base | {"choices": [], "usage": msgspec.to_builtins(completion_usage(outcome))})
+    return chunks
 
 
 def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
