@@ -50,13 +50,11 @@ class PgRefreshTokenStore(RefreshTokenStore):
         ).one_or_none()
         if used is not None:
             return Rotation(RotationOutcome.ROTATED, RefreshGrant(*used))
+        # The UPDATE above waited for a concurrent winner to commit, so a consumed token is seen here; consumed
+        # is reuse even once its family is revoked (every racer but the winner is told, not only the first).
         seen = (
             await self._session.execute(
-                select(*columns).where(
-                    refresh_tokens.c.token_hash == digest,
-                    refresh_tokens.c.used_at.is_not(None),
-                    refresh_tokens.c.revoked_at.is_(None),
-                )
+                select(*columns).where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.used_at.is_not(None))
             )
         ).one_or_none()
         if seen is not None:

@@ -178,8 +178,9 @@ class RefreshTokenStore(Protocol):
 
     @abstractmethod
     async def use(self, token: str, now: datetime) -> Rotation:
-        """Mark the token used. ROTATED once (concurrent callers: exactly one wins); a used token -> REUSED
-        (with its grant); unknown, expired or revoked -> INVALID."""
+        """Mark the token used. ROTATED once (concurrent callers: exactly one wins, every other one gets REUSED);
+        a used token -> REUSED (with its grant), even once its family is revoked; unknown, or never used and
+        expired or revoked -> INVALID."""
 
     @abstractmethod
     async def revoke_family(self, family_id: UUID, now: datetime) -> None: ...
