@@ -217,3 +217,22 @@ async def test_a_weaker_stored_hash_is_upgraded_at_the_next_login(settings: Sett
         stored = await connection.scalar(text("SELECT password_hash FROM users WHERE username = 'legacy'"))
     assert stored.startswith("$argon2id$")
     assert "m=65536,t=3,p=4" in stored
+
+
+async def test_a_burst_of_failed_logins_evaluates_at_most_the_limit(served: httpx.AsyncClient) -> None:
+    await register(served, "burst")
+    wrong = {"username": "burst", "password": "wrong password"}
+    responses = await asyncio.gather(*(served.post(LOGIN, json=wrong) for _ in range(80)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(401) <= 10, statuses
+    assert set(statuses) == {401, 429}
+    assert (await served.post(LOGIN, json={"username": "burst", "password": PASSWORD})).status_code == 429
+
+
+async def test_a_burst_of_registrations_creates_at_most_the_hourly_limit(served: httpx.AsyncClient) -> None:
+    responses = await asyncio.gather(
+        *(served.post(REGISTER, json={"username": f"burst{i}", "password": PASSWORD}) for i in range(60))
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 30, statuses
+    assert statuses.count(429) == 30

@@ -1,5 +1,5 @@
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -143,11 +143,13 @@ class ThrottleCounter(Protocol):
     """Fixed-window counters shared by every instance."""
 
     @abstractmethod
-    async def hits(self, subjects: Sequence[str], window_start: datetime) -> int:
-        """The highest count among the subjects in that window."""
+    async def take(self, limits: Mapping[str, int], window_start: datetime) -> bool:
+        """Count one attempt against every subject (each limit >= 1) if each is below its limit, in one atomic
+        step; else count nothing and answer False. Concurrent callers never take more than a limit."""
 
     @abstractmethod
-    async def hit(self, subjects: Sequence[str], window_start: datetime) -> None: ...
+    async def release(self, subjects: Sequence[str], window_start: datetime) -> None:
+        """Give back an attempt taken in that window (one that turned out not to count)."""
 
 
 @dataclass(frozen=True, slots=True)
