@@ -101,6 +101,10 @@ class PgUserRepository(UserRepository):
         updated = update(users).where(users.c.id == user_id).values(**changes).returning(users.c.id)
         return (await self._session.execute(updated)).one_or_none() is not None
 
+    async def lock_active_admins(self) -> list[UUID]:
+        admins = select(users.c.id).where(users.c.role == Role.ADMIN.value, users.c.is_active).with_for_update()
+        return list((await self._session.scalars(admins)).all())
+
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self._session.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 

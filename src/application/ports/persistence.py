@@ -80,6 +80,11 @@ class UserRepository(Protocol):
         """Change what is given; False when the user does not exist."""
 
     @abstractmethod
+    async def lock_active_admins(self) -> list[UUID]:
+        """Every active admin, their rows locked until the transaction ends (a concurrent caller waits, then sees
+        what this transaction left)."""
+
+    @abstractmethod
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
 
     @abstractmethod
