@@ -5,7 +5,7 @@ import msgspec
 from application.accounts.policy import AccountPolicy, seconds_until_next_window, window_start
 from application.accounts.sessions import SessionTokens
 from application.ports.clock import Clock
-from application.ports.persistence import ThrottleCounter, UnitOfWork, UserRepository
+from application.ports.persistence import StoredCredentials, ThrottleCounter, UnitOfWork, UserRepository
 from application.ports.security import PasswordHasher
 from application.views import TokenPair
 from domain.errors import InvalidCredentials, TooManyRequests
@@ -49,12 +49,13 @@ class LoginUser:
             if not await self._throttle.take(limits, window):
                 raise TooManyRequests(seconds_until_next_window(now, self._policy.login_window))
             await self._uow.commit()
-        principal = await self._verify(credentials)
-        if principal is None:
+        stored = await self._verify(credentials)
+        if stored is None:
             raise InvalidCredentials
         if limits:
             await self._throttle.release(list(limits), window)
-        pair = await self._sessions.start(principal)
+        principal = Principal(user_id=stored.user.id, role=stored.user.role)
+        pair = await self._sessions.start(principal, sessions_valid_after=stored.sessions_valid_after)
         await self._uow.commit()
         return pair
 
@@ -66,7 +67,7 @@ class LoginUser:
             f"login:addr:{client_address}": self._policy.address_failure_limit,
         }
 
-    async def _verify(self, credentials: Credentials) -> Principal | None:
+    async def _verify(self, credentials: Credentials) -> StoredCredentials | None:
         stored = await self._users.credentials(credentials.username)
         if stored is None:
             await self._hasher.verify_dummy(credentials.password)
@@ -75,4 +76,4 @@ class LoginUser:
             return None
         if self._hasher.needs_rehash(stored.password_hash):
             await self._users.set_password_hash(stored.user.id, await self._hasher.hash(credentials.password))
-        return Principal(user_id=stored.user.id, role=stored.user.role)
+        return stored

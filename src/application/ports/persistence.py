@@ -47,6 +47,7 @@ class Account:
 class StoredCredentials:
     user: User
     password_hash: str
+    sessions_valid_after: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,10 @@ class UserRepository(Protocol):
     @abstractmethod
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:
         """Change what is given; False when the user does not exist."""
+
+    @abstractmethod
+    async def end_sessions(self, user_id: UUID, valid_after: datetime) -> None:
+        """Tokens of the user (and of the user's keys) issued before `valid_after` stop working for good."""
 
     @abstractmethod
     async def lock_active_admins(self) -> list[UUID]:
@@ -191,6 +196,14 @@ class RefreshTokenStore(Protocol):
 
     @abstractmethod
     async def revoke_family(self, family_id: UUID, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def revoke_user(self, user_id: UUID, now: datetime) -> None:
+        """Revoke every family of the user, key-scoped ones included."""
+
+    @abstractmethod
+    async def revoke_key(self, api_key: str, now: datetime) -> None:
+        """Revoke every family of the key's tokens."""
 
     @abstractmethod
     async def family_of(self, token: str) -> UUID | None: ...
