@@ -19,6 +19,15 @@ class SubscriptionStatus(StrEnum):
     REVOKED = "revoked"
 
 
+def subscription_status(status: KeyStatus, expires_at: datetime, now: datetime) -> SubscriptionStatus:
+    """Revoked wins over suspended, which wins over expired: the most final state is reported."""
+    if status is KeyStatus.REVOKED:
+        return SubscriptionStatus.REVOKED
+    if status is KeyStatus.SUSPENDED:
+        return SubscriptionStatus.SUSPENDED
+    return SubscriptionStatus.ACTIVE if now < expires_at else SubscriptionStatus.EXPIRED
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     api_key: str
@@ -31,12 +40,7 @@ class ApiKey:
     created_at: datetime
 
     def subscription(self, now: datetime) -> SubscriptionStatus:
-        """Revoked wins over suspended, which wins over expired: the most final state is reported."""
-        if self.status is KeyStatus.REVOKED:
-            return SubscriptionStatus.REVOKED
-        if self.status is KeyStatus.SUSPENDED:
-            return SubscriptionStatus.SUSPENDED
-        return SubscriptionStatus.ACTIVE if now < self.expires_at else SubscriptionStatus.EXPIRED
+        return subscription_status(self.status, self.expires_at, now)
 
     def may_spend(self, spent: Credits) -> bool:
         return self.credit_limit is None or spent < self.credit_limit

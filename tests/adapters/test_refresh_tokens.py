@@ -63,14 +63,14 @@ async def test_concurrent_uses_of_one_token_rotate_exactly_once(clean_db: AsyncE
     assert {r.grant for r in rotations} == {grant}
 
 
-async def test_revoking_a_family_kills_its_used_and_unused_tokens_only(clean_db: AsyncEngine) -> None:
+async def test_revoking_a_family_kills_its_unused_tokens_and_its_used_ones_stay_reuse(clean_db: AsyncEngine) -> None:
     grant = await _grant(clean_db)
     used, fresh = await _issue(clean_db, grant), await _issue(clean_db, grant)
     other_grant = RefreshGrant(grant.user_id, uuid.uuid4(), None)
     other = await _issue(clean_db, other_grant)
     await _use(clean_db, used)
     await _revoke(clean_db, grant.family_id)
-    assert await _use(clean_db, used) == Rotation(RotationOutcome.INVALID)
+    assert await _use(clean_db, used) == Rotation(RotationOutcome.REUSED, grant)
     assert await _use(clean_db, fresh) == Rotation(RotationOutcome.INVALID)
     assert await _use(clean_db, other) == Rotation(RotationOutcome.ROTATED, other_grant)
 

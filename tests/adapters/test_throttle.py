@@ -1,5 +1,5 @@
-"""Fixed-window throttle counters on PostgreSQL: one count per subject and window, exact under concurrency, and
-`hits` answers the busiest of the subjects asked about."""
+"""Fixed-window throttle counters on PostgreSQL: `take` counts an attempt against every subject only while each
+is below its limit, exactly under concurrency, and `release` gives one back."""
 
 import asyncio
 import uuid
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.postgres.throttle import PgThrottleCounter
@@ -20,58 +21,74 @@ def _session(engine: AsyncEngine) -> AsyncSession:
     return async_sessionmaker(engine, expire_on_commit=False)()
 
 
-async def _hit(engine: AsyncEngine, subjects: list[str], window_start: datetime = WINDOW) -> None:
+async def _take(engine: AsyncEngine, limits: dict[str, int], window_start: datetime = WINDOW) -> bool:
     async with _session(engine) as session:
-        await PgThrottleCounter(session).hit(subjects, window_start)
+        taken = await PgThrottleCounter(session).take(limits, window_start)
+        await session.commit()
+    return taken
+
+
+async def _release(engine: AsyncEngine, subjects: list[str], window_start: datetime = WINDOW) -> None:
+    async with _session(engine) as session:
+        await PgThrottleCounter(session).release(subjects, window_start)
         await session.commit()
 
 
-async def _hits(engine: AsyncEngine, subjects: list[str], window_start: datetime = WINDOW) -> int:
-    async with _session(engine) as session:
-        return await PgThrottleCounter(session).hits(subjects, window_start)
+async def _hits(engine: AsyncEngine, subject: str, window_start: datetime = WINDOW) -> int:
+    async with engine.connect() as connection:
+        hits = await connection.scalar(
+            text("SELECT hits FROM throttle_counters WHERE subject = :s AND window_start = :w"),
+            {"s": subject, "w": window_start},
+        )
+    return int(hits or 0)
 
 
-async def test_an_unseen_subject_has_no_hits(clean_db: AsyncEngine) -> None:
-    assert await _hits(clean_db, ["login:user:nobody"]) == 0
-    assert await _hits(clean_db, []) == 0
+async def test_takes_stop_at_the_limit_per_subject_and_window(clean_db: AsyncEngine) -> None:
+    assert [await _take(clean_db, {"user:a": 2}) for _ in range(3)] == [True, True, False]
+    assert await _hits(clean_db, "user:a") == 2
+    assert await _take(clean_db, {"user:a": 2}, NEXT_WINDOW)
+    assert await _take(clean_db, {"user:b": 2})
 
 
-async def test_hits_count_per_window_and_report_the_busiest_subject(clean_db: AsyncEngine) -> None:
-    await _hit(clean_db, ["user:a", "addr:1"])
-    await _hit(clean_db, ["user:a", "addr:2"])
-    await _hit(clean_db, ["user:a"], NEXT_WINDOW)
-    assert await _hits(clean_db, ["user:a"]) == 2
-    assert await _hits(clean_db, ["addr:1"]) == 1
-    assert await _hits(clean_db, ["addr:1", "addr:2", "user:a"]) == 2
-    assert await _hits(clean_db, ["user:a"], NEXT_WINDOW) == 1
+async def test_a_full_subject_counts_nothing_against_the_others(clean_db: AsyncEngine) -> None:
+    assert await _take(clean_db, {"user:a": 1, "addr:1": 5})
+    assert not await _take(clean_db, {"user:a": 1, "addr:1": 5})
+    assert await _hits(clean_db, "addr:1") == 1
 
 
-async def test_hitting_no_subject_changes_nothing(clean_db: AsyncEngine) -> None:
-    await _hit(clean_db, [])
-    assert await _hits(clean_db, ["user:a"]) == 0
+async def test_a_release_gives_one_attempt_back(clean_db: AsyncEngine) -> None:
+    assert await _take(clean_db, {"user:a": 1})
+    await _release(clean_db, ["user:a"])
+    assert await _hits(clean_db, "user:a") == 0
+    await _release(clean_db, ["user:a"])
+    assert await _hits(clean_db, "user:a") == 0
+    assert await _take(clean_db, {"user:a": 1})
 
 
-async def test_concurrent_hits_are_all_counted(clean_db: AsyncEngine) -> None:
-    await asyncio.gather(*(_hit(clean_db, ["user:a", "addr:1"]) for _ in range(20)))
-    assert await _hits(clean_db, ["user:a"]) == await _hits(clean_db, ["addr:1"]) == 20
+async def test_concurrent_takes_never_pass_the_limit(clean_db: AsyncEngine) -> None:
+    taken = await asyncio.gather(*(_take(clean_db, {"user:a": 7, "addr:1": 30}) for _ in range(40)))
+    assert taken.count(True) == 7
+    assert await _hits(clean_db, "user:a") == 7
+    assert await _hits(clean_db, "addr:1") == 7
 
 
 subject_sets = st.lists(st.sampled_from(["user", "addr", "key"]), min_size=1, max_size=3, unique=True)
 calls = st.lists(st.tuples(subject_sets, st.integers(0, 2)), max_size=12)
+LIMITS = {"user": 2, "addr": 3, "key": 1}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=calls, asked=subject_sets)
-async def test_counts_agree_with_a_counter_per_subject_and_window(
-    clean_db: AsyncEngine, calls: list[tuple[list[str], int]], asked: list[str]
+@given(calls=calls)
+async def test_takes_agree_with_a_counter_per_subject_and_window(
+    clean_db: AsyncEngine, calls: list[tuple[list[str], int]]
 ) -> None:
     prefix = uuid.uuid4().hex
     model: Counter[tuple[str, int]] = Counter()
     async with _session(clean_db) as session:
         counter = PgThrottleCounter(session)
         for subjects, window in calls:
-            await counter.hit([f"{prefix}:{s}" for s in subjects], WINDOW + timedelta(minutes=window))
-            model.update((s, window) for s in subjects)
-        for window in range(3):
-            expected = max(model[s, window] for s in asked)
-            assert await counter.hits([f"{prefix}:{s}" for s in asked], WINDOW + timedelta(minutes=window)) == expected
+            expected = all(model[s, window] < LIMITS[s] for s in subjects)
+            limits = {f"{prefix}:{s}": LIMITS[s] for s in subjects}
+            assert await counter.take(limits, WINDOW + timedelta(minutes=window)) == expected
+            if expected:
+                model.update((s, window) for s in subjects)

@@ -2,13 +2,15 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.settings import Settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, login
 from tests.support.audit import ledger_violations
 
 
@@ -123,3 +125,54 @@ async def test_an_idempotency_key_reused_with_another_body_is_409(
     other = await _adjust(client, admin, user_id, {"amount": "6", "reason": "promo"}, key="k-2")
     assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize("change", [{"role": "client"}, {"is_active": False}])
+async def test_an_admin_cannot_demote_or_deactivate_themselves(
+    client: AsyncTestClient[Litestar], settings: Settings, change: dict[str, Any]
+) -> None:
+    admin = await admin_token(client, settings)
+    other = await admin_token(client, settings, username="second-root")
+    refused = await client.patch(
+        f"/api/v1/admin/users/{await _user_id(client, admin)}", json=change, headers=bearer(admin)
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "last_admin"
+    assert (await client.get("/api/v1/admin/users", headers=bearer(admin))).status_code == 200
+    assert (await client.get("/api/v1/admin/users", headers=bearer(other))).status_code == 200
+
+
+@pytest.mark.parametrize("change", [{"role": "client"}, {"is_active": False}])
+async def test_two_admins_removing_each_other_at_once_leave_one(
+    served: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine, change: dict[str, Any]
+) -> None:
+    first = await admin_token(served, settings, username="first-root")
+    second = await admin_token(served, settings, username="second-root")
+    first_id, second_id = await _user_id(served, first), await _user_id(served, second)
+    for _ in range(5):
+        responses = await asyncio.gather(
+            served.patch(f"/api/v1/admin/users/{second_id}", json=change, headers=bearer(first)),
+            served.patch(f"/api/v1/admin/users/{first_id}", json=change, headers=bearer(second)),
+        )
+        # The loser is refused as the last admin, or, when it arrives after the winner, as no admin at all.
+        assert sorted(r.status_code for r in responses) in ([200, 401], [200, 403], [200, 409])
+        assert {r.json()["code"] for r in responses if r.status_code == 409} <= {"last_admin"}
+        async with clean_db.connect() as connection:
+            admins = await connection.scalar(text("SELECT count(*) FROM users WHERE role = 'admin' AND is_active"))
+        assert admins == 1
+        restore = {"role": "admin", "is_active": True}
+        for token, other_id in ((first, second_id), (second, first_id)):
+            await served.patch(f"/api/v1/admin/users/{other_id}", json=restore, headers=bearer(token))
+        first = (await login(served, "first-root"))["access_token"]
+        second = (await login(served, "second-root"))["access_token"]
+
+
+async def test_a_client_can_be_deactivated_and_an_admin_demoted_while_another_admin_remains(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    admin = await admin_token(client, settings)
+    other = await admin_token(client, settings, username="second-root")
+    user_id = await _user_id(client, await client_token(client, "cleo"))
+    for target, change in ((user_id, {"is_active": False}), (await _user_id(client, other), {"role": "client"})):
+        patched = await client.patch(f"/api/v1/admin/users/{target}", json=change, headers=bearer(admin))
+        assert patched.status_code == 200, patched.text

@@ -1,6 +1,7 @@
 import asyncio
 import json
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,11 +157,28 @@ async def test_reusing_a_refresh_token_revokes_the_whole_family(client: AsyncTes
     assert after.status_code == 401
 
 
-async def test_concurrent_refreshes_of_one_token_have_exactly_one_winner(client: AsyncTestClient[Litestar]) -> None:
-    await register(client, "judy")
-    token = (await login(client, "judy"))["refresh_token"]
-    responses = await asyncio.gather(*(client.post(REFRESH, json={"refresh_token": token}) for _ in range(10)))
-    assert sorted(r.status_code for r in responses).count(200) == 1
+async def test_concurrent_refreshes_of_one_token_have_one_winner_and_revoke_the_family(
+    served: httpx.AsyncClient,
+) -> None:
+    await register(served, "judy")
+    token = (await login(served, "judy"))["refresh_token"]
+    responses = await asyncio.gather(*(served.post(REFRESH, json={"refresh_token": token}) for _ in range(10)))
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) == 1
+    assert [r.json()["code"] for r in responses if r.status_code != 200] == ["token_reused"] * 9
+    dead = await served.post(REFRESH, json={"refresh_token": winners[0].json()["refresh_token"]})
+    assert dead.status_code == 401
+
+
+async def test_a_consumed_token_presented_after_its_family_was_revoked_is_still_reused(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    await register(client, "judith")
+    first = await login(client, "judith")
+    await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    for _ in range(2):
+        reused = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+        assert reused.json()["code"] == "token_reused"
 
 
 async def test_an_unknown_refresh_token_is_invalid(client: AsyncTestClient[Litestar]) -> None:
@@ -199,3 +217,22 @@ async def test_a_weaker_stored_hash_is_upgraded_at_the_next_login(settings: Sett
         stored = await connection.scalar(text("SELECT password_hash FROM users WHERE username = 'legacy'"))
     assert stored.startswith("$argon2id$")
     assert "m=65536,t=3,p=4" in stored
+
+
+async def test_a_burst_of_failed_logins_evaluates_at_most_the_limit(served: httpx.AsyncClient) -> None:
+    await register(served, "burst")
+    wrong = {"username": "burst", "password": "wrong password"}
+    responses = await asyncio.gather(*(served.post(LOGIN, json=wrong) for _ in range(80)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(401) <= 10, statuses
+    assert set(statuses) == {401, 429}
+    assert (await served.post(LOGIN, json={"username": "burst", "password": PASSWORD})).status_code == 429
+
+
+async def test_a_burst_of_registrations_creates_at_most_the_hourly_limit(served: httpx.AsyncClient) -> None:
+    responses = await asyncio.gather(
+        *(served.post(REGISTER, json={"username": f"burst{i}", "password": PASSWORD}) for i in range(60))
+    )
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 30, statuses
+    assert statuses.count(429) == 30

@@ -332,6 +332,20 @@ async def test_revocation_on_one_instance_is_immediate_on_another(
         assert (await http.get(f"{b}{subscription}", headers=bearer(key_token))).status_code == 200
         assert (await http.delete(f"{a}/api/v1/keys/{key['api_key']}", headers=bearer(admin))).status_code == 204
         assert (await http.get(f"{b}{subscription}", headers=bearer(key_token))).status_code == 401
+        suspended = (
+            await http.post(f"{a}/api/v1/keys", json={"user_id": user_id, "typeid": "r"}, headers=bearer(admin))
+        ).json()
+        login = await http.post(
+            f"{b}/api/v1/auth", json=signed_login(suspended["api_key"], "revoked", suspended["secret_key"])
+        )
+        suspended_token = login.json()["access_token"]
+        assert (await http.get(f"{b}/api/v1/me", headers=bearer(suspended_token))).status_code == 200
+        patched_key = await http.patch(
+            f"{a}/api/v1/keys/{suspended['api_key']}", json={"status": "suspended"}, headers=bearer(admin)
+        )
+        assert patched_key.status_code == 200
+        refused = await http.get(f"{b}/api/v1/me", headers=bearer(suspended_token))
+        assert (refused.status_code, refused.json()["code"]) == (403, "subscription_inactive")
         assert (await http.get(f"{b}/api/v1/me", headers=bearer(client_token))).status_code == 200
         patched = await http.patch(
             f"{a}/api/v1/admin/users/{user_id}", json={"is_active": False}, headers=bearer(admin)

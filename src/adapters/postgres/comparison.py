@@ -154,7 +154,13 @@ class PgApiKeys(ApiKeys):
     async def credentials(self, api_key: str) -> KeyCredentials | None:
         row = (
             await self._session.execute(
-                select(*_KEY_COLUMNS, api_keys.c.secret_ciphertext, users.c.username, users.c.role)
+                select(
+                    *_KEY_COLUMNS,
+                    api_keys.c.secret_ciphertext,
+                    users.c.username,
+                    users.c.role,
+                    func.greatest(users.c.sessions_valid_after, api_keys.c.sessions_valid_after).label("valid_after"),
+                )
                 .join(users, users.c.id == api_keys.c.user_id)
                 .where(api_keys.c.api_key == api_key, users.c.is_active)
             )
@@ -166,6 +172,7 @@ class PgApiKeys(ApiKeys):
             username=row.username,
             role=Role(row.role),
             secret_ciphertext=bytes(row.secret_ciphertext),
+            sessions_valid_after=row.valid_after,
         )
 
     async def of(self, user_id: UUID | None, page: PageRequest) -> Page[ApiKey]:
@@ -194,10 +201,16 @@ class PgApiKeys(ApiKeys):
             values["typeid"] = changes.typeid
         if changes.credit_limit is not None or changes.clear_credit_limit:
             values["credit_limit"] = None if changes.credit_limit is None else changes.credit_limit.micros
-        query = update(api_keys).where(api_keys.c.api_key == api_key).returning(api_keys.c.api_key)
+        live = (api_keys.c.api_key == api_key) & (api_keys.c.status != KeyStatus.REVOKED.value)
         if not values:
-            return await self.get(api_key) is not None
-        return (await self._session.execute(query.values(**values))).one_or_none() is not None
+            return await self._session.scalar(select(api_keys.c.api_key).where(live)) is not None
+        query = update(api_keys).where(live).values(**values).returning(api_keys.c.api_key)
+        return (await self._session.execute(query)).one_or_none() is not None
+
+    async def end_sessions(self, api_key: str, valid_after: datetime) -> None:
+        await self._session.execute(
+            update(api_keys).where(api_keys.c.api_key == api_key).values(sessions_valid_after=valid_after)
+        )
 
     async def ciphertexts(self) -> list[tuple[str, bytes]]:
         rows = await self._session.execute(select(api_keys.c.api_key, api_keys.c.secret_ciphertext).with_for_update())

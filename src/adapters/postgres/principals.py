@@ -1,10 +1,12 @@
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import api_keys, users
-from application.ports.security import PrincipalReader
+from application.ports.security import PrincipalReader, Standing
+from domain.api_key import KeyStatus, subscription_status
 from domain.user import Principal, Role
 
 
@@ -14,12 +16,26 @@ class PgPrincipalReader(PrincipalReader):
     def __init__(self, engine: AutocommitEngine) -> None:
         self._engine = engine
 
-    async def principal(self, user_id: UUID, api_key: str | None) -> Principal | None:
-        query = select(users.c.role).where(users.c.id == user_id, users.c.is_active)
-        if api_key is not None:
-            query = query.join(api_keys, api_keys.c.user_id == users.c.id).where(
-                api_keys.c.api_key == api_key, api_keys.c.status != "revoked"
-            )
+    async def standing(self, user_id: UUID, api_key: str | None, now: datetime) -> Standing | None:
+        if api_key is None:
+            query = select(users.c.role, users.c.sessions_valid_after.label("valid_after"))
+        else:
+            query = select(
+                users.c.role,
+                func.greatest(users.c.sessions_valid_after, api_keys.c.sessions_valid_after).label("valid_after"),
+                api_keys.c.status,
+                api_keys.c.expires_at,
+            ).select_from(users.join(api_keys, (api_keys.c.user_id == users.c.id) & (api_keys.c.api_key == api_key)))
         async with self._engine.connect() as connection:
-            role = await connection.scalar(query)
-        return None if role is None else Principal(user_id=user_id, role=Role(role), api_key=api_key)
+            row = (await connection.execute(query.where(users.c.id == user_id, users.c.is_active))).one_or_none()
+        if row is None:
+            return None
+        found = row._mapping
+        subscription = (
+            None if api_key is None else subscription_status(KeyStatus(found["status"]), found["expires_at"], now)
+        )
+        return Standing(
+            principal=Principal(user_id=user_id, role=Role(found["role"]), api_key=api_key),
+            subscription=subscription,
+            sessions_valid_after=found["valid_after"],
+        )

@@ -3,7 +3,7 @@ import secrets
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.tables import refresh_tokens
@@ -50,13 +50,11 @@ class PgRefreshTokenStore(RefreshTokenStore):
         ).one_or_none()
         if used is not None:
             return Rotation(RotationOutcome.ROTATED, RefreshGrant(*used))
+        # The UPDATE above waited for a concurrent winner to commit, so a consumed token is seen here; consumed
+        # is reuse even once its family is revoked (every racer but the winner is told, not only the first).
         seen = (
             await self._session.execute(
-                select(*columns).where(
-                    refresh_tokens.c.token_hash == digest,
-                    refresh_tokens.c.used_at.is_not(None),
-                    refresh_tokens.c.revoked_at.is_(None),
-                )
+                select(*columns).where(refresh_tokens.c.token_hash == digest, refresh_tokens.c.used_at.is_not(None))
             )
         ).one_or_none()
         if seen is not None:
@@ -64,10 +62,17 @@ class PgRefreshTokenStore(RefreshTokenStore):
         return Rotation(RotationOutcome.INVALID)
 
     async def revoke_family(self, family_id: UUID, now: datetime) -> None:
+        await self._revoke(refresh_tokens.c.family_id == family_id, now)
+
+    async def revoke_user(self, user_id: UUID, now: datetime) -> None:
+        await self._revoke(refresh_tokens.c.user_id == user_id, now)
+
+    async def revoke_key(self, api_key: str, now: datetime) -> None:
+        await self._revoke(refresh_tokens.c.api_key == api_key, now)
+
+    async def _revoke(self, which: ColumnElement[bool], now: datetime) -> None:
         await self._session.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            update(refresh_tokens).where(which, refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now)
         )
 
     async def family_of(self, token: str) -> UUID | None:

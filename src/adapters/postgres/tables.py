@@ -44,6 +44,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", Text, nullable=False, server_default="client"),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    # Tokens issued before it no longer work (set when the user is deactivated or demoted).
+    Column("sessions_valid_after", DateTime(timezone=True)),
     _created_at(),
     CheckConstraint("role IN ('client', 'admin')", name="role"),
 )
@@ -83,8 +85,8 @@ refresh_tokens = Table(
     metadata,
     Column("token_hash", LargeBinary, primary_key=True),
     Column("family_id", Uuid, nullable=False, index=True),
-    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
-    Column("api_key", Text),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False, index=True),
+    Column("api_key", Text, index=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
@@ -189,6 +191,8 @@ api_keys = Table(
     Column("credit_limit", BigInteger),
     Column("spent_micros", BigInteger, nullable=False, server_default="0"),
     Column("secret_ciphertext", LargeBinary, nullable=False),
+    # Tokens issued before it no longer work (set when the key's subscription stops or starts being active).
+    Column("sessions_valid_after", DateTime(timezone=True)),
     _created_at(),
     CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="status"),
 )

@@ -71,10 +71,16 @@ class PgUserRepository(UserRepository):
     async def credentials(self, username: str) -> StoredCredentials | None:
         row = (
             await self._session.execute(
-                select(*_USER_COLUMNS, users.c.password_hash).where(func.lower(users.c.username) == username.lower())
+                select(*_USER_COLUMNS, users.c.password_hash, users.c.sessions_valid_after).where(
+                    func.lower(users.c.username) == username.lower()
+                )
             )
         ).one_or_none()
-        return None if row is None else StoredCredentials(user=_user(row._mapping), password_hash=row.password_hash)
+        if row is None:
+            return None
+        return StoredCredentials(
+            user=_user(row._mapping), password_hash=row.password_hash, sessions_valid_after=row.sessions_valid_after
+        )
 
     async def account(self, user_id: UUID) -> Account | None:
         row = (await self._session.execute(_ACCOUNTS.where(users.c.id == user_id))).one_or_none()
@@ -100,6 +106,13 @@ class PgUserRepository(UserRepository):
             return await self._session.scalar(select(users.c.id).where(users.c.id == user_id)) is not None
         updated = update(users).where(users.c.id == user_id).values(**changes).returning(users.c.id)
         return (await self._session.execute(updated)).one_or_none() is not None
+
+    async def end_sessions(self, user_id: UUID, valid_after: datetime) -> None:
+        await self._session.execute(update(users).where(users.c.id == user_id).values(sessions_valid_after=valid_after))
+
+    async def lock_active_admins(self) -> list[UUID]:
+        admins = select(users.c.id).where(users.c.role == Role.ADMIN.value, users.c.is_active).with_for_update()
+        return list((await self._session.scalars(admins)).all())
 
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self._session.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))

@@ -6,7 +6,8 @@ from domain.user import Principal
 
 class Authenticate:
     """A bearer token is valid when we signed it, it has not expired, and its user (and key) still may act:
-    deactivation and key revocation take effect on the next request, on every instance."""
+    deactivation, demotion, and a key's revocation, suspension or expiry take effect on the next request, on
+    every instance; a token whose session was ended stays dead after a reactivation."""
 
     def __init__(self, tokens: AccessTokens, principals: PrincipalReader, clock: Clock) -> None:
         self._tokens = tokens
@@ -17,7 +18,7 @@ class Authenticate:
         if not bearer_token:
             raise Unauthenticated
         claims = self._tokens.decode(bearer_token, self._clock.now())
-        principal = await self._principals.principal(claims.user_id, claims.api_key)
-        if principal is None:
+        standing = await self._principals.standing(claims.user_id, claims.api_key, self._clock.now())
+        if standing is None:
             raise InvalidToken
-        return principal
+        return standing.admit(claims.issued_at)

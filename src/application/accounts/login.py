@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -6,7 +5,7 @@ import msgspec
 from application.accounts.policy import AccountPolicy, seconds_until_next_window, window_start
 from application.accounts.sessions import SessionTokens
 from application.ports.clock import Clock
-from application.ports.persistence import ThrottleCounter, UnitOfWork, UserRepository
+from application.ports.persistence import StoredCredentials, ThrottleCounter, UnitOfWork, UserRepository
 from application.ports.security import PasswordHasher
 from application.views import TokenPair
 from domain.errors import InvalidCredentials, TooManyRequests
@@ -41,34 +40,34 @@ class LoginUser:
         self._policy = policy
 
     async def __call__(self, credentials: Credentials, *, client_address: str) -> TokenPair:
+        """The attempt is counted before the password is checked (and given back when it succeeds), so a burst
+        of concurrent attempts evaluates at most the limit."""
         now = self._clock.now()
         window = window_start(now, self._policy.login_window)
-        by_user = [f"login:user:{credentials.username.lower()}"]
-        by_address = [f"login:addr:{client_address}"]
-        await self._refuse_when_throttled(now, window, by_user, by_address)
-        principal = await self._verify(credentials)
-        if principal is None:
-            if self._policy.login_failure_limit:
-                await self._throttle.hit(by_user + by_address, window)
-                await self._uow.commit()
+        limits = self._limits(credentials.username, client_address)
+        if limits:
+            if not await self._throttle.take(limits, window):
+                raise TooManyRequests(seconds_until_next_window(now, self._policy.login_window))
+            await self._uow.commit()
+        stored = await self._verify(credentials)
+        if stored is None:
             raise InvalidCredentials
-        pair = await self._sessions.start(principal)
+        if limits:
+            await self._throttle.release(list(limits), window)
+        principal = Principal(user_id=stored.user.id, role=stored.user.role)
+        pair = await self._sessions.start(principal, sessions_valid_after=stored.sessions_valid_after)
         await self._uow.commit()
         return pair
 
-    async def _refuse_when_throttled(
-        self, now: datetime, window: datetime, by_user: list[str], by_address: list[str]
-    ) -> None:
-        limit = self._policy.login_failure_limit
-        if not limit:
-            return
-        if (
-            await self._throttle.hits(by_user, window) >= limit
-            or await self._throttle.hits(by_address, window) >= self._policy.address_failure_limit
-        ):
-            raise TooManyRequests(seconds_until_next_window(now, self._policy.login_window))
+    def _limits(self, username: str, client_address: str) -> dict[str, int]:
+        if not self._policy.login_failure_limit:
+            return {}
+        return {
+            f"login:user:{username.lower()}": self._policy.login_failure_limit,
+            f"login:addr:{client_address}": self._policy.address_failure_limit,
+        }
 
-    async def _verify(self, credentials: Credentials) -> Principal | None:
+    async def _verify(self, credentials: Credentials) -> StoredCredentials | None:
         stored = await self._users.credentials(credentials.username)
         if stored is None:
             await self._hasher.verify_dummy(credentials.password)
@@ -77,4 +76,4 @@ class LoginUser:
             return None
         if self._hasher.needs_rehash(stored.password_hash):
             await self._users.set_password_hash(stored.user.id, await self._hasher.hash(credentials.password))
-        return Principal(user_id=stored.user.id, role=stored.user.role)
+        return stored

@@ -7,6 +7,7 @@ from application.ports.clock import Clock
 from application.ports.persistence import RefreshTokenStore, RotationOutcome, UnitOfWork
 from application.ports.security import PrincipalReader
 from application.views import TokenPair
+from domain.api_key import SubscriptionStatus
 from domain.errors import InvalidToken, TokenReused
 
 
@@ -16,7 +17,8 @@ class RefreshRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 class RefreshSession:
     """Rotate a refresh token: each one works once. Presenting a used one again revokes its whole family
-    (every refresh token of that login) and answers `token_reused`; clients must serialize their refreshes."""
+    (every refresh token of that login) and answers `token_reused`; clients must serialize their refreshes.
+    A key-scoped token refreshes only while its key's subscription is active."""
 
     def __init__(
         self,
@@ -42,10 +44,12 @@ class RefreshSession:
         grant = rotation.grant
         if rotation.outcome is not RotationOutcome.ROTATED or grant is None:
             raise InvalidToken
-        principal = await self._principals.principal(grant.user_id, grant.api_key)
-        if principal is None:
-            raise InvalidToken
-        pair = await self._sessions.issue(principal, family_id=grant.family_id)
+        standing = await self._principals.standing(grant.user_id, grant.api_key, now)
+        if standing is None or standing.subscription not in (None, SubscriptionStatus.ACTIVE):
+            raise InvalidToken  # nothing is committed: the token is not consumed
+        pair = await self._sessions.issue(
+            standing.principal, family_id=grant.family_id, sessions_valid_after=standing.sessions_valid_after
+        )
         await self._uow.commit()
         return pair
 

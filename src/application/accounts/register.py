@@ -32,7 +32,9 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class RegisterUser:
-    """Create a `client` account whose wallet starts at SIGNUP_CREDITS; registrations are limited per address."""
+    """Create a `client` account whose wallet starts at SIGNUP_CREDITS. Attempts are limited per address and
+    counted before the (slow) password hash, so a burst of concurrent attempts never passes the limit; an attempt
+    that fails (a taken username) still counts."""
 
     def __init__(
         self,
@@ -58,9 +60,10 @@ class RegisterUser:
         now = self._clock.now()
         limit = self._policy.registrations_per_hour
         window = window_start(now, self._policy.registration_window)
-        subjects = [f"register:addr:{client_address}"]
-        if limit and await self._throttle.hits(subjects, window) >= limit:
-            raise TooManyRequests(seconds_until_next_window(now, self._policy.registration_window))
+        if limit:
+            if not await self._throttle.take({f"register:addr:{client_address}": limit}, window):
+                raise TooManyRequests(seconds_until_next_window(now, self._policy.registration_window))
+            await self._uow.commit()
         user = await self._users.add(
             NewUser(
                 id=self._ids.new_id(),
@@ -82,7 +85,5 @@ class RegisterUser:
                 )
             )
             balance = entry.balance_after
-        if limit:
-            await self._throttle.hit(subjects, window)
         await self._uow.commit()
         return UserView.of(Account(user=user, balance=balance))

@@ -75,6 +75,9 @@ class KeyLogin:
                 raise KeyRevoked
             case SubscriptionStatus.EXPIRED | SubscriptionStatus.SUSPENDED:
                 raise SubscriptionInactive
-        pair = await self._sessions.start(Principal(user_id=key.user_id, role=found.role, api_key=key.api_key))
+        pair = await self._sessions.start(
+            Principal(user_id=key.user_id, role=found.role, api_key=key.api_key),
+            sessions_valid_after=found.sessions_valid_after,
+        )
         await self._uow.commit()
         return KeyTokenPair(**msgspec.structs.asdict(pair), api_key=key.api_key, typeid=key.typeid)

@@ -5,15 +5,16 @@ from uuid import UUID
 
 import msgspec
 
+from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
-from application.ports.persistence import PageRequest, UnitOfWork, UserRepository
+from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
 from application.ports.security import IdentityProvider, SecretCipher
 from application.views import CreditsText
 from domain.api_key import ApiKey, KeyStatus, SubscriptionStatus
 from domain.credits import Credits
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_LIFETIME = timedelta(days=30)
 KEY_ID_BYTES = 18
@@ -22,6 +23,11 @@ SECRET_BYTES = 32
 
 class KeyNotFound(NotFound):
     default_detail = "No such API key."
+
+
+class KeyIsRevoked(Conflict):
+    code = "key_revoked"
+    default_detail = "This API key was revoked; a revoked key cannot change."
 
 
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,11 +97,13 @@ class KeyAdmin:
         profiles: TypeProfiles,
         users: UserRepository,
         cipher: SecretCipher,
+        refresh_tokens: RefreshTokenStore,
         identity: IdentityProvider,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._keys = keys
+        self._refresh_tokens = refresh_tokens
         self._profiles = profiles
         self._users = users
         self._cipher = cipher
@@ -132,6 +140,10 @@ class KeyAdmin:
         return KeyList(items=[KeyView.of(key, now) for key in found.items], next_cursor=found.next_cursor)
 
     async def update(self, api_key: str, patch: KeyPatch) -> KeyView:
+        """A revoked key is final (409 `key_revoked`). A change that stops or restarts the subscription (a
+        suspension, a reactivation, an `expires_at` moved across now) ends the key's sessions: its tokens issued
+        before stay dead, so the key logs in afresh."""
+        before = await self._existing(api_key)
         if patch.typeid is not None:
             await self._require_typeid(patch.typeid)
         changes = KeyChanges(
@@ -142,14 +154,27 @@ class KeyAdmin:
             clear_credit_limit=patch.credit_limit is None,
         )
         if not await self._keys.change(api_key, changes):
-            raise KeyNotFound
+            raise KeyIsRevoked  # it exists (keys are never deleted), so it is revoked, maybe since `before`
+        after = await self._existing(api_key)
+        now = self._clock.now()
+        if (before.subscription(now) is SubscriptionStatus.ACTIVE) != (
+            after.subscription(now) is SubscriptionStatus.ACTIVE
+        ):
+            await self._end_sessions(api_key, now)
         await self._uow.commit()
-        return KeyView.of(await self._existing(api_key), self._clock.now())
+        return KeyView.of(after, now)
 
     async def revoke(self, api_key: str) -> None:
-        if not await self._keys.change(api_key, KeyChanges(status=KeyStatus.REVOKED)):
-            raise KeyNotFound
-        await self._uow.commit()
+        """Revoking a revoked key again changes nothing (204)."""
+        if await self._keys.change(api_key, KeyChanges(status=KeyStatus.REVOKED)):
+            await self._end_sessions(api_key, self._clock.now())
+            await self._uow.commit()
+        else:
+            await self._existing(api_key)
+
+    async def _end_sessions(self, api_key: str, now: datetime) -> None:
+        await self._keys.end_sessions(api_key, session_cutoff(now))
+        await self._refresh_tokens.revoke_key(api_key, now)
 
     async def _existing(self, api_key: str) -> ApiKey:
         key = await self._keys.get(api_key)

@@ -48,6 +48,8 @@ class KeyCredentials:
     username: str
     role: Role
     secret_ciphertext: bytes
+    sessions_valid_after: datetime | None = None
+    """The later of the user's and the key's."""
 
 
 class ApiKeys(Protocol):
@@ -65,7 +67,12 @@ class ApiKeys(Protocol):
         """Every key (None) or one user's, newest first."""
 
     @abstractmethod
-    async def change(self, api_key: str, changes: KeyChanges) -> bool: ...
+    async def change(self, api_key: str, changes: KeyChanges) -> bool:
+        """Apply the changes to a key that is not revoked; False when the key is missing or revoked."""
+
+    @abstractmethod
+    async def end_sessions(self, api_key: str, valid_after: datetime) -> None:
+        """Tokens of the key issued before `valid_after` stop working for good."""
 
     @abstractmethod
     async def ciphertexts(self) -> list[tuple[str, bytes]]:

@@ -1,5 +1,5 @@
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -47,6 +47,7 @@ class Account:
 class StoredCredentials:
     user: User
     password_hash: str
+    sessions_valid_after: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,15 @@ class UserRepository(Protocol):
     @abstractmethod
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:
         """Change what is given; False when the user does not exist."""
+
+    @abstractmethod
+    async def end_sessions(self, user_id: UUID, valid_after: datetime) -> None:
+        """Tokens of the user (and of the user's keys) issued before `valid_after` stop working for good."""
+
+    @abstractmethod
+    async def lock_active_admins(self) -> list[UUID]:
+        """Every active admin, their rows locked until the transaction ends (a concurrent caller waits, then sees
+        what this transaction left)."""
 
     @abstractmethod
     async def set_password_hash(self, user_id: UUID, password_hash: str) -> None: ...
@@ -143,11 +153,13 @@ class ThrottleCounter(Protocol):
     """Fixed-window counters shared by every instance."""
 
     @abstractmethod
-    async def hits(self, subjects: Sequence[str], window_start: datetime) -> int:
-        """The highest count among the subjects in that window."""
+    async def take(self, limits: Mapping[str, int], window_start: datetime) -> bool:
+        """Count one attempt against every subject (each limit >= 1) if each is below its limit, in one atomic
+        step; else count nothing and answer False. Concurrent callers never take more than a limit."""
 
     @abstractmethod
-    async def hit(self, subjects: Sequence[str], window_start: datetime) -> None: ...
+    async def release(self, subjects: Sequence[str], window_start: datetime) -> None:
+        """Give back an attempt taken in that window (one that turned out not to count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +190,20 @@ class RefreshTokenStore(Protocol):
 
     @abstractmethod
     async def use(self, token: str, now: datetime) -> Rotation:
-        """Mark the token used. ROTATED once (concurrent callers: exactly one wins); a used token -> REUSED
-        (with its grant); unknown, expired or revoked -> INVALID."""
+        """Mark the token used. ROTATED once (concurrent callers: exactly one wins, every other one gets REUSED);
+        a used token -> REUSED (with its grant), even once its family is revoked; unknown, or never used and
+        expired or revoked -> INVALID."""
 
     @abstractmethod
     async def revoke_family(self, family_id: UUID, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def revoke_user(self, user_id: UUID, now: datetime) -> None:
+        """Revoke every family of the user, key-scoped ones included."""
+
+    @abstractmethod
+    async def revoke_key(self, api_key: str, now: datetime) -> None:
+        """Revoke every family of the key's tokens."""
 
     @abstractmethod
     async def family_of(self, token: str) -> UUID | None: ...

@@ -4,6 +4,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from domain.api_key import SubscriptionStatus
+from domain.errors import InvalidToken, KeyRevoked, SubscriptionInactive
 from domain.user import Principal, Role
 
 
@@ -58,11 +60,33 @@ class IdentityProvider(Protocol):
         """MUST raise Unauthenticated (or InvalidToken) when there is no valid token or the user is inactive."""
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A principal as stored now, with what decides whether a token issued to it still works."""
+
+    principal: Principal
+    subscription: SubscriptionStatus | None = None
+    """The key's, for a key-scoped principal."""
+    sessions_valid_after: datetime | None = None
+    """Tokens issued before it were ended (by a deactivation, a demotion, a suspension...) and stay dead."""
+
+    def admit(self, issued_at: datetime) -> Principal:
+        """The principal, for a token issued at `issued_at`: 401 `key_revoked` for a revoked key, 403
+        `subscription_inactive` for a suspended or expired one, 401 `invalid_token` for an ended session."""
+        if self.subscription is SubscriptionStatus.REVOKED:
+            raise KeyRevoked
+        if self.subscription is not None and self.subscription is not SubscriptionStatus.ACTIVE:
+            raise SubscriptionInactive
+        if self.sessions_valid_after is not None and issued_at < self.sessions_valid_after:
+            raise InvalidToken
+        return self.principal
+
+
 class PrincipalReader(Protocol):
     @abstractmethod
-    async def principal(self, user_id: UUID, api_key: str | None) -> Principal | None:
-        """The principal as it stands now, in one read: None when the user is missing or inactive (or the key,
-        when given, no longer authenticates). The role is the stored one, not the one a token claims."""
+    async def standing(self, user_id: UUID, api_key: str | None, now: datetime) -> Standing | None:
+        """The principal as it stands now, in one read: None when the user (or the key, when given) is missing
+        or the user inactive. The role is the stored one, not the one a token claims."""
 
 
 class SecretCipher(Protocol):

@@ -2,7 +2,7 @@
 
 Litestar writes the operations; this module completes them once per app, keyed by each route's own
 metadata rather than by hand on every handler:
-- guards: `require_user` -> 401 and 429 (rate limits), `require_admin` -> 403 as well;
+- guards: `require_user` and `require_admin` -> 401, 403 (roles; a key whose subscription is inactive) and 429;
 - a path parameter -> 404; a body -> 400 (`malformed_json`), 413 and 422; query or header parameters -> 422;
 - every operation but liveness touches PostgreSQL -> 503 `service_unavailable` (with `Retry-After`);
 - the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, the rest as
@@ -39,8 +39,10 @@ _RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"ty
 
 DESCRIPTIONS = {
     400: "`malformed_json`: the body is not valid JSON",
-    401: "Missing, invalid or expired token, or an inactive user (`unauthorized` and friends)",
-    403: "`forbidden`: the principal's role may not use this operation",
+    401: "Missing, invalid or expired token, an inactive user, an ended session (`unauthorized` and friends), or "
+    "a key-scoped token of a revoked key (`key_revoked`)",
+    403: "`forbidden`: the principal's role may not use this operation; `subscription_inactive`: a key-scoped "
+    "token whose key is suspended or expired",
     404: "`not_found`: no such resource, or not yours",
     413: "`payload_too_large`: the body exceeds 1 MiB",
     422: "`validation_error`: the input is invalid; `errors` names each field",
@@ -252,9 +254,7 @@ def _document_errors(path: str, operation: dict[str, Any], handler: HTTPRouteHan
     if route.path_parameters:
         statuses |= {404, 422}
     if authenticated:
-        statuses |= {401, 429}
-    if require_admin in guards:
-        statuses.add(403)
+        statuses |= {401, 403, 429}
     if path in CREDENTIAL_ROUTES:
         statuses.add(429)
     if path not in NO_DATABASE and path not in SELF_DESCRIBED:

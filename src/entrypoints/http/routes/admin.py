@@ -40,7 +40,16 @@ async def get_user(user_id: UUID, use_case: FromDishka[GetUser]) -> UserView:
     return await use_case(user_id)
 
 
-@patch("/users/{user_id:uuid}", description=UpdateUser.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID})
+@patch(
+    "/users/{user_id:uuid}",
+    description=UpdateUser.__doc__,
+    responses={
+        **ADMIN_ONLY,
+        **NOT_FOUND,
+        **INVALID,
+        409: problem_response("`last_admin`: your own account, or the last active admin, keeps its admin role"),
+    },
+)
 @inject
 async def update_user(user_id: UUID, data: UserPatch, use_case: FromDishka[UpdateUser]) -> UserView:
     return await use_case(user_id, data)

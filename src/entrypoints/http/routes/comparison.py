@@ -97,8 +97,9 @@ async def create_key(data: NewKey, use_case: FromDishka[KeyAdmin]) -> CreatedKey
 @patch(
     "/keys/{api_key:str}",
     guards=[require_admin],
-    description="Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it).",
-    responses={**TYPEID_RESPONSES, **NOT_FOUND},
+    description="Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it). "
+    + (KeyAdmin.update.__doc__ or ""),
+    responses={**TYPEID_RESPONSES, **NOT_FOUND, 409: problem_response("`key_revoked`: a revoked key cannot change")},
 )
 @inject
 async def update_key(api_key: str, data: KeyPatch, use_case: FromDishka[KeyAdmin]) -> KeyView:
@@ -109,7 +110,7 @@ async def update_key(api_key: str, data: KeyPatch, use_case: FromDishka[KeyAdmin
     "/keys/{api_key:str}",
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
-    description="Revoke a key: it and every token issued from it stop working at once.",
+    description="Revoke a key: it and every token issued from it stop working at once, for good (again: 204).",
     responses={**ADMIN_ONLY, **NOT_FOUND},
 )
 @inject
