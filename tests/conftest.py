@@ -8,6 +8,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.postgres.change_feed import CHANNEL
 from adapters.postgres.engine import asyncpg_url
 from adapters.postgres.tables import metadata
 from entrypoints.http.app import create_app
@@ -52,15 +53,23 @@ async def clean_db(engine: AsyncEngine, seeded_rows: dict[str, list[dict[str, ob
     async with engine.begin() as connection:
         await connection.execute(text("SET LOCAL session_replication_role = replica"))
         tables = (
-            await connection.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            (
+                await connection.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
             )
-        ).scalars()
+            .scalars()
+            .all()
+        )
         names = ", ".join(f'"{name}"' for name in tables)
         await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         for table, rows in seeded_rows.items():
             if rows:
                 await connection.execute(metadata.tables[table].insert(), rows)
+        for table in tables:  # the replica role silenced the change triggers: every instance's caches forget all
+            await connection.execute(text("SELECT pg_notify(:channel, :table)"), {"channel": CHANNEL, "table": table})
     return engine
 
 

@@ -1,5 +1,6 @@
 """dishka wiring: the only module that names concrete adapters (HTTP and CLI share it)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +16,8 @@ from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
-from adapters.postgres.catalog import PgCatalog
+from adapters.postgres.catalog import ModelCache, PgCatalog
+from adapters.postgres.change_feed import ChangeFeed
 from adapters.postgres.comparison import PgApiKeys, PgNonceStore, PgReferences, PgTypeProfiles
 from adapters.postgres.engine import AutocommitEngine, autocommit, create_engine, create_session_factory
 from adapters.postgres.generation_billing import PgGenerationBilling
@@ -111,6 +113,18 @@ class DatabaseProvider(Provider):
         )
         yield engine
         await engine.dispose()
+
+    @provide(scope=Scope.APP)
+    async def change_feed(self, settings: Settings) -> AsyncIterator[ChangeFeed]:
+        """PgBouncer in transaction mode cannot LISTEN: there, caches stay bypassed."""
+        database_url = None if settings.db_pgbouncer else settings.require_database_url()
+        feed = ChangeFeed(database_url, settings.db_timeout_seconds)
+        listening = asyncio.create_task(feed.run(), name="change-feed")
+        yield feed
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+    model_cache = provide(ModelCache, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def autocommit_engine(self, engine: AsyncEngine) -> AutocommitEngine:

@@ -2,6 +2,7 @@ from sqlalchemy import RowMapping, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.postgres.change_feed import ChangeFeed, ReadThroughCache
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
@@ -49,15 +50,24 @@ def _values(model: CatalogModel) -> dict[str, object]:
     }
 
 
+class ModelCache(ReadThroughCache[CatalogModel]):
+    def __init__(self, feed: ChangeFeed) -> None:
+        super().__init__(feed, models.name)
+
+
 class PgCatalog(Catalog):
-    def __init__(self, session: AsyncSession, engine: AutocommitEngine) -> None:
+    def __init__(self, session: AsyncSession, engine: AutocommitEngine, cache: ModelCache) -> None:
         self._session = session
         self._engine = engine
+        self._cache = cache
 
     async def get(self, model_id: str) -> CatalogModel | None:
-        """Outside the request's transaction, so a streaming generation holds no connection."""
         if "\x00" in model_id:  # PostgreSQL text holds no NUL, so no model has one (and the driver would refuse it)
             return None
+        return await self._cache.get(model_id, lambda: self._read(model_id))
+
+    async def _read(self, model_id: str) -> CatalogModel | None:
+        """Outside the request's transaction, so a streaming generation holds no connection."""
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
         return None if row is None else _model(row._mapping)

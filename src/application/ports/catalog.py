@@ -14,7 +14,7 @@ class ModelExists(Conflict):
 class Catalog(Protocol):
     @abstractmethod
     async def get(self, model_id: str) -> CatalogModel | None:
-        """On the path of every generation: one primary-key read."""
+        """On the path of every generation: served from a per-process cache kept exact by change notices."""
 
     @abstractmethod
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
