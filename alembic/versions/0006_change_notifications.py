@@ -19,6 +19,14 @@ down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# (table, key column, the columns a cache holds: None = every change). Inserts of users and keys need no notice:
+# absent rows are never cached.
+_ANNOUNCED: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("models", "id", None),
+    ("users", "id", ("role", "is_active", "sessions_valid_after")),
+    ("api_keys", "api_key", ("user_id", "status", "expires_at", "sessions_valid_after")),
+)
+
 
 def upgrade() -> None:
     op.execute(
@@ -37,21 +45,20 @@ def upgrade() -> None:
         END $$
         """
     )
-    op.execute(
-        """
-        CREATE TRIGGER models_announce_change AFTER INSERT OR UPDATE OR DELETE ON models
-        FOR EACH ROW EXECUTE FUNCTION creditgate_announce_change('id')
-        """
-    )
-    op.execute(
-        """
-        CREATE TRIGGER models_announce_truncate AFTER TRUNCATE ON models
-        FOR EACH STATEMENT EXECUTE FUNCTION creditgate_announce_change()
-        """
-    )
+    for table, key, columns in _ANNOUNCED:
+        events = "INSERT OR UPDATE OR DELETE" if columns is None else f"UPDATE OF {', '.join(columns)} OR DELETE"
+        op.execute(
+            f"CREATE TRIGGER {table}_announce_change AFTER {events} ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION creditgate_announce_change('{key}')"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_announce_truncate AFTER TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION creditgate_announce_change()"
+        )
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER models_announce_truncate ON models")
-    op.execute("DROP TRIGGER models_announce_change ON models")
+    for table, _, _ in _ANNOUNCED:
+        op.execute(f"DROP TRIGGER {table}_announce_truncate ON {table}")
+        op.execute(f"DROP TRIGGER {table}_announce_change ON {table}")
     op.execute("DROP FUNCTION creditgate_announce_change()")

@@ -24,7 +24,7 @@ from adapters.postgres.generation_billing import PgGenerationBilling
 from adapters.postgres.generation_records import PgGenerationRecords
 from adapters.postgres.housekeeping import PgHousekeeping
 from adapters.postgres.idempotency import PgIdempotencyStore
-from adapters.postgres.principals import PgPrincipalReader
+from adapters.postgres.principals import PgPrincipalReader, StandingCache
 from adapters.postgres.probe import PgDatabaseProbe
 from adapters.postgres.refresh_tokens import PgRefreshTokenStore
 from adapters.postgres.throttle import PgThrottleCounter
@@ -125,6 +125,7 @@ class DatabaseProvider(Provider):
         await asyncio.gather(listening, return_exceptions=True)
 
     model_cache = provide(ModelCache, scope=Scope.APP)
+    standing_cache = provide(StandingCache, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
     def autocommit_engine(self, engine: AsyncEngine) -> AutocommitEngine:

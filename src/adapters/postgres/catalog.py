@@ -64,7 +64,7 @@ class PgCatalog(Catalog):
     async def get(self, model_id: str) -> CatalogModel | None:
         if "\x00" in model_id:  # PostgreSQL text holds no NUL, so no model has one (and the driver would refuse it)
             return None
-        return await self._cache.get(model_id, lambda: self._read(model_id))
+        return await self._cache.get((model_id,), lambda: self._read(model_id))
 
     async def _read(self, model_id: str) -> CatalogModel | None:
         """Outside the request's transaction, so a streaming generation holds no connection."""

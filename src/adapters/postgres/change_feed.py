@@ -11,7 +11,8 @@ moved meanwhile).
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from functools import partial
+from typing import Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -28,15 +29,17 @@ log = structlog.get_logger(__name__)
 
 
 class ReadThroughCache(Generic[V]):
-    """Values by key for one table; absent rows are not cached (ids come from clients: no unbounded growth)."""
+    """Values keyed by the keys of the rows they were read from (`tables[i]` holds the row of `key[i]`): a change of
+    any of those rows drops the value. Absent rows are not cached (ids come from clients: no unbounded growth)."""
 
-    def __init__(self, feed: "ChangeFeed", table: str) -> None:
+    def __init__(self, feed: "ChangeFeed", *tables: str) -> None:
         self._feed = feed
-        self._entries: dict[str, V] = {}
+        self._entries: dict[tuple[str, ...], V] = {}
         self._version = 0
-        feed.follow(table, self)
+        for position, table in enumerate(tables):
+            feed.follow(table, partial(self._drop, position))
 
-    async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
+    async def get(self, key: tuple[str, ...], load: Callable[[], Awaitable[V | None]]) -> V | None:
         if not self._feed.live:
             return await load()
         if (hit := self._entries.get(key)) is not None:
@@ -49,7 +52,7 @@ class ReadThroughCache(Generic[V]):
             self._entries[key] = value
         return value
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: tuple[str, ...]) -> bool:
         return key in self._entries
 
     def __len__(self) -> int:
@@ -60,13 +63,14 @@ class ReadThroughCache(Generic[V]):
         """Moves on every drop: a read that started at another version may be stale."""
         return self._version
 
-    def drop(self, key: str | None) -> None:
-        """One key, or everything (None)."""
+    def _drop(self, position: int, row_key: str | None) -> None:
+        """What was read from that row (changes are rare: a scan), or everything (None)."""
         self._version += 1
-        if key is None:
+        if row_key is None:
             self._entries.clear()
-        else:
-            self._entries.pop(key, None)
+            return
+        for key in [key for key in self._entries if key[position] == row_key]:
+            del self._entries[key]
 
 
 def listen_dsn(database_url: str) -> str:
@@ -80,11 +84,12 @@ class ChangeFeed:
         """`database_url` None: no LISTEN is possible, caches stay bypassed."""
         self._dsn = None if database_url is None else listen_dsn(database_url)
         self._timeout = timeout_seconds
-        self._caches: dict[str, ReadThroughCache[Any]] = {}
+        self._followers: dict[str, list[Callable[[str | None], None]]] = {}
         self.live = False
 
-    def follow(self, table: str, cache: ReadThroughCache[Any]) -> None:
-        self._caches[table] = cache
+    def follow(self, table: str, on_change: Callable[[str | None], None]) -> None:
+        """`on_change(key)` after a change of that row, `on_change(None)` when any row may have changed."""
+        self._followers.setdefault(table, []).append(on_change)
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after a lost connection."""
@@ -106,8 +111,7 @@ class ChangeFeed:
         try:
             connection.add_termination_listener(lambda _: lost.set())
             await connection.add_listener(CHANNEL, self._on_notice)
-            for cache in self._caches.values():
-                cache.drop(None)  # anything cached before this LISTEN may have missed a notice
+            self._forget_all()  # anything cached before this LISTEN may have missed a notice
             self.live = True
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -121,10 +125,14 @@ class ChangeFeed:
 
     def _go_dark(self) -> None:
         self.live = False
-        for cache in self._caches.values():
-            cache.drop(None)
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        for followers in self._followers.values():
+            for on_change in followers:
+                on_change(None)
 
     def _on_notice(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
         table, keyed, key = str(payload).partition(":")
-        if (cache := self._caches.get(table)) is not None:
-            cache.drop(key if keyed else None)
+        for on_change in self._followers.get(table, ()):
+            on_change(key if keyed else None)
