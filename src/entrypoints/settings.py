@@ -96,7 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 _FIELDS = frozenset(Settings.__struct_fields__)
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 
 
 def _comma_list(value: str) -> list[str]:
@@ -161,7 +161,7 @@ def _check_transport(settings: Settings) -> None:
         except ValueError:
             raise SettingsError(f"invalid value for TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None
     for origin in settings.cors_origin_list:
-        if not _ORIGIN.match(origin):
+        if not _ORIGIN.fullmatch(origin):
             raise SettingsError(
                 f"invalid value for CORS_ALLOWED_ORIGINS: {origin!r} is not `*` or an origin like https://app.example"
             )

@@ -177,6 +177,15 @@ async def test_a_nonce_works_once(world: World) -> None:
     assert replay.json()["code"] == "replayed_nonce"
 
 
+async def test_a_nonce_with_a_trailing_newline_is_422_not_another_nonce(world: World) -> None:
+    key = await world.key()
+    nonce = secrets.token_urlsafe(24)
+    with_newline = await world.login(key, nonce=f"{nonce}\n")
+    assert with_newline.status_code == 422, with_newline.text
+    assert with_newline.json()["code"] == "validation_error"
+    assert (await world.login(key, nonce=nonce)).status_code == 200
+
+
 async def test_bad_signatures_store_no_nonce(world: World, clean_db: AsyncEngine) -> None:
     key = await world.key()
     for _ in range(20):
@@ -204,7 +213,15 @@ async def test_revoked_and_suspended_keys(world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("nonce", "short"), ("nonce", "x" * 65), ("username", "bad\nname"), ("api_key", "ak bad")]
+    ("field", "value"),
+    [
+        ("nonce", "short"),
+        ("nonce", "x" * 65),
+        ("username", "bad\nname"),
+        ("username", "carla\n"),
+        ("api_key", "ak bad"),
+        ("api_key", "ak_something_long_enough\n"),
+    ],
 )
 async def test_malformed_logins_are_422_before_any_lookup(world: World, field: str, value: str) -> None:
     body = signed_login("ak_something_long_enough", "carla", "sk") | {field: value}
