@@ -282,6 +282,41 @@ async def test_text_routes_need_a_key_token_and_an_active_subscription(world: Wo
     assert suspended.json()["code"] == "subscription_inactive"
 
 
+@pytest.mark.parametrize(
+    "expires_at",
+    ["2030-01-01T00:00:00", "2030-01-01", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+)
+async def test_an_expiry_without_a_timezone_or_out_of_range_is_422_and_nothing_is_written(
+    world: World, expires_at: str
+) -> None:
+    body = {"user_id": world.user_id, "typeid": "essay", "expires_at": expires_at}
+    created = await world.client.post("/api/v1/keys", json=body, headers=bearer(world.admin))
+    assert created.status_code == 422, created.text
+    assert created.json()["code"] == "validation_error"
+    assert created.json()["errors"][0]["field"] == "expires_at"
+    assert (await world.client.get("/api/v1/keys", headers=bearer(world.admin))).json()["items"] == []
+    key = await world.key()
+    patched = await world.client.patch(
+        f"/api/v1/keys/{key['api_key']}", json={"expires_at": expires_at}, headers=bearer(world.admin)
+    )
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["code"] == "validation_error"
+    listed = (await world.client.get("/api/v1/keys", headers=bearer(world.admin))).json()["items"]
+    assert [k["expires_at"] for k in listed] == [key["expires_at"]]
+
+
+@pytest.mark.parametrize(
+    "bound", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00+24:00"]
+)
+async def test_billing_bounds_out_of_range_are_422(world: World, bound: str) -> None:
+    key = await world.key()
+    for query in ({"from": bound}, {"to": bound}):
+        for path in (f"/api/v1/billing/{key['api_key']}", "/api/v1/admin/usage"):
+            response = await world.client.get(path, params=query, headers=bearer(world.admin))
+            assert response.status_code == 422, (path, query, response.text)
+            assert response.json()["code"] == "validation_error"
+
+
 async def test_deleting_a_key_kills_its_tokens_at_once(world: World) -> None:
     key, token = await world.key_token()
     assert (await world.client.get(f"/api/v1/subscription/{key['api_key']}", headers=bearer(token))).status_code == 200
