@@ -6,7 +6,11 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.credits import Credits, InvalidAmount
-from domain.errors import InsufficientBalance
+from domain.errors import BalanceOutOfRange, InsufficientBalance
+
+MAX_BALANCE = Credits(10**18)
+"""A balance stays within ±1,000,000,000,000 credits: far inside BIGINT, so that the largest cost, pre-charge or
+reserve added to any balance still fits."""
 
 
 class EntryKind(StrEnum):
@@ -48,8 +52,11 @@ class Wallet:
         return self.balance.is_positive() and self.balance >= cost
 
     def adjusted(self, amount: Credits) -> "Wallet":
-        """An admin adjustment or a settlement: signed, never zero; the balance may end below zero."""
-        return Wallet(self.user_id, self.balance + require_non_zero(amount))
+        """An admin adjustment: signed, never zero; the balance may end below zero, never past ±MAX_BALANCE."""
+        balance = self.balance.micros + require_non_zero(amount).micros
+        if abs(balance) > MAX_BALANCE.micros:
+            raise BalanceOutOfRange
+        return Wallet(self.user_id, Credits(balance))
 
     def precharged(self, cost: Credits) -> "Wallet":
         if not self.can_start(cost):

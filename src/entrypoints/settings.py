@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from adapters.security.aes_gcm_cipher import generate_master_key, parse_master_keys
 from domain.credits import Credits, InvalidAmount
+from domain.wallet import MAX_BALANCE
 
 MIN_JWT_SECRET_BYTES = 32
 
@@ -130,9 +131,11 @@ def _name_the_variable(message: str) -> str:
 def _check_secrets(settings: Settings) -> Settings:
     secret = settings.jwt_secret
     try:
-        Credits.parse(settings.signup_credits)
+        signup_credits = Credits.parse(settings.signup_credits)
     except InvalidAmount:
         raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
+    if signup_credits > MAX_BALANCE:
+        raise SettingsError(f"invalid value for SIGNUP_CREDITS: at most {MAX_BALANCE} credits")
     _check_transport(settings)
     if settings.is_production and settings.argon2_profile == "cheapest":
         raise SettingsError("ARGON2_PROFILE=cheapest is for tests only and refused in production")

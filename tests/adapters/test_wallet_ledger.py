@@ -18,11 +18,11 @@ from adapters.postgres.tables import ledger_entries, wallets
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
 from application.ports.persistence import PageRequest, Posting
-from domain.credits import Credits
-from domain.errors import InsufficientBalance, InvalidInput, NotFound
+from domain.credits import MAX_MICROS, MIN_MICROS, Credits
+from domain.errors import BalanceOutOfRange, InsufficientBalance, InvalidInput, NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-from domain.wallet import EntryKind, Wallet
+from domain.wallet import MAX_BALANCE, EntryKind, Wallet
 from tests.support.audit import ledger_violations
 from tests.support.money import balance_of, funded_user
 
@@ -172,3 +172,17 @@ async def _generate(
     )
     difference = precharge - cost
     return charged if difference.is_zero() else charged.adjusted(difference)
+
+
+@pytest.mark.parametrize(
+    ("balance", "amount"),
+    [(MAX_BALANCE.micros, 1), (-MAX_BALANCE.micros, -1), (MAX_BALANCE.micros, MAX_MICROS), (0, MIN_MICROS)],
+)
+async def test_a_posting_past_the_balance_bound_changes_nothing(
+    clean_db: AsyncEngine, balance: int, amount: int
+) -> None:
+    user_id = await funded_user(clean_db, balance)
+    with pytest.raises(BalanceOutOfRange):
+        await _post(clean_db, user_id, amount)
+    assert await balance_of(clean_db, user_id) == balance
+    assert await ledger_violations(clean_db) == []

@@ -3,13 +3,14 @@
 import uuid
 
 import pytest
-from hypothesis import settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from domain.credits import Credits, InvalidAmount
-from domain.errors import InsufficientBalance
-from domain.wallet import Wallet
+from domain.credits import MAX_MICROS, MIN_MICROS, Credits, InvalidAmount
+from domain.errors import BalanceOutOfRange, InsufficientBalance
+from domain.pricing import MAX_PRICE_MICROS, MAX_TOKENS, Pricing, Usage
+from domain.wallet import MAX_BALANCE, Wallet
 
 amounts = st.integers(min_value=-(10**12), max_value=10**12).map(Credits)
 costs = st.integers(min_value=0, max_value=10**12).map(Credits)
@@ -58,3 +59,31 @@ def test_a_paid_operation_starts_when_the_balance_covers_the_cost() -> None:
     wallet = Wallet(uuid.uuid4(), Credits(10))
     assert wallet.can_start(Credits(10))
     assert not wallet.can_start(Credits(11))
+
+
+@settings(max_examples=2000)
+@given(
+    balance=st.integers(-MAX_BALANCE.micros, MAX_BALANCE.micros),
+    amount=st.integers(MIN_MICROS, MAX_MICROS).filter(bool),
+)
+@example(balance=MAX_BALANCE.micros, amount=1)
+@example(balance=-MAX_BALANCE.micros, amount=-1)
+@example(balance=0, amount=MAX_BALANCE.micros)
+@example(balance=MAX_BALANCE.micros, amount=MIN_MICROS)
+@example(balance=9_000_000_000_000_000_000 - MAX_BALANCE.micros, amount=9_000_000_000_000_000_000)
+def test_an_adjustment_keeps_the_balance_within_its_bound_or_changes_nothing(balance: int, amount: int) -> None:
+    wallet = Wallet(uuid.uuid4(), Credits(balance))
+    if abs(balance + amount) <= MAX_BALANCE.micros:
+        assert wallet.adjusted(Credits(amount)).balance == Credits(balance + amount)
+    else:
+        with pytest.raises(BalanceOutOfRange) as raised:
+            wallet.adjusted(Credits(amount))
+        assert raised.value.code == "balance_out_of_range"
+        assert raised.value.field == "amount"
+
+
+def test_the_balance_bound_leaves_room_in_bigint_for_the_largest_cost_and_reserve() -> None:
+    most = Pricing(1, Credits(MAX_PRICE_MICROS), Credits(MAX_PRICE_MICROS))
+    largest = most.cost(Usage(MAX_TOKENS, MAX_TOKENS)).micros
+    assert MAX_BALANCE.micros + 2 * largest <= MAX_MICROS
+    assert -MAX_BALANCE.micros - 2 * largest >= MIN_MICROS
