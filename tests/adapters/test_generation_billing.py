@@ -70,6 +70,46 @@ async def test_concurrent_precharges_never_overspend(
     assert await ledger_violations(clean_db) == []
 
 
+async def _reserved(engine: AsyncEngine, user_id: uuid.UUID) -> int:
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(text("SELECT reserved_micros FROM wallets WHERE user_id = :u"), {"u": user_id})
+        )
+
+
+@pytest.mark.parametrize("affordable", [1, 3])
+async def test_concurrent_starts_leave_room_for_the_reserves_of_the_running_ones(
+    billing: PgGenerationBilling, clean_db: AsyncEngine, affordable: int
+) -> None:
+    """Each start takes 1000 and reserves 9000 for its completion: the balance covers `affordable` of them."""
+    user_id = await funded_user(clean_db, affordable * 10_000)
+    starts = [dataclasses.replace(_start(user_id, 1000), reserve=Credits(9000)) for _ in range(40)]
+    results = await asyncio.gather(*(billing.start(start, LEASE) for start in starts), return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in results) == affordable
+    assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
+    assert await _reserved(clean_db, user_id) == affordable * 9000
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_every_ending_releases_exactly_the_reserve(billing: PgGenerationBilling, clean_db: AsyncEngine) -> None:
+    """Completion, refund, reaper; and a late settlement after the reaper releases nothing twice."""
+    user_id = await funded_user(clean_db, 10**9)
+    completed, refunded, reaped = (dataclasses.replace(_start(user_id, 1000), reserve=Credits(r)) for r in (7, 11, 13))
+    for start in (completed, refunded, reaped):
+        await billing.start(start, LEASE if start is not reaped else timedelta(seconds=-1))
+    assert await _reserved(clean_db, user_id) == 31
+    await billing.settle(_settlement(completed.generation_id, GenerationStatus.COMPLETED, Usage(5, 3), Credits(1600)))
+    assert await _reserved(clean_db, user_id) == 24
+    await billing.settle(_settlement(refunded.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
+    assert await _reserved(clean_db, user_id) == 13
+    assert await billing.reap(10) == 1
+    assert await _reserved(clean_db, user_id) == 0
+    late = await billing.settle(_settlement(reaped.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
+    assert late is None
+    assert await _reserved(clean_db, user_id) == 0
+    assert await ledger_violations(clean_db) == []
+
+
 async def test_nothing_starts_on_a_zero_or_negative_balance(
     billing: PgGenerationBilling, clean_db: AsyncEngine
 ) -> None:

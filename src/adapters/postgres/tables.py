@@ -54,6 +54,7 @@ wallets = Table(
     metadata,
     Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
     Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("reserved_micros", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -146,6 +147,7 @@ generations = Table(
     Column("precharged", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
     Column("key_reserved", BigInteger, nullable=False, server_default="0"),
+    Column("wallet_reserved", BigInteger, nullable=False, server_default="0"),
     Column("output", Text),
     Column("error_code", Text),
     Column("lease_expires_at", DateTime(timezone=True), nullable=False),

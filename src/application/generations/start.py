@@ -85,6 +85,7 @@ class StartGeneration:
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
                 key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
+                reserve=model.pricing.output_cost(max_tokens),
             ),
             self._policy.lease,
         )
