@@ -173,6 +173,11 @@ class InvalidUtf8(InvalidInput):
     default_detail = "The decoded text is not valid UTF-8."
 
 
+class ReferenceQuotaExceeded(Conflict):
+    code = "reference_quota_exceeded"
+    default_detail = "The account's stored references would exceed its storage quota."
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     default_detail = "The text is larger than 256 KiB once decoded."

@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_redis_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200
     rate_limit_registrations_per_hour: NonNegative = 30
     login_failure_limit: NonNegative = 10
+    reference_storage_bytes_per_user: NonNegative = 16 * 1024 * 1024
     signup_credits: str = "0"
     argon2_profile: Literal["rfc9106_low_memory", "cheapest"] = "rfc9106_low_memory"
     secret_keys: str | None = None

@@ -17,7 +17,7 @@ from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from tests.support.audit import ledger_violations
-from tests.support.money import balance_of, funded_user, generation_violations
+from tests.support.money import balance_of, funded_user, generation_violations, key_row
 
 PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))
 LEASE = timedelta(seconds=30)
@@ -195,26 +195,6 @@ async def test_a_late_settlement_after_the_reaper_changes_nothing(
     assert await balance_of(clean_db, user_id) == before
 
 
-async def _key(engine: AsyncEngine, user_id: uuid.UUID, credit_limit: int | None) -> str:
-    api_key = f"key_{uuid.uuid4().hex}"
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO type_profiles (typeid, scale, system, user_template, model, llm) "
-                "VALUES (:t, 10, 's', '{reference} {text}', 'dr14', 'simulator') ON CONFLICT DO NOTHING"
-            ),
-            {"t": "billing-type"},
-        )
-        await connection.execute(
-            text(
-                "INSERT INTO api_keys (api_key, user_id, typeid, expires_at, credit_limit, secret_ciphertext) "
-                "VALUES (:k, :u, 'billing-type', now() + interval '1 day', :limit, '\\x00')"
-            ),
-            {"k": api_key, "u": user_id, "limit": credit_limit},
-        )
-    return api_key
-
-
 async def _spent(engine: AsyncEngine, api_key: str) -> int:
     async with engine.connect() as connection:
         return int(
@@ -232,7 +212,7 @@ async def test_a_key_credit_limit_is_atomic_with_the_precharge(
 ) -> None:
     """Z6 at the repository: 60 concurrent starts on a key whose limit holds `allowed` reserves."""
     user_id = await funded_user(clean_db, 10**9)
-    api_key = await _key(clean_db, user_id, credit_limit=allowed * 5000)
+    api_key = await key_row(clean_db, user_id, credit_limit=allowed * 5000)
     results = await asyncio.gather(
         *(billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE) for _ in range(60)), return_exceptions=True
     )
@@ -247,7 +227,7 @@ async def test_settle_replaces_the_key_reserve_by_the_cost_and_a_refund_frees_it
     billing: PgGenerationBilling, clean_db: AsyncEngine
 ) -> None:
     user_id = await funded_user(clean_db, 10**9)
-    api_key = await _key(clean_db, user_id, credit_limit=None)
+    api_key = await key_row(clean_db, user_id, credit_limit=None)
     first, second = _key_start(user_id, api_key, 1000, 5000), _key_start(user_id, api_key, 1000, 5000)
     await billing.start(first, LEASE)
     await billing.start(second, LEASE)
@@ -268,7 +248,7 @@ async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
     billing: PgGenerationBilling, clean_db: AsyncEngine
 ) -> None:
     user_id = await funded_user(clean_db, 0)
-    api_key = await _key(clean_db, user_id, credit_limit=10**6)
+    api_key = await key_row(clean_db, user_id, credit_limit=10**6)
     with pytest.raises(InsufficientBalance):
         await billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE)
     assert await _spent(clean_db, api_key) == 0

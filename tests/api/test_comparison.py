@@ -1,9 +1,11 @@
 """Text comparison end to end: TypeIDs, API keys, HMAC login, references, comparisons, subscriptions."""
 
+import asyncio
 import base64
 import secrets
 import string
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -315,6 +317,50 @@ async def test_billing_bounds_out_of_range_are_422(world: World, bound: str) -> 
             response = await world.client.get(path, params=query, headers=bearer(world.admin))
             assert response.status_code == 422, (path, query, response.text)
             assert response.json()["code"] == "validation_error"
+
+
+@asynccontextmanager
+async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[World]:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, **changes))) as client:
+        yield await world_on(client, settings)
+
+
+async def test_references_count_against_the_key_and_user_request_limits(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with _world_with(settings, rate_limit_key_rpm=3) as world:
+        _, token = await world.key_token()
+        statuses = [
+            (await world.client.post("/api/v1/reference", json={"text": b64("r")}, headers=bearer(token))).status_code
+            for _ in range(4)
+        ]
+    assert statuses == [201, 201, 201, 429]
+
+
+async def test_stored_reference_bytes_have_a_per_user_quota_that_concurrent_uploads_cannot_pass(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """10 concurrent uploads of 200 KiB against a 1 MiB quota: 5 fit. Deleted rows (the purge) free their bytes."""
+    async with _world_with(settings, reference_storage_bytes_per_user=1024 * 1024) as world:
+        (_, token), (_, other_token) = await world.key_token(), await world.key_token()
+        body = {"text": b64("é" * (100 * 1024))}  # 200 KiB of UTF-8: the quota counts bytes, not characters
+        responses = await asyncio.gather(
+            *(world.client.post("/api/v1/reference", json=body, headers=bearer(t)) for t in [token, other_token] * 5)
+        )
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [201] * 5 + [409] * 5, statuses
+        refused = next(response.json() for response in responses if response.status_code == 409)
+        assert refused["code"] == "reference_quota_exceeded"
+        small = await world.client.post(
+            "/api/v1/reference", json={"text": b64("x" * (50 * 1024))}, headers=bearer(token)
+        )
+        assert small.status_code == 409
+        async with clean_db.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM text_references WHERE ctid IN (SELECT ctid FROM text_references LIMIT 1)")
+            )
+        again = await world.client.post("/api/v1/reference", json=body, headers=bearer(token))
+        assert again.status_code == 201, again.text
 
 
 async def test_deleting_a_key_kills_its_tokens_at_once(world: World) -> None:

@@ -214,4 +214,5 @@ text_references = Table(
     Column("length", Integer, nullable=False),
     _created_at(),
 )
+Index("ix_text_references_user_id", text_references.c.user_id)
 Index("ix_generations_api_key_created_at", generations.c.api_key, generations.c.created_at)
