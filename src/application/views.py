@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.patterns import CREDITS
 from application.ports.persistence import Account, Page
 from domain.user import Role
 from domain.wallet import EntryKind, LedgerEntry
@@ -13,7 +14,7 @@ from domain.wallet import EntryKind, LedgerEntry
 CreditsText = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?$",
+        pattern=CREDITS,
         description="Credits as a decimal string with at most 6 fractional digits.",
         examples=["12.5"],
     ),

@@ -155,6 +155,14 @@ class UnknownModel(InvalidInput):
     default_detail = "The model and llm do not name a model of the catalog."
 
 
+class BalanceOutOfRange(InvalidInput):
+    code = "balance_out_of_range"
+    default_detail = "The balance would leave the range of ±1,000,000,000,000 credits."
+
+    def __init__(self) -> None:
+        super().__init__(field="amount")
+
+
 class InvalidBase64(InvalidInput):
     code = "invalid_base64"
     default_detail = "The text is not valid base64."
@@ -163,6 +171,11 @@ class InvalidBase64(InvalidInput):
 class InvalidUtf8(InvalidInput):
     code = "invalid_utf8"
     default_detail = "The decoded text is not valid UTF-8."
+
+
+class ReferenceQuotaExceeded(Conflict):
+    code = "reference_quota_exceeded"
+    default_detail = "The account's stored references would exceed its storage quota."
 
 
 class PayloadTooLarge(DomainError):

@@ -6,7 +6,11 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.credits import Credits, InvalidAmount
-from domain.errors import InsufficientBalance
+from domain.errors import BalanceOutOfRange, InsufficientBalance
+
+MAX_BALANCE = Credits(10**18)
+"""A balance stays within ±1,000,000,000,000 credits: far inside BIGINT, so that the largest cost, pre-charge or
+reserve added to any balance still fits."""
 
 
 class EntryKind(StrEnum):
@@ -42,16 +46,28 @@ class Wallet:
 
     user_id: UUID
     balance: Credits = field(default_factory=Credits.zero)
+    reserved: Credits = field(default_factory=Credits.zero)
+    """What the running operations may still charge for their completions."""
 
     def can_start(self, cost: Credits) -> bool:
-        """A paid operation starts only on a positive balance that covers its pre-charge."""
-        return self.balance.is_positive() and self.balance >= cost
+        """A paid operation starts only while the balance less the reserves of the running ones is positive and
+        covers its pre-charge: together they overdraw by at most the one completion admitted last."""
+        available = self.balance - self.reserved
+        return available.is_positive() and available >= cost
 
     def adjusted(self, amount: Credits) -> "Wallet":
-        """An admin adjustment or a settlement: signed, never zero; the balance may end below zero."""
-        return Wallet(self.user_id, self.balance + require_non_zero(amount))
+        """An admin adjustment: signed, never zero; the balance may end below zero, never past ±MAX_BALANCE."""
+        balance = self.balance.micros + require_non_zero(amount).micros
+        if abs(balance) > MAX_BALANCE.micros:
+            raise BalanceOutOfRange
+        return Wallet(self.user_id, Credits(balance), self.reserved)
 
-    def precharged(self, cost: Credits) -> "Wallet":
+    def precharged(self, cost: Credits, reserve: Credits | None = None) -> "Wallet":
+        """Start an operation: take its pre-charge and hold `reserve`, the most its completion can cost."""
         if not self.can_start(cost):
             raise InsufficientBalance
-        return Wallet(self.user_id, self.balance - cost)
+        return Wallet(self.user_id, self.balance - cost, self.reserved + (reserve or Credits.zero()))
+
+    def settled(self, precharge: Credits, reserve: Credits, cost: Credits) -> "Wallet":
+        """End an operation: its cost replaces its pre-charge, its reserve is released; the balance may go negative."""
+        return Wallet(self.user_id, self.balance - (cost - precharge), self.reserved - reserve)

@@ -63,7 +63,7 @@ from application.comparison.key_login import KeyLogin
 from application.comparison.keys import KeyAdmin
 from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
-from application.comparison.texts import CompareText, CreateReference, KeyContext
+from application.comparison.texts import CompareText, CreateReference, KeyContext, ReferenceStorage
 from application.comparison.typeids import TypeIdAdmin
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import PurgeExpiredRecords
@@ -216,6 +216,10 @@ class SecurityProvider(Provider):
     @provide
     def access_tokens(self, settings: Settings) -> AccessTokens:
         return JwtAccessTokens(settings.require_jwt_secret())
+
+    @provide
+    def reference_storage(self, settings: Settings) -> ReferenceStorage:
+        return ReferenceStorage(bytes_per_user=settings.reference_storage_bytes_per_user)
 
     @provide
     def account_policy(self, settings: Settings) -> AccountPolicy:

@@ -13,6 +13,7 @@ from dotenv import dotenv_values
 
 from adapters.security.aes_gcm_cipher import generate_master_key, parse_master_keys
 from domain.credits import Credits, InvalidAmount
+from domain.wallet import MAX_BALANCE
 
 MIN_JWT_SECRET_BYTES = 32
 
@@ -56,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     rate_limit_redis_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200
     rate_limit_registrations_per_hour: NonNegative = 30
     login_failure_limit: NonNegative = 10
+    reference_storage_bytes_per_user: NonNegative = 16 * 1024 * 1024
     signup_credits: str = "0"
     argon2_profile: Literal["rfc9106_low_memory", "cheapest"] = "rfc9106_low_memory"
     secret_keys: str | None = None
@@ -96,7 +98,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 _FIELDS = frozenset(Settings.__struct_fields__)
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|\*")
 
 
 def _comma_list(value: str) -> list[str]:
@@ -130,9 +132,11 @@ def _name_the_variable(message: str) -> str:
 def _check_secrets(settings: Settings) -> Settings:
     secret = settings.jwt_secret
     try:
-        Credits.parse(settings.signup_credits)
+        signup_credits = Credits.parse(settings.signup_credits)
     except InvalidAmount:
         raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
+    if signup_credits > MAX_BALANCE:
+        raise SettingsError(f"invalid value for SIGNUP_CREDITS: at most {MAX_BALANCE} credits")
     _check_transport(settings)
     if settings.is_production and settings.argon2_profile == "cheapest":
         raise SettingsError("ARGON2_PROFILE=cheapest is for tests only and refused in production")
@@ -161,7 +165,7 @@ def _check_transport(settings: Settings) -> None:
         except ValueError:
             raise SettingsError(f"invalid value for TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None
     for origin in settings.cors_origin_list:
-        if not _ORIGIN.match(origin):
+        if not _ORIGIN.fullmatch(origin):
             raise SettingsError(
                 f"invalid value for CORS_ALLOWED_ORIGINS: {origin!r} is not `*` or an origin like https://app.example"
             )

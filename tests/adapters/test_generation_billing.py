@@ -17,7 +17,7 @@ from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from tests.support.audit import ledger_violations
-from tests.support.money import balance_of, funded_user, generation_violations
+from tests.support.money import balance_of, funded_user, generation_violations, key_row
 
 PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))
 LEASE = timedelta(seconds=30)
@@ -67,6 +67,46 @@ async def test_concurrent_precharges_never_overspend(
     assert sum(not isinstance(r, BaseException) for r in results) == affordable
     assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
     assert await balance_of(clean_db, user_id) == 0
+    assert await ledger_violations(clean_db) == []
+
+
+async def _reserved(engine: AsyncEngine, user_id: uuid.UUID) -> int:
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(text("SELECT reserved_micros FROM wallets WHERE user_id = :u"), {"u": user_id})
+        )
+
+
+@pytest.mark.parametrize("affordable", [1, 3])
+async def test_concurrent_starts_leave_room_for_the_reserves_of_the_running_ones(
+    billing: PgGenerationBilling, clean_db: AsyncEngine, affordable: int
+) -> None:
+    """Each start takes 1000 and reserves 9000 for its completion: the balance covers `affordable` of them."""
+    user_id = await funded_user(clean_db, affordable * 10_000)
+    starts = [dataclasses.replace(_start(user_id, 1000), reserve=Credits(9000)) for _ in range(40)]
+    results = await asyncio.gather(*(billing.start(start, LEASE) for start in starts), return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in results) == affordable
+    assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
+    assert await _reserved(clean_db, user_id) == affordable * 9000
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_every_ending_releases_exactly_the_reserve(billing: PgGenerationBilling, clean_db: AsyncEngine) -> None:
+    """Completion, refund, reaper; and a late settlement after the reaper releases nothing twice."""
+    user_id = await funded_user(clean_db, 10**9)
+    completed, refunded, reaped = (dataclasses.replace(_start(user_id, 1000), reserve=Credits(r)) for r in (7, 11, 13))
+    for start in (completed, refunded, reaped):
+        await billing.start(start, LEASE if start is not reaped else timedelta(seconds=-1))
+    assert await _reserved(clean_db, user_id) == 31
+    await billing.settle(_settlement(completed.generation_id, GenerationStatus.COMPLETED, Usage(5, 3), Credits(1600)))
+    assert await _reserved(clean_db, user_id) == 24
+    await billing.settle(_settlement(refunded.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
+    assert await _reserved(clean_db, user_id) == 13
+    assert await billing.reap(10) == 1
+    assert await _reserved(clean_db, user_id) == 0
+    late = await billing.settle(_settlement(reaped.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
+    assert late is None
+    assert await _reserved(clean_db, user_id) == 0
     assert await ledger_violations(clean_db) == []
 
 
@@ -155,26 +195,6 @@ async def test_a_late_settlement_after_the_reaper_changes_nothing(
     assert await balance_of(clean_db, user_id) == before
 
 
-async def _key(engine: AsyncEngine, user_id: uuid.UUID, credit_limit: int | None) -> str:
-    api_key = f"key_{uuid.uuid4().hex}"
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO type_profiles (typeid, scale, system, user_template, model, llm) "
-                "VALUES (:t, 10, 's', '{reference} {text}', 'dr14', 'simulator') ON CONFLICT DO NOTHING"
-            ),
-            {"t": "billing-type"},
-        )
-        await connection.execute(
-            text(
-                "INSERT INTO api_keys (api_key, user_id, typeid, expires_at, credit_limit, secret_ciphertext) "
-                "VALUES (:k, :u, 'billing-type', now() + interval '1 day', :limit, '\\x00')"
-            ),
-            {"k": api_key, "u": user_id, "limit": credit_limit},
-        )
-    return api_key
-
-
 async def _spent(engine: AsyncEngine, api_key: str) -> int:
     async with engine.connect() as connection:
         return int(
@@ -192,7 +212,7 @@ async def test_a_key_credit_limit_is_atomic_with_the_precharge(
 ) -> None:
     """Z6 at the repository: 60 concurrent starts on a key whose limit holds `allowed` reserves."""
     user_id = await funded_user(clean_db, 10**9)
-    api_key = await _key(clean_db, user_id, credit_limit=allowed * 5000)
+    api_key = await key_row(clean_db, user_id, credit_limit=allowed * 5000)
     results = await asyncio.gather(
         *(billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE) for _ in range(60)), return_exceptions=True
     )
@@ -207,7 +227,7 @@ async def test_settle_replaces_the_key_reserve_by_the_cost_and_a_refund_frees_it
     billing: PgGenerationBilling, clean_db: AsyncEngine
 ) -> None:
     user_id = await funded_user(clean_db, 10**9)
-    api_key = await _key(clean_db, user_id, credit_limit=None)
+    api_key = await key_row(clean_db, user_id, credit_limit=None)
     first, second = _key_start(user_id, api_key, 1000, 5000), _key_start(user_id, api_key, 1000, 5000)
     await billing.start(first, LEASE)
     await billing.start(second, LEASE)
@@ -228,7 +248,7 @@ async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
     billing: PgGenerationBilling, clean_db: AsyncEngine
 ) -> None:
     user_id = await funded_user(clean_db, 0)
-    api_key = await _key(clean_db, user_id, credit_limit=10**6)
+    api_key = await key_row(clean_db, user_id, credit_limit=10**6)
     with pytest.raises(InsufficientBalance):
         await billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE)
     assert await _spent(clean_db, api_key) == 0

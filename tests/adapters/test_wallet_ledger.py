@@ -3,6 +3,7 @@ the same answers as the pure wallet model for any sequence of operations (RELIAB
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,11 +19,11 @@ from adapters.postgres.tables import ledger_entries, wallets
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
 from application.ports.persistence import PageRequest, Posting
-from domain.credits import Credits
-from domain.errors import InsufficientBalance, InvalidInput, NotFound
+from domain.credits import MAX_MICROS, MIN_MICROS, Credits
+from domain.errors import BalanceOutOfRange, InsufficientBalance, InvalidInput, NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-from domain.wallet import EntryKind, Wallet
+from domain.wallet import MAX_BALANCE, EntryKind, Wallet
 from tests.support.audit import ledger_violations
 from tests.support.money import balance_of, funded_user
 
@@ -117,33 +118,44 @@ async def _wallet_updated_at(engine: AsyncEngine, user_id: uuid.UUID) -> datetim
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("adjust"), st.integers(-5_000, 5_000).filter(bool)),
-        st.tuples(st.just("generate"), st.integers(0, 400), st.integers(0, 400), st.sampled_from(["ok", "fail"])),
+        st.tuples(st.just("start"), st.integers(0, 400), st.integers(0, 400)),
+        st.tuples(st.just("finish"), st.integers(0, 10), st.floats(0, 1), st.sampled_from(["ok", "fail"])),
     ),
     max_size=30,
 )
 
 
+@dataclass
+class _Running:
+    start: GenerationStart
+    max_tokens: int
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=operations)
 async def test_postgres_agrees_with_the_wallet_model(clean_db: AsyncEngine, steps: list[tuple[object, ...]]) -> None:
+    """Generations overlap: each holds its output reserve until it finishes, in any order."""
     user_id = await funded_user(clean_db, 0)
     billing = PgGenerationBilling(clean_db, autocommit(clean_db))
     model = Wallet(user_id)
+    running: list[_Running] = []
     for step in steps:
-        if step[0] == "adjust":
-            amount = Credits(int(step[1]))  # type: ignore[call-overload]
-            await _post(clean_db, user_id, amount.micros)
-            model = model.adjusted(amount)
-        else:
-            model = await _generate(billing, model, *step[1:])  # type: ignore[arg-type]
+        match step:
+            case ("adjust", int(micros)):
+                await _post(clean_db, user_id, micros)
+                model = model.adjusted(Credits(micros))
+            case ("start", int(tokens_in), int(max_tokens)):
+                model = await _start(billing, model, running, tokens_in, max_tokens)
+            case ("finish", int(index), float(share), str(ending)) if running:
+                model = await _finish(billing, model, running.pop(index % len(running)), share, ending)
         assert await balance_of(clean_db, user_id) == model.balance.micros
     assert await ledger_violations(clean_db) == []
 
 
-async def _generate(
-    billing: PgGenerationBilling, model: Wallet, tokens_in: int, tokens_out: int, ending: str
+async def _start(
+    billing: PgGenerationBilling, model: Wallet, running: list[_Running], tokens_in: int, max_tokens: int
 ) -> Wallet:
-    precharge = PRICING.input_cost(tokens_in)
+    precharge, reserve = PRICING.input_cost(tokens_in), PRICING.output_cost(max_tokens)
     start = GenerationStart(
         generation_id=uuid.uuid4(),
         entry_id=uuid.uuid4(),
@@ -155,14 +167,20 @@ async def _generate(
         input_tokens=tokens_in,
         precharge=precharge,
         created_at=datetime.now(UTC),
+        reserve=reserve,
     )
     try:
         await billing.start(start, timedelta(seconds=30))
     except InsufficientBalance:
         assert not model.can_start(precharge)
         return model
-    charged = model.precharged(precharge)
-    usage = Usage(tokens_in, tokens_out if ending == "ok" else 0)
+    running.append(_Running(start, max_tokens))
+    return model.precharged(precharge, reserve)
+
+
+async def _finish(billing: PgGenerationBilling, model: Wallet, run: _Running, share: float, ending: str) -> Wallet:
+    start = run.start
+    usage = Usage(start.input_tokens, int(run.max_tokens * share) if ending == "ok" else 0)
     cost = PRICING.cost(usage) if ending == "ok" else Credits.zero()
     status = GenerationStatus.COMPLETED if ending == "ok" else GenerationStatus.FAILED
     await billing.settle(
@@ -170,5 +188,18 @@ async def _generate(
             start.generation_id, uuid.uuid4(), status, usage, UsageSource.PROVIDER, cost, None, datetime.now(UTC)
         )
     )
-    difference = precharge - cost
-    return charged if difference.is_zero() else charged.adjusted(difference)
+    return model.settled(start.precharge, start.reserve, cost)
+
+
+@pytest.mark.parametrize(
+    ("balance", "amount"),
+    [(MAX_BALANCE.micros, 1), (-MAX_BALANCE.micros, -1), (MAX_BALANCE.micros, MAX_MICROS), (0, MIN_MICROS)],
+)
+async def test_a_posting_past_the_balance_bound_changes_nothing(
+    clean_db: AsyncEngine, balance: int, amount: int
+) -> None:
+    user_id = await funded_user(clean_db, balance)
+    with pytest.raises(BalanceOutOfRange):
+        await _post(clean_db, user_id, amount)
+    assert await balance_of(clean_db, user_id) == balance
+    assert await ledger_violations(clean_db) == []

@@ -96,6 +96,36 @@ async def test_bad_amounts_are_422(client: AsyncTestClient[Litestar], settings: 
     assert response.json()["code"] == "validation_error"
 
 
+async def test_a_balance_beyond_its_bound_is_422_and_nothing_is_written(
+    client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
+) -> None:
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "wanda"))
+    steps = [
+        ("9000000000000", 422),  # the two adjustments: past BIGINT together, past the bound alone
+        ("9000000000000", 422),
+        ("600000000000", 200),
+        ("600000000000", 422),
+        ("-600000000000", 200),
+        ("-600000000000", 200),
+        ("-600000000000", 422),
+        ("-9223372036854", 422),
+    ]
+    for number, (amount, status) in enumerate(steps):
+        for _ in range(2):  # a retry with the same Idempotency-Key gets the same answer
+            response = await _adjust(client, admin, user_id, {"amount": amount, "reason": "x"}, key=f"big-{number}")
+            assert response.status_code == status, (amount, response.text)
+            if status == 422:
+                assert response.json()["code"] == "balance_out_of_range"
+                assert response.json()["errors"][0]["field"] == "amount"
+    ledger = (await client.get(f"/api/v1/admin/users/{user_id}/transactions", headers=bearer(admin))).json()
+    assert [t["amount"] for t in reversed(ledger["items"])] == ["600000000000", "-600000000000", "-600000000000"]
+    assert (await client.get(f"/api/v1/admin/users/{user_id}", headers=bearer(admin))).json()["balance"] == (
+        "-600000000000"
+    )
+    assert await ledger_violations(clean_db) == []
+
+
 async def test_adjusting_a_missing_user_is_404(client: AsyncTestClient[Litestar], settings: Settings) -> None:
     admin = await admin_token(client, settings)
     response = await _adjust(client, admin, str(uuid.uuid4()), {"amount": "1", "reason": "x"})

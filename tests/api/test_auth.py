@@ -54,6 +54,8 @@ async def test_usernames_are_unique_regardless_of_case(client: AsyncTestClient[L
         ({"username": "ab", "password": PASSWORD}, "username"),
         ({"username": "a" * 65, "password": PASSWORD}, "username"),
         ({"username": "bad name", "password": PASSWORD}, "username"),
+        ({"username": "alice\n", "password": PASSWORD}, "username"),
+        ({"username": "dave", "password": PASSWORD, "email": "dave@example.com\n"}, "email"),
         ({"username": "dave", "password": "short"}, "password"),
         ({"username": "dave", "password": PASSWORD, "email": "not-an-email"}, "email"),
         ({"password": PASSWORD}, "username"),

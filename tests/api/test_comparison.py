@@ -1,9 +1,11 @@
 """Text comparison end to end: TypeIDs, API keys, HMAC login, references, comparisons, subscriptions."""
 
+import asyncio
 import base64
 import secrets
 import string
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -177,6 +179,15 @@ async def test_a_nonce_works_once(world: World) -> None:
     assert replay.json()["code"] == "replayed_nonce"
 
 
+async def test_a_nonce_with_a_trailing_newline_is_422_not_another_nonce(world: World) -> None:
+    key = await world.key()
+    nonce = secrets.token_urlsafe(24)
+    with_newline = await world.login(key, nonce=f"{nonce}\n")
+    assert with_newline.status_code == 422, with_newline.text
+    assert with_newline.json()["code"] == "validation_error"
+    assert (await world.login(key, nonce=nonce)).status_code == 200
+
+
 async def test_bad_signatures_store_no_nonce(world: World, clean_db: AsyncEngine) -> None:
     key = await world.key()
     for _ in range(20):
@@ -204,7 +215,15 @@ async def test_revoked_and_suspended_keys(world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("nonce", "short"), ("nonce", "x" * 65), ("username", "bad\nname"), ("api_key", "ak bad")]
+    ("field", "value"),
+    [
+        ("nonce", "short"),
+        ("nonce", "x" * 65),
+        ("username", "bad\nname"),
+        ("username", "carla\n"),
+        ("api_key", "ak bad"),
+        ("api_key", "ak_something_long_enough\n"),
+    ],
 )
 async def test_malformed_logins_are_422_before_any_lookup(world: World, field: str, value: str) -> None:
     body = signed_login("ak_something_long_enough", "carla", "sk") | {field: value}
@@ -263,6 +282,85 @@ async def test_text_routes_need_a_key_token_and_an_active_subscription(world: Wo
     suspended = await world.client.post("/api/v1/reference", json={"text": b64("x")}, headers=bearer(token))
     assert suspended.status_code == 403
     assert suspended.json()["code"] == "subscription_inactive"
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    ["2030-01-01T00:00:00", "2030-01-01", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"],
+)
+async def test_an_expiry_without_a_timezone_or_out_of_range_is_422_and_nothing_is_written(
+    world: World, expires_at: str
+) -> None:
+    body = {"user_id": world.user_id, "typeid": "essay", "expires_at": expires_at}
+    created = await world.client.post("/api/v1/keys", json=body, headers=bearer(world.admin))
+    assert created.status_code == 422, created.text
+    assert created.json()["code"] == "validation_error"
+    assert created.json()["errors"][0]["field"] == "expires_at"
+    assert (await world.client.get("/api/v1/keys", headers=bearer(world.admin))).json()["items"] == []
+    key = await world.key()
+    patched = await world.client.patch(
+        f"/api/v1/keys/{key['api_key']}", json={"expires_at": expires_at}, headers=bearer(world.admin)
+    )
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["code"] == "validation_error"
+    listed = (await world.client.get("/api/v1/keys", headers=bearer(world.admin))).json()["items"]
+    assert [k["expires_at"] for k in listed] == [key["expires_at"]]
+
+
+@pytest.mark.parametrize(
+    "bound", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00+24:00"]
+)
+async def test_billing_bounds_out_of_range_are_422(world: World, bound: str) -> None:
+    key = await world.key()
+    for query in ({"from": bound}, {"to": bound}):
+        for path in (f"/api/v1/billing/{key['api_key']}", "/api/v1/admin/usage"):
+            response = await world.client.get(path, params=query, headers=bearer(world.admin))
+            assert response.status_code == 422, (path, query, response.text)
+            assert response.json()["code"] == "validation_error"
+
+
+@asynccontextmanager
+async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[World]:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, **changes))) as client:
+        yield await world_on(client, settings)
+
+
+async def test_references_count_against_the_key_and_user_request_limits(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    async with _world_with(settings, rate_limit_key_rpm=3) as world:
+        _, token = await world.key_token()
+        statuses = [
+            (await world.client.post("/api/v1/reference", json={"text": b64("r")}, headers=bearer(token))).status_code
+            for _ in range(4)
+        ]
+    assert statuses == [201, 201, 201, 429]
+
+
+async def test_stored_reference_bytes_have_a_per_user_quota_that_concurrent_uploads_cannot_pass(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """10 concurrent uploads of 200 KiB against a 1 MiB quota: 5 fit. Deleted rows (the purge) free their bytes."""
+    async with _world_with(settings, reference_storage_bytes_per_user=1024 * 1024) as world:
+        (_, token), (_, other_token) = await world.key_token(), await world.key_token()
+        body = {"text": b64("é" * (100 * 1024))}  # 200 KiB of UTF-8: the quota counts bytes, not characters
+        responses = await asyncio.gather(
+            *(world.client.post("/api/v1/reference", json=body, headers=bearer(t)) for t in [token, other_token] * 5)
+        )
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [201] * 5 + [409] * 5, statuses
+        refused = next(response.json() for response in responses if response.status_code == 409)
+        assert refused["code"] == "reference_quota_exceeded"
+        small = await world.client.post(
+            "/api/v1/reference", json={"text": b64("x" * (50 * 1024))}, headers=bearer(token)
+        )
+        assert small.status_code == 409
+        async with clean_db.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM text_references WHERE ctid IN (SELECT ctid FROM text_references LIMIT 1)")
+            )
+        again = await world.client.post("/api/v1/reference", json=body, headers=bearer(token))
+        assert again.status_code == 201, again.text
 
 
 async def test_deleting_a_key_kills_its_tokens_at_once(world: World) -> None:

@@ -167,6 +167,41 @@ async def test_a_burst_spends_exactly_what_the_balance_covers(
     assert await ledger_violations(clean_db) == []
 
 
+async def test_parallel_streams_overdraw_by_at_most_one_completion(settings: Settings, clean_db: AsyncEngine) -> None:
+    """The issue's scenario: 1 credit, 40 parallel streams of gemini-flash with max_tokens 1000 (10 credits each
+    at most). Only what the balance less the output reserves of the running ones covers may start."""
+    app = create_app(replace_settings(settings, simulator_token_delay_ms=2))
+    async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        token = await _funded_client(http, settings, "overdraft", amount="1")
+        body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 1000, "stream": True}
+
+        async def stream() -> tuple[int, str]:
+            async with http.stream("POST", GENERATIONS, json=body, headers=bearer(token)) as response:
+                content = (await response.aread()).decode()
+                return response.status_code, content
+
+        answers = await asyncio.gather(*(stream() for _ in range(40)))
+        balance = Credits.parse((await http.get("/api/v1/me/balance", headers=bearer(token))).json()["balance"])
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == 1, statuses
+    refused = [json.loads(content) for status, content in answers if status != 200]
+    assert {(problem["status"], problem["code"]) for problem in refused} == {(402, "insufficient_balance")}
+    done = _final_event(next(content for status, content in answers if status == 200))
+    assert done["usage"]["output_tokens"] == 1000
+    most = GEMINI_FLASH.cost(Usage(done["usage"]["input_tokens"], 1000))
+    assert balance >= Credits.whole(1) - most
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []
+
+
+def _final_event(stream: str) -> dict[str, Any]:
+    events = [block for block in stream.replace("\r\n", "\n").split("\n\n") if block.strip()]
+    fields = dict(line.split(": ", 1) for line in events[-1].splitlines() if not line.startswith(":"))
+    assert fields["event"] == "done", stream[-500:]
+    final: dict[str, Any] = json.loads(fields["data"])
+    return final
+
+
 async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:

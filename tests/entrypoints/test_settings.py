@@ -26,7 +26,15 @@ def test_numbers_and_flags_are_converted_from_text(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "abc"), ("PORT", "70000"), ("DB_POOL_SIZE", "0"), ("CREDITGATE_ENV", "prod"), ("LOG_LEVEL", "loud")],
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("DB_POOL_SIZE", "0"),
+        ("CREDITGATE_ENV", "prod"),
+        ("LOG_LEVEL", "loud"),
+        ("SIGNUP_CREDITS", "1e3"),
+        ("SIGNUP_CREDITS", "1000000000000.000001"),
+    ],
 )
 def test_a_bad_value_is_reported_by_its_variable_name(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):

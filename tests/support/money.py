@@ -28,6 +28,27 @@ async def funded_user(engine: AsyncEngine, micros: int) -> uuid.UUID:
     return user_id
 
 
+async def key_row(engine: AsyncEngine, user_id: uuid.UUID, credit_limit: int | None = None) -> str:
+    """An active API key of `user_id` on the TypeID `billing-type`, written directly."""
+    api_key = f"key_{uuid.uuid4().hex}"
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO type_profiles (typeid, scale, system, user_template, model, llm) "
+                "VALUES (:t, 10, 's', '{reference} {text}', 'dr14', 'simulator') ON CONFLICT DO NOTHING"
+            ),
+            {"t": "billing-type"},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO api_keys (api_key, user_id, typeid, expires_at, credit_limit, secret_ciphertext) "
+                "VALUES (:k, :u, 'billing-type', now() + interval '1 day', :limit, '\\x00')"
+            ),
+            {"k": api_key, "u": user_id, "limit": credit_limit},
+        )
+    return api_key
+
+
 async def balance_of(engine: AsyncEngine, user_id: uuid.UUID) -> int:
     async with engine.connect() as connection:
         return int(await connection.scalar(text("SELECT balance FROM wallets WHERE user_id = :id"), {"id": user_id}))

@@ -246,7 +246,19 @@ class PgReferences(References):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(self, reference: TextReference) -> None:
+    async def add(self, reference: TextReference, max_stored_bytes: int) -> bool:
+        """Under a transaction-scoped advisory lock per owner: the sum is taken after the previous holder
+        committed, over the references that exist then (a purge needs no bookkeeping)."""
+        if max_stored_bytes:
+            owner = f"text_references:{reference.user_id}"
+            await self._session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(owner, 0))))
+            stored = await self._session.scalar(
+                select(func.sum(func.octet_length(text_references.c.content))).where(
+                    text_references.c.user_id == reference.user_id
+                )
+            )
+            if int(stored or 0) + len(reference.content.encode()) > max_stored_bytes:
+                return False
         await self._session.execute(
             insert(text_references).values(
                 id=reference.id,
@@ -258,6 +270,7 @@ class PgReferences(References):
                 created_at=reference.created_at,
             )
         )
+        return True
 
     async def get(self, reference_id: UUID) -> TextReference | None:
         row = (

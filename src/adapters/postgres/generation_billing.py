@@ -1,4 +1,8 @@
-"""The generation money path. Every step is one statement run in autocommit mode: atomic, one round trip."""
+"""The generation money path. Every step is one statement run in autocommit mode: atomic, one round trip.
+
+A generation starts only while the wallet's `available` (balance less the output reserves of the user's
+running generations, `reserved_micros`) is positive and covers its pre-charge; it adds its own reserve, and its
+settlement (reaper and refund included) releases exactly the `wallet_reserved` it recorded."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,27 +26,28 @@ log = structlog.get_logger(__name__)
 
 _START = text("""
 WITH funded AS (
-    SELECT user_id, balance FROM wallets
+    SELECT user_id, balance - reserved_micros AS available FROM wallets
     WHERE user_id = :user_id
     FOR UPDATE
 ), k AS (
     UPDATE api_keys SET spent_micros = spent_micros + :key_reserve
     WHERE api_key = CAST(:api_key AS text)
       AND (credit_limit IS NULL OR spent_micros < credit_limit)
-      AND EXISTS (SELECT 1 FROM funded WHERE balance > 0 AND balance >= :precharge)
+      AND EXISTS (SELECT 1 FROM funded WHERE available > 0 AND available >= :precharge)
     RETURNING api_key
 ), w AS (
-    UPDATE wallets SET balance = balance - :precharge, updated_at = now()
-    WHERE user_id = :user_id AND balance > 0 AND balance >= :precharge
+    UPDATE wallets SET balance = balance - :precharge, reserved_micros = reserved_micros + :reserve,
+                       updated_at = now()
+    WHERE user_id = :user_id AND balance - reserved_micros > 0 AND balance - reserved_micros >= :precharge
       AND (CAST(:api_key AS text) IS NULL OR EXISTS (SELECT 1 FROM k))
     RETURNING user_id, balance
 ), g AS (
     INSERT INTO generations (id, user_id, kind, model, api_key, status, unit_tokens, input_credits,
-                             output_credits, input_tokens, precharged, cost, key_reserved, lease_expires_at,
-                             created_at)
+                             output_credits, input_tokens, precharged, cost, key_reserved, wallet_reserved,
+                             lease_expires_at, created_at)
     SELECT :generation_id, user_id, :kind, :model, :api_key, 'running', :unit_tokens, :input_credits,
            :output_credits, :input_tokens, :precharge, :precharge,
-           CASE WHEN CAST(:api_key AS text) IS NULL THEN 0 ELSE CAST(:key_reserve AS bigint) END,
+           CASE WHEN CAST(:api_key AS text) IS NULL THEN 0 ELSE CAST(:key_reserve AS bigint) END, :reserve,
            now() + make_interval(secs => :lease), :created_at
     FROM w
     RETURNING id
@@ -53,7 +58,7 @@ WITH funded AS (
     WHERE CAST(:precharge AS bigint) > 0
 )
 SELECT (SELECT balance FROM w) AS balance,
-       EXISTS (SELECT 1 FROM funded WHERE balance > 0 AND balance >= :precharge) AS funded
+       EXISTS (SELECT 1 FROM funded WHERE available > 0 AND available >= :precharge) AS funded
 """)
 
 _CHECKPOINT = text("""
@@ -69,9 +74,10 @@ WITH g AS (
         usage_source = :usage_source, cost = :cost, output = :output, error_code = :error_code,
         finished_at = :finished_at
     WHERE id = :generation_id AND status = 'running'
-    RETURNING id, user_id, kind, api_key, precharged, key_reserved
+    RETURNING id, user_id, kind, api_key, precharged, key_reserved, wallet_reserved
 ), w AS (
-    UPDATE wallets SET balance = wallets.balance - (CAST(:cost AS bigint) - g.precharged), updated_at = now()
+    UPDATE wallets SET balance = wallets.balance - (CAST(:cost AS bigint) - g.precharged),
+                       reserved_micros = wallets.reserved_micros - g.wallet_reserved, updated_at = now()
     FROM g
     WHERE wallets.user_id = g.user_id
     RETURNING wallets.user_id, wallets.balance, g.precharged, g.key_reserved, g.kind, g.api_key,
@@ -125,6 +131,7 @@ class PgGenerationBilling(GenerationBilling):
                         "input_tokens": start.input_tokens,
                         "precharge": start.precharge.micros,
                         "key_reserve": (start.key_reserve or start.precharge).micros,
+                        "reserve": start.reserve.micros,
                         "lease": lease.total_seconds(),
                         "created_at": start.created_at,
                     },

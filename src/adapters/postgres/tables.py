@@ -56,6 +56,7 @@ wallets = Table(
     metadata,
     Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
     Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("reserved_micros", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -148,6 +149,7 @@ generations = Table(
     Column("precharged", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
     Column("key_reserved", BigInteger, nullable=False, server_default="0"),
+    Column("wallet_reserved", BigInteger, nullable=False, server_default="0"),
     Column("output", Text),
     Column("error_code", Text),
     Column("lease_expires_at", DateTime(timezone=True), nullable=False),
@@ -216,4 +218,5 @@ text_references = Table(
     Column("length", Integer, nullable=False),
     _created_at(),
 )
+Index("ix_text_references_user_id", text_references.c.user_id)
 Index("ix_generations_api_key_created_at", generations.c.api_key, generations.c.created_at)

@@ -1,14 +1,14 @@
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, insert, literal, select, update
+from sqlalchemy import Numeric, RowMapping, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.tables import ledger_entries, wallets
 from application.ports.persistence import Page, PageRequest, Posting, WalletLedger
 from domain.credits import Credits
-from domain.errors import NotFound
-from domain.wallet import EntryKind, LedgerEntry
+from domain.errors import BalanceOutOfRange, NotFound
+from domain.wallet import MAX_BALANCE, EntryKind, LedgerEntry
 
 _ENTRY_COLUMNS = (
     ledger_entries.c.id,
@@ -42,10 +42,12 @@ class PgWalletLedger(WalletLedger):
         self._session = session
 
     async def post(self, posting: Posting) -> LedgerEntry:
-        """One statement: the wallet update and its ledger row, with the balance the update produced."""
+        """One statement: the wallet update and its ledger row, with the balance the update produced. The bound
+        is checked in numeric, where a sum past BIGINT does not overflow."""
         wallet = (
             update(wallets)
             .where(wallets.c.user_id == posting.user_id)
+            .where(func.abs(cast(wallets.c.balance, Numeric) + posting.amount.micros) <= MAX_BALANCE.micros)
             .values(balance=wallets.c.balance + posting.amount.micros, updated_at=func.now())
             .returning(wallets.c.user_id, wallets.c.balance)
             .cte("w")
@@ -69,9 +71,11 @@ class PgWalletLedger(WalletLedger):
             .returning(*_ENTRY_COLUMNS)
         )
         row = (await self._session.execute(entry)).one_or_none()
-        if row is None:
+        if row is not None:
+            return _entry(row._mapping)
+        if await self._session.scalar(select(wallets.c.user_id).where(wallets.c.user_id == posting.user_id)) is None:
             raise NotFound("the user has no wallet")
-        return _entry(row._mapping)
+        raise BalanceOutOfRange
 
     async def entries(self, user_id: UUID, page: PageRequest) -> Page[LedgerEntry]:
         query = (

@@ -2,13 +2,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from application.patterns import whole
 from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.catalog import CatalogModel
 from domain.credits import Credits
 from domain.pricing import MAX_UNIT_TOKENS, Pricing
 
-ModelId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", examples=["dr14"])]
+ModelId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["dr14"])]
 UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=1000)]
 MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]

@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 
 from application.accounts.sessions import SessionTokens
+from application.patterns import whole
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, NonceStore
 from application.ports.persistence import UnitOfWork
@@ -21,10 +22,10 @@ _DUMMY_SECRET = secrets.token_urlsafe(32)
 
 
 class KeyLoginRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    api_key: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-    username: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    api_key: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_-]{1,128}"))]
+    username: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_.-]{1,64}"))]
     timestamp: Annotated[int, msgspec.Meta(ge=0, le=10**11)]
-    nonce: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+    nonce: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_-]{16,64}"))]
     signature: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 

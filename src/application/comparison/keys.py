@@ -7,6 +7,7 @@ import msgspec
 
 from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
+from application.instants import AwareDatetime, in_utc
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
@@ -34,12 +35,12 @@ class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     user_id: UUID
     typeid: TypeIdText
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
     credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class KeyPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
     status: Literal["active", "suspended"] | None = None
     typeid: TypeIdText | None = None
     credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
@@ -113,6 +114,7 @@ class KeyAdmin:
 
     async def create(self, new: NewKey) -> CreatedKey:
         now = self._clock.now()
+        expires_at = now + DEFAULT_LIFETIME if new.expires_at is None else in_utc(new.expires_at, "expires_at")
         if await self._users.account(new.user_id) is None:
             raise InvalidInput("no such user", field="user_id")
         await self._require_typeid(new.typeid)
@@ -122,7 +124,7 @@ class KeyAdmin:
             typeid=new.typeid,
             name=new.name,
             status=KeyStatus.ACTIVE,
-            expires_at=new.expires_at or now + DEFAULT_LIFETIME,
+            expires_at=expires_at,
             credit_limit=_limit(new.credit_limit),
             created_at=now,
         )
@@ -147,7 +149,7 @@ class KeyAdmin:
         if patch.typeid is not None:
             await self._require_typeid(patch.typeid)
         changes = KeyChanges(
-            expires_at=patch.expires_at,
+            expires_at=None if patch.expires_at is None else in_utc(patch.expires_at, "expires_at"),
             status=None if patch.status is None else KeyStatus(patch.status),
             typeid=patch.typeid,
             credit_limit=_limit(patch.credit_limit) if isinstance(patch.credit_limit, str) else None,

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,6 +27,7 @@ from domain.errors import (
     InvalidUtf8,
     NotFound,
     PayloadTooLarge,
+    ReferenceQuotaExceeded,
     SubscriptionInactive,
     UnparseableScore,
 )
@@ -108,14 +110,29 @@ class KeyContext:
         return principal, key
 
 
+@dataclass(frozen=True, slots=True)
+class ReferenceStorage:
+    """What one account may keep in stored references, in UTF-8 bytes (0: no limit)."""
+
+    bytes_per_user: int
+
+
 class CreateReference:
-    """Store a reference text (base64 of UTF-8, at most 256 KiB decoded) to compare texts against."""
+    """Store a reference text (base64 of UTF-8, at most 256 KiB decoded) to compare texts against. An account
+    keeps at most REFERENCE_STORAGE_BYTES_PER_USER bytes of references: 409 `reference_quota_exceeded` past it."""
 
     def __init__(
-        self, context: KeyContext, references: References, uow: UnitOfWork, clock: Clock, ids: IdGenerator
+        self,
+        context: KeyContext,
+        references: References,
+        storage: ReferenceStorage,
+        uow: UnitOfWork,
+        clock: Clock,
+        ids: IdGenerator,
     ) -> None:
         self._context = context
         self._references = references
+        self._storage = storage
         self._uow = uow
         self._clock = clock
         self._ids = ids
@@ -131,7 +148,10 @@ class CreateReference:
             content=content,
             created_at=self._clock.now(),
         )
-        await self._references.add(reference)
+        if not await self._references.add(reference, self._storage.bytes_per_user):
+            raise ReferenceQuotaExceeded(
+                f"stored references are limited to {self._storage.bytes_per_user} bytes per account"
+            )
         await self._uow.commit()
         return ReferenceView(
             reference_id=reference.id, name=reference.name, length=len(content), created_at=reference.created_at

@@ -3,6 +3,7 @@ from typing import Annotated
 
 import msgspec
 
+from application.patterns import whole
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
@@ -10,7 +11,7 @@ from application.ports.persistence import PageRequest, UnitOfWork
 from domain.errors import Conflict, NotFound, UnknownModel
 from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
 
-TypeIdText = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", examples=["essay-grader"])]
+TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["essay-grader"])]
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 
 

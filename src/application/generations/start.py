@@ -30,8 +30,9 @@ class Order:
 
 
 class StartGeneration:
-    """Look up the model, pre-charge the prompt atomically (402 `insufficient_balance` when the balance is not
-    positive or does not cover it; 402 `key_credit_limit` when a key-scoped principal's key has spent its
+    """Look up the model, pre-charge the prompt and reserve the most the completion can cost, atomically (402
+    `insufficient_balance` when the balance less the reserves of the user's running generations is not positive
+    or does not cover the prompt; 402 `key_credit_limit` when a key-scoped principal's key has spent its
     limit — checked in the same statement; nothing starts), then open the provider stream and wait for its first token,
     so that a provider failing before any token refunds the pre-charge and answers 502/503."""
 
@@ -85,6 +86,7 @@ class StartGeneration:
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
                 key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
+                reserve=model.pricing.output_cost(max_tokens),
             ),
             self._policy.lease,
         )

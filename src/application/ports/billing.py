@@ -1,7 +1,7 @@
 """The money path of a generation: each step is one atomic statement, committed on its own (no request session)."""
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -26,6 +26,9 @@ class GenerationStart:
     key_reserve: Credits | None = None
     """What a key-scoped generation holds against the key's credit_limit until it settles: its most expensive
     outcome (prompt + max_tokens). None: the pre-charge."""
+    reserve: Credits = field(default_factory=Credits.zero)
+    """What the generation holds against the wallet until it settles: the most its completion can cost
+    (max_tokens at the output price)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,10 @@ class GenerationBilling(Protocol):
     async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
         """Pre-charge and record the running generation atomically; return the balance after it.
 
-        MUST raise InsufficientBalance, changing nothing, when the balance is <= 0 or below the pre-charge.
+        MUST raise InsufficientBalance, changing nothing, when the balance less the reserves of the user's running
+        generations is <= 0 or below the pre-charge; otherwise the wallet's reserves grow by `reserve`, and `settle`
+        (reaper included) releases exactly that. So the user's running generations together can overdraw the
+        balance by at most the one completion admitted last.
         For a key-scoped start, in the same atomic step: MUST raise KeyCreditLimit, changing nothing, when the
         key's spend (settled costs plus the reserves of its running generations) has reached its credit_limit;
         otherwise the key's spend grows by `key_reserve`, and `settle` replaces that reserve by the cost. So a

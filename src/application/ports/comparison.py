@@ -104,7 +104,10 @@ class TextReference:
 
 class References(Protocol):
     @abstractmethod
-    async def add(self, reference: TextReference) -> None: ...
+    async def add(self, reference: TextReference, max_stored_bytes: int) -> bool:
+        """Store it unless the owner's references (UTF-8 bytes of their contents, the new one included) would
+        exceed `max_stored_bytes` (0: no limit); False then, nothing stored. Concurrent adds for one owner are
+        serialized, so together they cannot pass the limit; deleted references no longer count."""
 
     @abstractmethod
     async def get(self, reference_id: UUID) -> TextReference | None: ...

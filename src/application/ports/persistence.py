@@ -116,7 +116,8 @@ class WalletLedger(Protocol):
     async def post(self, posting: Posting) -> LedgerEntry:
         """Apply a signed, non-zero amount to the wallet and append its ledger row, atomically.
 
-        The balance may go below zero. MUST raise NotFound when the user has no wallet.
+        The balance may go below zero. MUST raise NotFound when the user has no wallet, and BalanceOutOfRange,
+        changing nothing, when the balance would leave ±MAX_BALANCE.
         """
 
     @abstractmethod

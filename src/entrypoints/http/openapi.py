@@ -24,6 +24,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, Redo
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
+from application.patterns import CREDITS, DIGITS
 from entrypoints.http.docs_assets import asset_url, page_head
 from entrypoints.http.guards import require_admin, require_user
 from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -35,7 +36,7 @@ SELF_DESCRIBED = frozenset({"/health/ready"})
 OPENAI_ERROR = "OpenAIError"
 
 _REF = "#/components/schemas/"
-_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": DIGITS}}
 
 DESCRIPTIONS = {
     400: "`malformed_json`: the body is not valid JSON",
@@ -85,7 +86,7 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 _STRING = {"type": "string"}
-_CREDITS = {"type": "string", "pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?$"}
+_CREDITS = {"type": "string", "pattern": CREDITS}
 _USAGE = _closed(
     {"input_tokens": {"type": "integer", "minimum": 0}, "output_tokens": {"type": "integer", "minimum": 0}}
 )
@@ -95,7 +96,7 @@ GENERATION_EVENTS: dict[str, Any] = {
     "description": "One Server-Sent Event: `start`, `delta`..., then exactly one of `done` or `error`",
     "type": "object",
     "required": ["event", "data", "id"],
-    "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}, "event": _STRING, "data": _STRING},
+    "properties": {"id": {"type": "string", "pattern": DIGITS}, "event": _STRING, "data": _STRING},
     "oneOf": [
         _event("start", _closed({"id": _GENERATION_ID, "model": _STRING})),
         _event("delta", _closed({"text": _STRING})),

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from litestar.params import Parameter, QueryParameter
 
+from application.instants import in_utc
 from application.ports.persistence import PageRequest
 from domain.errors import InvalidInput
 
@@ -13,7 +14,9 @@ Cursor = Annotated[str | None, Parameter(max_length=512, description="`next_curs
 Since = Annotated[
     str | None, QueryParameter(name="from", max_length=40, description="ISO date or date-time, UTC if naive")
 ]
-Until = Annotated[str | None, QueryParameter(name="to", max_length=40, description="ISO date or date-time, exclusive")]
+Until = Annotated[
+    str | None, QueryParameter(name="to", max_length=40, description="ISO date or date-time, exclusive, UTC if naive")
+]
 
 
 def page_request(limit: Limit = 50, cursor: Cursor = None) -> PageRequest:
@@ -28,4 +31,4 @@ def instant(value: str | None, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput("an ISO 8601 date or date-time, e.g. 2026-11-01", field=field) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_utc(parsed, field) if parsed.tzinfo else parsed.replace(tzinfo=UTC)

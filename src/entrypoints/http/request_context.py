@@ -9,7 +9,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
-_ACCEPTED_ID = re.compile(rb"^[A-Za-z0-9._-]{8,128}$")
+_ACCEPTED_ID = re.compile(rb"[A-Za-z0-9._-]{8,128}")
 
 log = structlog.get_logger("creditgate.http")
 
@@ -52,6 +52,6 @@ class RequestContext:
 
 def _request_id(scope: HTTPScope) -> str:
     for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER and _ACCEPTED_ID.match(value):
+        if name == REQUEST_ID_HEADER and _ACCEPTED_ID.fullmatch(value):
             return value.decode()
     return uuid.uuid4().hex

@@ -162,7 +162,12 @@ async def key_login(data: KeyLoginRequest, use_case: FromDishka[KeyLogin]) -> Ke
     return await use_case(data)
 
 
-@post("/reference", status_code=HTTP_201_CREATED, description=CreateReference.__doc__, responses=KEY_TOKEN)
+@post(
+    "/reference",
+    status_code=HTTP_201_CREATED,
+    description=CreateReference.__doc__,
+    responses={**KEY_TOKEN, 409: problem_response("`reference_quota_exceeded`: the account's references are full")},
+)
 @inject
 async def create_reference(data: NewReference, use_case: FromDishka[CreateReference]) -> ReferenceView:
     return await use_case(data)
