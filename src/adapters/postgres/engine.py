@@ -32,6 +32,7 @@ def create_engine(
         max_overflow=max_overflow,
         pool_timeout=timeout_seconds,
         pool_pre_ping=False,
+        hide_parameters=True,
         connect_args=connect_args,
     )
 
