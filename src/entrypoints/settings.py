@@ -66,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     local_model_api_key: str | None = None
     trusted_proxies: str = ""
     cors_allowed_origins: str = ""
+    metrics_token: str | None = None
+    metrics_allowed_networks: str = "127.0.0.1/32,::1/128"
 
     @property
     def is_production(self) -> bool:
@@ -78,6 +80,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def cors_origin_list(self) -> list[str]:
         return _comma_list(self.cors_allowed_origins)
+
+    @property
+    def metrics_network_list(self) -> list[str]:
+        return _comma_list(self.metrics_allowed_networks)
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -155,16 +161,21 @@ def _check_secrets(settings: Settings) -> Settings:
 
 
 def _check_transport(settings: Settings) -> None:
-    for proxy in settings.trusted_proxy_list:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise SettingsError(f"invalid value for TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None
+    _check_networks("TRUSTED_PROXIES", settings.trusted_proxy_list)
+    _check_networks("METRICS_ALLOWED_NETWORKS", settings.metrics_network_list)
     for origin in settings.cors_origin_list:
         if not _ORIGIN.match(origin):
             raise SettingsError(
                 f"invalid value for CORS_ALLOWED_ORIGINS: {origin!r} is not `*` or an origin like https://app.example"
             )
+
+
+def _check_networks(variable: str, networks: list[str]) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"invalid value for {variable}: {network!r} is not an IP address or CIDR") from None
 
 
 def _development_secret(data_dir: Path, name: str, generate: Callable[[], str]) -> str:

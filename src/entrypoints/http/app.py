@@ -10,9 +10,10 @@ from litestar.config.cors import CORSConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 
 from entrypoints.container import build_container
+from entrypoints.http.metrics import metrics_controller
 from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import reaper_running
@@ -25,11 +26,6 @@ from entrypoints.settings import Settings
 MAX_BODY_BYTES = 1024 * 1024
 API_TITLE = "creditgate"
 API_VERSION = "0.1.0"
-
-
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    include_in_schema = False
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -76,7 +72,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         route_handlers=[
             health.live,
             health.ready,
-            MetricsController,
+            metrics_controller(settings.metrics_network_list, settings.metrics_token),
             auth.router,
             me.router,
             admin.router,
