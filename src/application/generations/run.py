@@ -1,5 +1,6 @@
 """One generation in flight: relays the provider's deltas, checkpoints, and settles exactly once however it ends."""
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +87,7 @@ class GenerationRun:
         self._outcome: Outcome | None = None
         self._checkpointed_tokens = 0
         self._checkpointed_at: datetime = clock.now()
+        self._checkpointing: asyncio.Task[None] | None = None
         self._probe = probe
         self._probe_closed = False
 
@@ -103,7 +105,7 @@ class GenerationRun:
             self._pending = None
         while (text := await self._next_text()) is not None:
             yield text
-            await self._checkpoint_if_due()
+            self._checkpoint_if_due()
 
     async def complete(self) -> Outcome:
         """Read the whole answer (the non-streaming API) and settle."""
@@ -119,6 +121,8 @@ class GenerationRun:
             try:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
                     await self._events.aclose()
+                    if self._checkpointing is not None:
+                        await asyncio.wait([self._checkpointing])  # its failure is its own (logged) business
                     self._outcome = await self._settle()
             except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
                 log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
@@ -148,11 +152,16 @@ class GenerationRun:
         self._exhausted = True
         return None
 
-    async def _checkpoint_if_due(self) -> None:
+    def _checkpoint_if_due(self) -> None:
+        """Beside the relay, one at a time: a slow or stalled database holds up no delta."""
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
         now = self._clock.now()
         due_by_tokens = self._output_tokens - self._checkpointed_tokens >= self._policy.checkpoint_tokens
         if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
-            await self._billing.checkpoint(self.generation_id, self._output_tokens, self._policy.lease)
+            self._checkpointing = asyncio.create_task(
+                self._billing.checkpoint(self.generation_id, self._output_tokens, self._policy.lease)
+            )
             self._checkpointed_tokens, self._checkpointed_at = self._output_tokens, now
 
     async def _settle(self) -> Outcome:
