@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     upstream_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
     generation_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 90.0
     reaper_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    housekeeping_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 60.0
+    reference_retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
     redis_url: str | None = None
     rate_limit_user_rpm: NonNegative = 600
     rate_limit_key_rpm: NonNegative = 600

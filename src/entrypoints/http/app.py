@@ -16,7 +16,7 @@ from entrypoints.container import build_container
 from entrypoints.http.metrics import metrics_controller
 from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
-from entrypoints.http.reaper import reaper_running
+from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
 from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
 from entrypoints.http.transport import TransportSecurity
@@ -63,7 +63,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
-            async with reaper_running(container, settings.reaper_interval_seconds):
+            async with sweeps_running(container, settings):
                 yield
         finally:
             await container.close()
