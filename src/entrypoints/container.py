@@ -66,7 +66,7 @@ from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext, ReferenceStorage
 from application.comparison.typeids import TypeIdAdmin
 from application.generations.create import CreateGeneration
-from application.generations.housekeeping import PurgeExpiredRecords
+from application.generations.housekeeping import HousekeepingPolicy, PurgeExpiredRecords
 from application.generations.open_runs import OpenRuns
 from application.generations.openai_chat import ChatCompletions
 from application.generations.queries import GetGeneration, ListGenerations
@@ -192,6 +192,10 @@ class ModelProvidersProvider(Provider):
     @provide
     def generation_policy(self, settings: Settings) -> GenerationPolicy:
         return GenerationPolicy(lease=timedelta(seconds=settings.generation_lease_seconds))
+
+    @provide
+    def housekeeping_policy(self, settings: Settings) -> HousekeepingPolicy:
+        return HousekeepingPolicy(reference_retention=timedelta(days=settings.reference_retention_days))
 
     reaper = provide(ReapExpiredGenerations)
     purge = provide(PurgeExpiredRecords)

@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     upstream_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
     generation_lease_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 90.0
     reaper_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    housekeeping_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 60.0
+    reference_retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
     redis_url: str | None = None
     rate_limit_user_rpm: NonNegative = 600
     rate_limit_key_rpm: NonNegative = 600
@@ -68,6 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     local_model_api_key: str | None = None
     trusted_proxies: str = ""
     cors_allowed_origins: str = ""
+    metrics_token: str | None = None
+    metrics_allowed_networks: str = "127.0.0.1/32,::1/128"
 
     @property
     def is_production(self) -> bool:
@@ -80,6 +84,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def cors_origin_list(self) -> list[str]:
         return _comma_list(self.cors_allowed_origins)
+
+    @property
+    def metrics_network_list(self) -> list[str]:
+        return _comma_list(self.metrics_allowed_networks)
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -159,16 +167,21 @@ def _check_secrets(settings: Settings) -> Settings:
 
 
 def _check_transport(settings: Settings) -> None:
-    for proxy in settings.trusted_proxy_list:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise SettingsError(f"invalid value for TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR") from None
+    _check_networks("TRUSTED_PROXIES", settings.trusted_proxy_list)
+    _check_networks("METRICS_ALLOWED_NETWORKS", settings.metrics_network_list)
     for origin in settings.cors_origin_list:
         if not _ORIGIN.fullmatch(origin):
             raise SettingsError(
                 f"invalid value for CORS_ALLOWED_ORIGINS: {origin!r} is not `*` or an origin like https://app.example"
             )
+
+
+def _check_networks(variable: str, networks: list[str]) -> None:
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"invalid value for {variable}: {network!r} is not an IP address or CIDR") from None
 
 
 def _development_secret(data_dir: Path, name: str, generate: Callable[[], str]) -> str:

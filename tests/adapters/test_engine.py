@@ -55,3 +55,16 @@ async def test_db_pgbouncer_switches_the_container_s_engine(database_url: str, t
         assert adapted._prepared_statement_cache is None
     finally:
         await container.close()
+
+
+async def test_every_statement_is_bounded_server_side_too_unless_behind_pgbouncer(database_url: str) -> None:
+    """PgBouncer refuses unknown startup parameters; there asyncpg's client-side `command_timeout` bounds alone."""
+    for pgbouncer, expected in ((False, "1500ms"), (True, "0")):
+        engine = create_engine(database_url, pool_size=1, max_overflow=0, timeout_seconds=1.5, pgbouncer=pgbouncer)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("SHOW statement_timeout")) == expected
+            adapted = await _adapted_connection(engine)
+            assert adapted._connection._config.command_timeout == 1.5
+        finally:
+            await engine.dispose()

@@ -6,6 +6,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer, client_token
+from tests.support.servers import serve_on_loopback
 
 PROBLEM = "application/problem+json"
 
@@ -82,12 +83,44 @@ async def test_swagger_and_redoc_pages_are_served(client: AsyncTestClient[Litest
     assert (await client.get("/schema")).status_code == 404
 
 
-async def test_metrics_are_prometheus_text(client: AsyncTestClient[Litestar]) -> None:
-    await client.get("/health/live")
-    response = await client.get("/metrics")
+METRICS_TOKEN = "metrics-token-for-the-suite-0123456789"
+
+
+async def test_metrics_are_prometheus_text_for_the_bearer_of_the_metrics_token(settings: Settings) -> None:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics_token=METRICS_TOKEN))) as client:
+        await client.get("/health/live")
+        response = await client.get("/metrics", headers=bearer(METRICS_TOKEN))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "creditgate_requests_total" in response.text
+
+
+async def test_metrics_are_refused_to_an_untrusted_address(client: AsyncTestClient[Litestar]) -> None:
+    """The in-process client's address is `testclient`, in no network: no token is configured, so 403."""
+    response = await client.get("/metrics", headers=bearer(METRICS_TOKEN))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "metrics_forbidden"
+    assert "creditgate_" not in response.text
+
+
+async def test_metrics_want_the_token_when_one_is_configured(settings: Settings) -> None:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics_token=METRICS_TOKEN))) as client:
+        for headers in ({}, bearer("wrong"), bearer(METRICS_TOKEN + "x"), {"Authorization": METRICS_TOKEN}):
+            response = await client.get("/metrics", headers=headers)
+            assert response.status_code == 401, headers
+            assert response.json()["code"] == "metrics_unauthorized"
+            assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_metrics_are_served_to_loopback_only_by_default(settings: Settings) -> None:
+    async with serve_on_loopback(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        assert (await http.get("/metrics")).status_code == 200
+    elsewhere = replace_settings(settings, metrics_allowed_networks="10.0.0.0/8")
+    async with serve_on_loopback(create_app(elsewhere)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        refused = await http.get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "metrics_forbidden"
 
 
 async def test_the_app_serves_over_a_real_socket(served: httpx.AsyncClient) -> None:

@@ -120,3 +120,23 @@ def test_trusted_proxies_and_cors_origins_are_comma_lists(tmp_path: Path) -> Non
 def test_a_bad_proxy_or_origin_is_refused_by_name(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value, "JWT_SECRET": "x"}, env_file=tmp_path / "none")
+
+
+def test_metrics_are_for_loopback_unless_configured(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
+    assert settings.metrics_token is None
+    assert settings.metrics_network_list == ["127.0.0.1/32", "::1/128"]
+    configured = load_settings(
+        {"DATA_DIR": str(tmp_path), "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7", "METRICS_TOKEN": "t" * 32},
+        env_file=tmp_path / "none",
+    )
+    assert configured.metrics_network_list == ["10.0.0.0/8", "192.168.1.7"]
+    assert configured.metrics_token == "t" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("METRICS_ALLOWED_NETWORKS", "localhost"), ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/33")]
+)
+def test_a_bad_metrics_setting_is_refused(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"DATA_DIR": str(tmp_path), name: value}, env_file=tmp_path / "none")

@@ -1,7 +1,7 @@
 """Per-process read-through caches kept exact across instances by PostgreSQL's LISTEN/NOTIFY.
 
 Triggers announce `<table>:<key>` (or `<table>`: every key) on `creditgate_changes` after every change that a
-cache depends on (migration 0006). Each process holds one LISTEN connection; a notice drops that key from the
+cache depends on (migration 0009). Each process holds one LISTEN connection; a notice drops that key from the
 table's cache. While that connection is down (not yet up, lost, or never possible: PgBouncer in transaction mode
 cannot LISTEN), every read goes to the database, and everything cached is dropped when it comes back: a cache never
 answers from a time it could have missed a notice. A read that raced a notice is not stored (the cache's version

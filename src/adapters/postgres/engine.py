@@ -1,7 +1,9 @@
+import asyncio
 from typing import Any, NewType
 from uuid import uuid4
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 AutocommitEngine = NewType("AutocommitEngine", AsyncEngine)
@@ -17,23 +19,49 @@ def asyncpg_url(database_url: str) -> str:
 def create_engine(
     database_url: str, *, pool_size: int, max_overflow: int, timeout_seconds: float, pgbouncer: bool = False
 ) -> AsyncEngine:
-    """`pgbouncer`: the server is PgBouncer in transaction mode, where consecutive transactions of one client
+    """`timeout_seconds` bounds everything that waits for the server: connecting (authentication included), a
+    pool checkout, and each statement (asyncpg's `command_timeout`, client-side, so it holds when the server
+    answers nothing; directly on PostgreSQL its `statement_timeout` too, which PgBouncer would refuse at startup).
+
+    `pgbouncer`: the server is PgBouncer in transaction mode, where consecutive transactions of one client
     connection may run on different server connections, so no prepared statement may outlive its transaction."""
-    connect_args: dict[str, Any] = {"timeout": timeout_seconds, "server_settings": {"application_name": "creditgate"}}
+    server_settings = {"application_name": "creditgate"}
+    if not pgbouncer:
+        server_settings["statement_timeout"] = str(round(timeout_seconds * 1000))
+    connect_args: dict[str, Any] = {
+        "timeout": timeout_seconds,
+        "command_timeout": timeout_seconds,
+        "server_settings": server_settings,
+    }
     if pgbouncer:
         connect_args |= {
             "statement_cache_size": 0,  # asyncpg's own cache
             "prepared_statement_cache_size": 0,  # SQLAlchemy's cache in its asyncpg adapter
             "prepared_statement_name_func": _unique_statement_name,
         }
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=timeout_seconds,
         pool_pre_ping=False,
+        hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "handle_error", _a_timed_out_connection_is_dropped)
+    return engine
+
+
+def _a_timed_out_connection_is_dropped(context: ExceptionContext) -> None:
+    """A statement that outlived its bound (or whose caller gave up) leaves its connection mid-protocol, and
+    resetting or closing it gracefully would wait for the server again: it is terminated at once (the rest of
+    the pool is left alone)."""
+    if not isinstance(context.original_exception, TimeoutError | asyncio.CancelledError):
+        return
+    context.is_disconnect = True
+    context.invalidate_pool_on_disconnect = False
+    if context.connection is not None and (driver := context.connection.connection.driver_connection) is not None:
+        driver.terminate()
 
 
 def _unique_statement_name() -> str:

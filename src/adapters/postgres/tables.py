@@ -89,7 +89,7 @@ refresh_tokens = Table(
     Column("user_id", Uuid, ForeignKey("users.id"), nullable=False, index=True),
     Column("api_key", Text, index=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
     Column("used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
 )
@@ -103,6 +103,7 @@ idempotency_keys = Table(
     Column("response", LargeBinary),
     _created_at(),
 )
+Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 
 throttle_counters = Table(
     "throttle_counters",
@@ -111,6 +112,7 @@ throttle_counters = Table(
     Column("window_start", DateTime(timezone=True), primary_key=True),
     Column("hits", Integer, nullable=False),
 )
+Index("ix_throttle_counters_window_start", throttle_counters.c.window_start)
 
 models = Table(
     "models",
@@ -212,11 +214,12 @@ text_references = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
-    Column("api_key", Text, ForeignKey("api_keys.api_key"), nullable=False),
+    Column("api_key", Text, ForeignKey("api_keys.api_key"), nullable=False, index=True),
     Column("name", Text),
     Column("content", Text, nullable=False),
     Column("length", Integer, nullable=False),
     _created_at(),
 )
 Index("ix_text_references_user_id", text_references.c.user_id)
+Index("ix_text_references_created_at", text_references.c.created_at)
 Index("ix_generations_api_key_created_at", generations.c.api_key, generations.c.created_at)

@@ -5,6 +5,7 @@ exactly once in its own shielded cleanup, whatever ends it (completion, upstream
 shutdown). Entrypoints only map its events to their wire format and close it when they are done with it; the reaper
 is the only other settler (of runs whose process died)."""
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -116,6 +117,7 @@ class GenerationRun:
         self._outcome: Outcome | None = None
         self._deltas_since_checkpoint = 0
         self._checkpointed_at: datetime = clock.now()
+        self._checkpointing: asyncio.Task[None] | None = None
         self._probe_closed = False
         self._lifecycle = self._events()
 
@@ -155,7 +157,7 @@ class GenerationRun:
                 self._pending = None
             while (text := await self._next_text()) is not None:
                 yield Delta(text)
-                await self._checkpoint_if_due()
+                self._checkpoint_if_due()
         except BaseException:  # the reader left (GeneratorExit) or was cancelled: settle, then let it end
             await self._close()
             raise
@@ -171,6 +173,8 @@ class GenerationRun:
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
                 await self._provider_events.aclose()
+                if self._checkpointing is not None:
+                    await asyncio.wait([self._checkpointing])  # its failure is its own (logged) business
                 self._outcome = await self._settle()
         except Exception as error:  # noqa: BLE001  # whatever the billing port raised, the reaper settles it
             log.warning("settlement_deferred", generation_id=str(self.generation_id), error=type(error).__name__)
@@ -206,13 +210,17 @@ class GenerationRun:
         self._exhausted = True
         return None
 
-    async def _checkpoint_if_due(self) -> None:
-        """A delta is at least one token, so counting deltas (not tokens) bounds the lag; tokens are counted
-        only when a checkpoint is written."""
+    def _checkpoint_if_due(self) -> None:
+        """Beside the relay, one at a time: a slow or stalled database holds up no delta. A delta is at least one
+        token, so counting deltas (not tokens) bounds the lag; tokens are counted only when a checkpoint is written."""
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
         now = self._clock.now()
         due_by_tokens = self._deltas_since_checkpoint >= self._policy.checkpoint_tokens
         if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
-            await self._billing.checkpoint(self.generation_id, self._tally.tokens(), self._policy.lease)
+            self._checkpointing = asyncio.create_task(
+                self._billing.checkpoint(self.generation_id, self._tally.tokens(), self._policy.lease)
+            )
             self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 
     async def _settle(self) -> Outcome:

@@ -10,13 +10,14 @@ from litestar.config.cors import CORSConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 
 from entrypoints.container import build_container
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
+from entrypoints.http.metrics import metrics_controller
 from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
-from entrypoints.http.reaper import reaper_running
+from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
 from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
 from entrypoints.http.transport import TransportSecurity
@@ -26,11 +27,6 @@ from entrypoints.settings import Settings
 MAX_BODY_BYTES = 1024 * 1024
 API_TITLE = "creditgate"
 API_VERSION = "0.1.0"
-
-
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    include_in_schema = False
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -68,7 +64,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
-            async with reaper_running(container, settings.reaper_interval_seconds):
+            async with sweeps_running(container, settings):
                 yield
         finally:
             await container.close()
@@ -77,7 +73,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         route_handlers=[
             health.live,
             health.ready,
-            MetricsController,
+            metrics_controller(settings.metrics_network_list, settings.metrics_token),
             auth.router,
             me.router,
             admin.router,

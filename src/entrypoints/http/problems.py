@@ -109,6 +109,8 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
     headers, extra = None, None
     if isinstance(error, TooManyRequests):
         headers = {"Retry-After": str(error.retry_after_seconds)}
+    if isinstance(error, Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
     if isinstance(error, InvalidInput):
         extra = {"errors": [{"field": error.field, "message": error.detail}]}
     return _problem(status_of(error), error.code, error.detail, headers=headers, extra=extra)

@@ -12,7 +12,7 @@ def live() -> dict[str, str]:
 @get(
     "/health/ready",
     tags=["health"],
-    summary="Ready when PostgreSQL answers within 2 s (else 503)",
+    summary="Ready when PostgreSQL answers within 1.5 s (else 503)",
     security=[],
 )
 @inject

@@ -1,7 +1,7 @@
 """An index on the owner of stored references: an upload sums the owner's stored bytes (its storage quota).
 
-Revision ID: 0006_reference_storage
-Revises: 0005_wallet_reserve
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_reference_storage"
-down_revision: str | None = "0005_wallet_reserve"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

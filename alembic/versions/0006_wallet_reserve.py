@@ -5,8 +5,8 @@
 covers its pre-charge. `generations.wallet_reserved` is the reserve one generation holds, released when it
 settles. Generations already running hold none (they were admitted without one).
 
-Revision ID: 0005_wallet_reserve
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_wallet_reserve"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,8 +5,8 @@ alone after a TRUNCATE); every
 instance LISTENs and drops what it cached for that key (adapters/postgres/change_feed.py). Only the columns a
 cache holds fire it: NOTIFY serializes the commits of the transactions that send one, so hot updates must not.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
