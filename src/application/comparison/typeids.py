@@ -1,3 +1,5 @@
+import base64
+import secrets
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +12,8 @@ from application.ports.persistence import PageRequest, UnitOfWork
 from domain.errors import Conflict, NotFound, UnknownModel
 from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
 
-TypeIdText = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", examples=["essay-grader"])]
+TypeIdText = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", examples=["essay-grader"])]
+GENERATED_ID_BYTES = 10  # 80 bits: exactly 16 base32 characters, no padding
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 
 
@@ -18,8 +21,8 @@ class TypeIdNotFound(NotFound):
     default_detail = "No such TypeID."
 
 
-class TypeIdExists(Conflict):
-    code = "typeid_exists"
+class TypeIdTaken(Conflict):
+    code = "typeid_taken"
     default_detail = "A TypeID with this id exists."
 
 
@@ -34,7 +37,7 @@ class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class NewTypeId(TypeIdFields, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    typeid: TypeIdText
+    typeid: TypeIdText | None = None
 
 
 class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,9 +73,15 @@ class TypeIdList(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None = None
 
 
+def _new_typeid() -> str:
+    return "tid_" + base64.b32encode(secrets.token_bytes(GENERATED_ID_BYTES)).decode().lower()
+
+
 class TypeIdAdmin:
     """TypeIDs: how two texts are compared — the scale of the score, the prompts, and the catalog model
-    (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog."""
+    (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog.
+    Created without a `typeid`, one is generated (`tid_` + 16 base32 characters); a given one must be unused
+    (409 `typeid_taken`)."""
 
     def __init__(self, profiles: TypeProfiles, catalog: Catalog, uow: UnitOfWork, clock: Clock) -> None:
         self._profiles = profiles
@@ -81,7 +90,7 @@ class TypeIdAdmin:
         self._clock = clock
 
     async def create(self, new: NewTypeId) -> TypeIdView:
-        profile = await self._profile(new.typeid, new, created_at=self._clock.now())
+        profile = await self._profile(new.typeid or _new_typeid(), new, created_at=self._clock.now())
         await self._profiles.add(profile)
         await self._uow.commit()
         return TypeIdView.of(profile)
