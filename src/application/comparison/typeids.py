@@ -1,10 +1,11 @@
 import base64
 import secrets
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
@@ -35,6 +36,18 @@ class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
+    example: ClassVar[dict[str, Any]] = {
+        "scale": 10,
+        "system": (
+            "You grade how faithfully a text restates a reference. Answer only with JSON "
+            '{"score": <integer>, "explanation": "<one sentence>"}.'
+        ),
+        "user": "Reference:\n{reference}\n\nText:\n{text}\n\nScore the text from 0 to {scale}.",
+        "model": "gemini-flash",
+        "llm": "simulator",
+        "description": "Grades a text against a reference on 0-10: same facts, nothing invented.",
+    }
+
 
 class NewTypeId(TypeIdFields, frozen=True, kw_only=True, forbid_unknown_fields=True):
     typeid: TypeIdText | None = None
@@ -51,6 +64,14 @@ class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     created_at: datetime
     updated_at: datetime
+
+    example: ClassVar[dict[str, Any]] = {
+        "typeid": examples.TYPEID,
+        "name": None,
+        **TypeIdFields.example,
+        "created_at": examples.CREATED_AT,
+        "updated_at": examples.CREATED_AT,
+    }
 
     @classmethod
     def of(cls, profile: TypeProfile) -> "TypeIdView":
@@ -71,6 +92,8 @@ class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
 class TypeIdList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[TypeIdView]
     next_cursor: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {"items": [TypeIdView.example], "next_cursor": None}
 
 
 def _new_typeid() -> str:
