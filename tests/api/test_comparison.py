@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import re
 import secrets
 import string
 from collections.abc import AsyncIterator
@@ -82,6 +83,10 @@ async def world_on(client: AsyncTestClient[Litestar], settings: Settings) -> Wor
     return World(client, admin, user, user_id)
 
 
+BRIEF_TYPE = {k: v for k, v in TYPE.items() if k != "typeid"} | {"description": "Essays against a model answer"}
+
+
+@pytest.mark.parametrize("typeid", [{"typeid": "t2"}, {}], ids=["given", "generated"])
 @pytest.mark.parametrize(
     ("change", "code"),
     [
@@ -92,17 +97,46 @@ async def world_on(client: AsyncTestClient[Litestar], settings: Settings) -> Wor
         ({"scale": 1001}, "validation_error"),
     ],
 )
-async def test_typeids_are_validated(world: World, change: dict[str, Any], code: str) -> None:
-    response = await world.client.post(
-        "/api/v1/types", json=TYPE | {"typeid": "t2"} | change, headers=bearer(world.admin)
-    )
+async def test_typeids_are_validated(world: World, typeid: dict[str, str], change: dict[str, Any], code: str) -> None:
+    response = await world.client.post("/api/v1/types", json=BRIEF_TYPE | typeid | change, headers=bearer(world.admin))
     assert response.status_code == 422
     assert response.json()["code"] == code
 
 
+async def test_a_typeid_created_from_the_briefs_parameters_gets_a_generated_id_usable_for_keys_and_comparisons(
+    world: World,
+) -> None:
+    created = await world.client.post("/api/v1/types", json=BRIEF_TYPE, headers=bearer(world.admin))
+    assert created.status_code == 201, created.text
+    typeid = created.json()["typeid"]
+    assert re.fullmatch(r"tid_[a-z2-7]{16}", typeid)
+    again = await world.client.post("/api/v1/types", json=BRIEF_TYPE, headers=bearer(world.admin))
+    assert again.json()["typeid"] != typeid
+    key, token = await world.key_token(typeid=typeid)
+    assert key["typeid"] == typeid
+    reference_id = (
+        await world.client.post("/api/v1/reference", json={"text": b64("The cat sat.")}, headers=bearer(token))
+    ).json()["reference_id"]
+    compared = await world.client.post(
+        f"/api/v1/compare/{reference_id}", json={"text": b64("A cat sat.")}, headers=bearer(token)
+    )
+    assert compared.status_code == 200, compared.text
+    assert compared.json()["typeid"] == typeid
+
+
+async def test_a_given_typeid_is_used_and_a_taken_one_is_409(world: World) -> None:
+    given = await world.client.post(
+        "/api/v1/types", json=BRIEF_TYPE | {"typeid": "grader"}, headers=bearer(world.admin)
+    )
+    assert given.status_code == 201
+    assert given.json()["typeid"] == "grader"
+    taken = await world.client.post("/api/v1/types", json=TYPE, headers=bearer(world.admin))
+    assert taken.status_code == 409
+    assert taken.json()["code"] == "typeid_taken"
+
+
 async def test_typeid_crud_and_in_use(world: World) -> None:
     client, admin = world.client, world.admin
-    assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 409
     replaced = await client.put(
         "/api/v1/types/essay",
         json={k: v for k, v in TYPE.items() if k != "typeid"} | {"scale": 5},

@@ -1,4 +1,5 @@
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -141,3 +142,24 @@ async def test_a_nul_character_in_client_text_is_a_422_or_an_unknown_model_never
     for path in ("/api/v1/generations", "/v1/chat/completions"):
         body = {"model": "dr14\x00", "messages": [{"role": "user", "content": "hi"}]}
         assert (await client.post(path, json=body, headers=bearer(token))).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"stream": 0}, "stream"),
+        ({"stream": "false"}, "stream"),
+        ({"max_tokens": "3"}, "max_tokens"),
+        ({"temperature": "0.5"}, "temperature"),
+        ({"messages": [{"role": "user", "content": 7}]}, "messages[0].content"),
+    ],
+)
+async def test_a_body_value_of_another_json_type_is_refused_not_coerced(
+    client: AsyncTestClient[Litestar], change: dict[str, object], field: str
+) -> None:
+    token = await client_token(client, "typed")
+    body = {"model": "dr14", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3} | change
+    response = await client.post("/api/v1/generations", json=body, headers=bearer(token))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"][0]["field"] == field

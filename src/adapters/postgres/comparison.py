@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.tables import api_keys, auth_nonces, generations, text_references, type_profiles, users
-from application.comparison.typeids import TypeIdExists
+from application.comparison.typeids import TypeIdTaken
 from application.ports.comparison import (
     ApiKeys,
     KeyChanges,
@@ -106,7 +106,7 @@ class PgTypeProfiles(TypeProfiles):
                     )
                 )
         except IntegrityError:
-            raise TypeIdExists from None
+            raise TypeIdTaken from None
 
     async def replace(self, profile: TypeProfile) -> bool:
         result = await self._session.execute(

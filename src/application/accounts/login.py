@@ -1,7 +1,8 @@
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.accounts.policy import AccountPolicy, seconds_until_next_window, window_start
 from application.accounts.sessions import SessionTokens
 from application.ports.clock import Clock
@@ -15,6 +16,8 @@ from domain.user import Principal
 class Credentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+    example: ClassVar[dict[str, Any]] = {"username": examples.USERNAME, "password": examples.PASSWORD}
 
 
 class LoginUser:

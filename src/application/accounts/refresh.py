@@ -1,7 +1,8 @@
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.accounts.sessions import SessionTokens
 from application.ports.clock import Clock
 from application.ports.persistence import RefreshTokenStore, RotationOutcome, UnitOfWork
@@ -13,6 +14,8 @@ from domain.errors import InvalidToken, TokenReused
 
 class RefreshRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+    example: ClassVar[dict[str, Any]] = {"refresh_token": examples.REFRESH_TOKEN}
 
 
 class RefreshSession:

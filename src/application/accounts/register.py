@@ -1,7 +1,8 @@
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.accounts.policy import AccountPolicy, seconds_until_next_window, window_start
 from application.patterns import whole
 from application.ports.clock import Clock, IdGenerator
@@ -30,6 +31,12 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     username: Username
     password: Password
     email: Email | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "username": examples.USERNAME,
+        "password": examples.PASSWORD,
+        "email": "ada@example.com",
+    }
 
 
 class RegisterUser:

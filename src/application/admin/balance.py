@@ -1,5 +1,5 @@
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -17,10 +17,14 @@ class BalanceAdjustment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     amount: Annotated[str, msgspec.Meta(max_length=64, description='Signed credits, e.g. `"25"` or `"-0.5"`.')]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
+    example: ClassVar[dict[str, Any]] = {"amount": "25", "reason": "Pilot credits for the essay-grading trial"}
+
 
 class AdjustmentResult(msgspec.Struct, frozen=True, kw_only=True):
     balance: CreditsText
     transaction: TransactionView
+
+    example: ClassVar[dict[str, Any]] = {"balance": "25", "transaction": TransactionView.example}
 
 
 class AdjustBalance:

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -13,6 +14,14 @@ class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
     input_tokens: int
     output_tokens: int
     credits: CreditsText
+
+    example: ClassVar[dict[str, Any]] = {
+        "key": "dr14",
+        "requests": 3,
+        "input_tokens": 72,
+        "output_tokens": 120,
+        "credits": "38.4",
+    }
 
     @classmethod
     def of(cls, total: UsageTotal) -> "UsageRow":
@@ -30,6 +39,13 @@ class UsageReport(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime | None = msgspec.field(name="from", default=None)
     until: datetime | None = msgspec.field(name="to", default=None)
     items: list[UsageRow]
+
+    example: ClassVar[dict[str, Any]] = {
+        "group_by": "model",
+        "from": "2026-01-01T00:00:00Z",
+        "to": "2026-02-01T00:00:00Z",
+        "items": [UsageRow.example],
+    }
 
 
 class GetUsage:

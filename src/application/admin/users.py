@@ -1,3 +1,4 @@
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -14,6 +15,8 @@ from domain.user import Role
 class UserPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     role: Role | None = None
     is_active: bool | None = None
+
+    example: ClassVar[dict[str, Any]] = {"is_active": True}
 
 
 class UserNotFound(NotFound):

@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -33,6 +33,16 @@ class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     description: Description = ""
     enabled: bool = True
 
+    example: ClassVar[dict[str, Any]] = {
+        "id": "gpt-4o-mini",
+        "provider": "openai",
+        "upstream_model": "gpt-4o-mini",
+        "pricing": PricingInput.example,
+        "max_output_tokens": 4096,
+        "description": "OpenAI's small, fast model (needs OPENAI_API_KEY to answer)",
+        "enabled": True,
+    }
+
 
 class ModelPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     provider: ProviderName | None = None
@@ -41,6 +51,11 @@ class ModelPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_output_tokens: MaxOutputTokens | None = None
     description: Description | None = None
     enabled: bool | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "pricing": {"unit_tokens": 100, "input_credits": "18", "output_credits": "24"},
+        "max_output_tokens": 2048,
+    }
 
 
 class ListModels:

@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -21,6 +21,8 @@ class PricingView(msgspec.Struct, frozen=True, kw_only=True):
     input_credits: CreditsText
     output_credits: CreditsText
 
+    example: ClassVar[dict[str, Any]] = {"unit_tokens": 100, "input_credits": "20", "output_credits": "20"}
+
     @classmethod
     def of(cls, pricing: Pricing) -> "PricingView":
         return cls(
@@ -34,6 +36,8 @@ class PricingInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     unit_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_UNIT_TOKENS)]
     input_credits: PriceText
     output_credits: PriceText
+
+    example: ClassVar[dict[str, Any]] = {"unit_tokens": 1000, "input_credits": "0.15", "output_credits": "0.6"}
 
     def to_pricing(self) -> Pricing:
         return Pricing(
@@ -52,6 +56,16 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
     max_output_tokens: int
     enabled: bool
 
+    example: ClassVar[dict[str, Any]] = {
+        "id": "dr14",
+        "provider": "simulator",
+        "upstream_model": "dr14",
+        "description": "Built-in simulator priced like a large model: 100 tokens = 20 credits.",
+        "pricing": PricingView.example,
+        "max_output_tokens": 4096,
+        "enabled": True,
+    }
+
     @classmethod
     def of(cls, model: CatalogModel) -> "ModelView":
         return cls(
@@ -69,6 +83,8 @@ class ModelPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[ModelView]
     next_cursor: str | None
 
+    example: ClassVar[dict[str, Any]] = {"items": [ModelView.example], "next_cursor": None}
+
     @classmethod
     def of(cls, page: Page[CatalogModel]) -> "ModelPage":
         return cls(items=[ModelView.of(m) for m in page.items], next_cursor=page.next_cursor)
@@ -80,7 +96,11 @@ class OpenAIModel(msgspec.Struct, frozen=True, kw_only=True):
     created: int = 0
     owned_by: str
 
+    example: ClassVar[dict[str, Any]] = {"id": "dr14", "object": "model", "created": 0, "owned_by": "simulator"}
+
 
 class OpenAIModelList(msgspec.Struct, frozen=True, kw_only=True):
     object: Literal["list"] = "list"
     data: list[OpenAIModel]
+
+    example: ClassVar[dict[str, Any]] = {"object": "list", "data": [OpenAIModel.example]}

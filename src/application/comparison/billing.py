@@ -1,7 +1,9 @@
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.admin.usage import UsageRow
 from application.comparison.subscription import visible_key
 from application.ports.clock import Clock
@@ -24,6 +26,19 @@ class KeyBilling(msgspec.Struct, frozen=True, kw_only=True):
     credits_spent: CreditsText
     last_used_at: datetime | None
     by_model: list[UsageRow]
+
+    example: ClassVar[dict[str, Any]] = {
+        "api_key": examples.API_KEY,
+        "typeid": examples.TYPEID,
+        "requests": 2,
+        "input_tokens": 124,
+        "output_tokens": 56,
+        "credits_spent": "1.8",
+        "last_used_at": examples.FINISHED_AT,
+        "by_model": [
+            {"key": "gemini-flash", "requests": 2, "input_tokens": 124, "output_tokens": 56, "credits": "1.8"}
+        ],
+    }
 
 
 class GetKeyBilling:
@@ -57,6 +72,13 @@ class KeyActivityRow(msgspec.Struct, frozen=True, kw_only=True):
     credits_24h: CreditsText
     last_used_at: datetime | None
 
+    example: ClassVar[dict[str, Any]] = {
+        "api_key": examples.API_KEY,
+        "requests_24h": 2,
+        "credits_24h": "1.8",
+        "last_used_at": examples.FINISHED_AT,
+    }
+
     @classmethod
     def of(cls, activity: KeyActivity) -> "KeyActivityRow":
         return cls(
@@ -69,6 +91,8 @@ class KeyActivityRow(msgspec.Struct, frozen=True, kw_only=True):
 
 class KeysActivityReport(msgspec.Struct, frozen=True, kw_only=True):
     items: list[KeyActivityRow]
+
+    example: ClassVar[dict[str, Any]] = {"items": [KeyActivityRow.example]}
 
 
 class GetKeysActivity:

@@ -1,10 +1,11 @@
 import hmac
 import secrets
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.accounts.sessions import SessionTokens
 from application.patterns import whole
 from application.ports.clock import Clock
@@ -26,19 +27,45 @@ class KeyLoginRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     username: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_.-]{1,64}"))]
     timestamp: Annotated[int, msgspec.Meta(ge=0, le=10**11)]
     nonce: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9_-]{16,64}"))]
-    signature: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    signature: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=256,
+            description=(
+                "Lowercase hex HMAC-SHA256 of `{api_key}\\n{username}\\n{timestamp}\\n{nonce}`, keyed with the "
+                f"key's `secret_key`. The example is signed with the secret `{examples.SECRET_KEY}`: it is stale, so "
+                "sign a fresh timestamp and nonce with your own key's secret."
+            ),
+        ),
+    ]
+
+    example: ClassVar[dict[str, Any]] = {
+        "api_key": examples.LOGIN.api_key,
+        "username": examples.LOGIN.username,
+        "timestamp": examples.LOGIN.timestamp,
+        "nonce": examples.LOGIN.nonce,
+        "signature": examples.SIGNATURE,
+    }
 
 
 class KeyTokenPair(TokenPair, frozen=True, kw_only=True):
     api_key: str
     typeid: str
 
+    example: ClassVar[dict[str, Any]] = TokenPair.example | {"api_key": examples.API_KEY, "typeid": examples.TYPEID}
+
 
 class KeyLogin:
     """HMAC login: prove possession of a key's secret, get a key-scoped token pair. `signature` is
     `hex(HMAC_SHA256(secret_key, "{api_key}\\n{username}\\n{timestamp}\\n{nonce}"))`; the timestamp must be within
     300 s of the server's clock and each nonce works once per key. A wrong signature, an unknown key and a
-    username that does not own the key all answer the same `invalid_signature`."""
+    username that does not own the key all answer the same `invalid_signature`. In Python:
+
+        timestamp, nonce = int(time.time()), secrets.token_urlsafe(16)
+        message = f"{api_key}\\n{username}\\n{timestamp}\\n{nonce}".encode()
+        signature = hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+    """
 
     def __init__(
         self,

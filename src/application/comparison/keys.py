@@ -1,10 +1,11 @@
 import secrets
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 
+from application import examples
 from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
 from application.instants import AwareDatetime, in_utc
@@ -38,12 +39,26 @@ class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     expires_at: AwareDatetime | None = None
     credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
+    example: ClassVar[dict[str, Any]] = {
+        "user_id": examples.USER_ID,
+        "typeid": examples.TYPEID,
+        "name": "essay-grading service",
+        "expires_at": examples.EXPIRES_AT,
+        "credit_limit": "50",
+    }
+
 
 class KeyPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     expires_at: AwareDatetime | None = None
     status: Literal["active", "suspended"] | None = None
     typeid: TypeIdText | None = None
     credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+
+    example: ClassVar[dict[str, Any]] = {
+        "expires_at": "2031-01-01T00:00:00Z",
+        "status": "active",
+        "credit_limit": "100",
+    }
 
 
 class KeyView(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +70,17 @@ class KeyView(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime
     credit_limit: CreditsText | None
     created_at: datetime
+
+    example: ClassVar[dict[str, Any]] = {
+        "api_key": examples.API_KEY,
+        "user_id": examples.USER_ID,
+        "typeid": examples.TYPEID,
+        "name": "essay-grading service",
+        "subscription": "active",
+        "expires_at": examples.EXPIRES_AT,
+        "credit_limit": "50",
+        "created_at": examples.CREATED_AT,
+    }
 
     @classmethod
     def of(cls, key: ApiKey, now: datetime) -> "KeyView":
@@ -73,10 +99,14 @@ class KeyView(msgspec.Struct, frozen=True, kw_only=True):
 class CreatedKey(KeyView, frozen=True, kw_only=True):
     secret_key: str
 
+    example: ClassVar[dict[str, Any]] = KeyView.example | {"secret_key": examples.SECRET_KEY}
+
 
 class KeyList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[KeyView]
     next_cursor: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {"items": [KeyView.example], "next_cursor": None}
 
 
 def _limit(text: str | None) -> Credits | None:

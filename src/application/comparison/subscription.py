@@ -1,7 +1,9 @@
 from datetime import datetime
+from typing import Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.comparison.keys import KeyNotFound
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys
@@ -16,6 +18,14 @@ class SubscriptionView(msgspec.Struct, frozen=True, kw_only=True):
     active: bool
     expires_at: datetime
     typeid: str
+
+    example: ClassVar[dict[str, Any]] = {
+        "api_key": examples.API_KEY,
+        "status": "active",
+        "active": True,
+        "expires_at": examples.EXPIRES_AT,
+        "typeid": examples.TYPEID,
+    }
 
 
 async def visible_key(keys: ApiKeys, principal: Principal, api_key: str) -> ApiKey:

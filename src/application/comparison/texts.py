@@ -6,11 +6,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
 
+from application import examples
 from application.generations.start import Order, StartGeneration
 from application.generations.views import UsageView
 from application.ports.clock import Clock, IdGenerator
@@ -54,6 +55,8 @@ class NewReference(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     text: Base64Text
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
+    example: ClassVar[dict[str, Any]] = {"text": examples.REFERENCE_TEXT, "name": "eiffel-tower-facts"}
+
 
 class ReferenceView(msgspec.Struct, frozen=True, kw_only=True):
     reference_id: UUID
@@ -61,22 +64,44 @@ class ReferenceView(msgspec.Struct, frozen=True, kw_only=True):
     length: int
     created_at: datetime
 
+    example: ClassVar[dict[str, Any]] = {
+        "reference_id": examples.REFERENCE_ID,
+        "name": "eiffel-tower-facts",
+        "length": len(examples.REFERENCE_SENTENCE),
+        "created_at": examples.CREATED_AT,
+    }
+
 
 class CompareRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     text: Base64Text
+
+    example: ClassVar[dict[str, Any]] = {"text": examples.COMPARED_TEXT}
 
 
 class ComparisonView(msgspec.Struct, frozen=True, kw_only=True):
     comparison_id: UUID
     reference_id: UUID
     typeid: str
-    score: int | float
+    score: Annotated[float, msgspec.Meta(description="In [0, scale]; a whole number stays one (`9`, not `9.0`).")]
     scale: int
     explanation: str
     model: str
     usage: UsageView
     cost: CreditsText
     balance: CreditsText | None
+
+    example: ClassVar[dict[str, Any]] = {
+        "comparison_id": examples.COMPARISON_ID,
+        "reference_id": examples.REFERENCE_ID,
+        "typeid": examples.TYPEID,
+        "score": 9,
+        "scale": 10,
+        "explanation": "Same facts (1889, about 330 m); the text adds that the tower is in Paris.",
+        "model": "gemini-flash",
+        "usage": {"input_tokens": 62, "output_tokens": 28},
+        "cost": "0.9",
+        "balance": "11.3",
+    }
 
 
 def decode_text(encoded: str) -> str:

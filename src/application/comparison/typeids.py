@@ -1,8 +1,11 @@
+import base64
+import secrets
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from application import examples
 from application.patterns import whole
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock
@@ -11,7 +14,8 @@ from application.ports.persistence import PageRequest, UnitOfWork
 from domain.errors import Conflict, NotFound, UnknownModel
 from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
 
-TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["essay-grader"])]
+TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"), examples=["essay-grader"])]
+GENERATED_ID_BYTES = 10  # 80 bits: exactly 16 base32 characters, no padding
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 
 
@@ -19,8 +23,8 @@ class TypeIdNotFound(NotFound):
     default_detail = "No such TypeID."
 
 
-class TypeIdExists(Conflict):
-    code = "typeid_exists"
+class TypeIdTaken(Conflict):
+    code = "typeid_taken"
     default_detail = "A TypeID with this id exists."
 
 
@@ -33,9 +37,21 @@ class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
+    example: ClassVar[dict[str, Any]] = {
+        "scale": 10,
+        "system": (
+            "You grade how faithfully a text restates a reference. Answer only with JSON "
+            '{"score": <integer>, "explanation": "<one sentence>"}.'
+        ),
+        "user": "Reference:\n{reference}\n\nText:\n{text}\n\nScore the text from 0 to {scale}.",
+        "model": "gemini-flash",
+        "llm": "simulator",
+        "description": "Grades a text against a reference on 0-10: same facts, nothing invented.",
+    }
+
 
 class NewTypeId(TypeIdFields, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    typeid: TypeIdText
+    typeid: TypeIdText | None = None
 
 
 class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +65,14 @@ class TypeIdView(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     created_at: datetime
     updated_at: datetime
+
+    example: ClassVar[dict[str, Any]] = {
+        "typeid": examples.TYPEID,
+        "name": None,
+        **TypeIdFields.example,
+        "created_at": examples.CREATED_AT,
+        "updated_at": examples.CREATED_AT,
+    }
 
     @classmethod
     def of(cls, profile: TypeProfile) -> "TypeIdView":
@@ -70,10 +94,18 @@ class TypeIdList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[TypeIdView]
     next_cursor: str | None = None
 
+    example: ClassVar[dict[str, Any]] = {"items": [TypeIdView.example], "next_cursor": None}
+
+
+def _new_typeid() -> str:
+    return "tid_" + base64.b32encode(secrets.token_bytes(GENERATED_ID_BYTES)).decode().lower()
+
 
 class TypeIdAdmin:
     """TypeIDs: how two texts are compared — the scale of the score, the prompts, and the catalog model
-    (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog."""
+    (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog.
+    Created without a `typeid`, one is generated (`tid_` + 16 base32 characters); a given one must be unused
+    (409 `typeid_taken`)."""
 
     def __init__(self, profiles: TypeProfiles, catalog: Catalog, uow: UnitOfWork, clock: Clock) -> None:
         self._profiles = profiles
@@ -82,7 +114,7 @@ class TypeIdAdmin:
         self._clock = clock
 
     async def create(self, new: NewTypeId) -> TypeIdView:
-        profile = await self._profile(new.typeid, new, created_at=self._clock.now())
+        profile = await self._profile(new.typeid or _new_typeid(), new, created_at=self._clock.now())
         await self._profiles.add(profile)
         await self._uow.commit()
         return TypeIdView.of(profile)

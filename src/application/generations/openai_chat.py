@@ -1,6 +1,6 @@
 """The OpenAI Chat Completions surface over the same generation use case: same auth, same billing."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -18,6 +18,8 @@ class ContentPart(msgspec.Struct, frozen=True):
     type: str
     text: str | None = None
 
+    example: ClassVar[dict[str, Any]] = {"type": "text", "text": "Name three uses of a paperclip."}
+
 
 OpenAIRole = Literal["system", "developer", "user", "assistant"]
 
@@ -26,13 +28,19 @@ class OpenAIMessage(msgspec.Struct, frozen=True):
     role: OpenAIRole
     content: str | list[ContentPart] | None = None
 
+    example: ClassVar[dict[str, Any]] = {"role": "user", "content": [ContentPart.example]}
+
 
 class StreamOptions(msgspec.Struct, frozen=True):
     include_usage: bool = False
 
+    example: ClassVar[dict[str, Any]] = {"include_usage": True}
+
 
 class ResponseFormat(msgspec.Struct, frozen=True):
     type: str = "text"
+
+    example: ClassVar[dict[str, Any]] = {"type": "json_object"}
 
 
 class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +55,16 @@ class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
 
+    example: ClassVar[dict[str, Any]] = {
+        "model": "gemini-flash",
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant."},
+            {"role": "user", "content": "Name three uses of a paperclip."},
+        ],
+        "max_tokens": 40,
+        "temperature": 0.7,
+    }
+
     @property
     def include_usage(self) -> bool:
         return self.stream_options is not None and self.stream_options.include_usage
@@ -56,17 +74,26 @@ class ChatMessageOut(msgspec.Struct, frozen=True):
     content: str
     role: Literal["assistant"] = "assistant"
 
+    example: ClassVar[dict[str, Any]] = {
+        "role": "assistant",
+        "content": "Hold papers together, reset a router through its pinhole, and pick a jammed zipper.",
+    }
+
 
 class Choice(msgspec.Struct, frozen=True):
     index: int
     message: ChatMessageOut
     finish_reason: Literal["stop", "length"]
 
+    example: ClassVar[dict[str, Any]] = {"index": 0, "message": ChatMessageOut.example, "finish_reason": "stop"}
+
 
 class CompletionUsage(msgspec.Struct, frozen=True):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"prompt_tokens": 24, "completion_tokens": 19, "total_tokens": 43}
 
 
 class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +103,15 @@ class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     choices: list[Choice]
     usage: CompletionUsage
+
+    example: ClassVar[dict[str, Any]] = {
+        "id": "chatcmpl-fd009f99f5b442a19e7061e0d6e949a1",
+        "object": "chat.completion",
+        "created": 1767259800,
+        "model": "gemini-flash",
+        "choices": [Choice.example],
+        "usage": CompletionUsage.example,
+    }
 
 
 class ChatCompletions:

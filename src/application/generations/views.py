@@ -1,9 +1,10 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 
+from application import examples
 from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.generation import Generation, GenerationStatus
@@ -14,6 +15,8 @@ class UsageView(msgspec.Struct, frozen=True, kw_only=True):
     input_tokens: int
     output_tokens: int
 
+    example: ClassVar[dict[str, Any]] = {"input_tokens": 24, "output_tokens": 40}
+
     @classmethod
     def of(cls, usage: Usage) -> "UsageView":
         return cls(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
@@ -22,6 +25,11 @@ class UsageView(msgspec.Struct, frozen=True, kw_only=True):
 class OutputView(msgspec.Struct, frozen=True, kw_only=True):
     role: Literal["assistant"] = "assistant"
     content: str
+
+    example: ClassVar[dict[str, Any]] = {
+        "role": "assistant",
+        "content": "Hold papers together, reset a router through its pinhole, and pick a jammed zipper.",
+    }
 
 
 class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -35,6 +43,18 @@ class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     output: OutputView | None = None
     balance: CreditsText | None = None
     api_key: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "id": examples.GENERATION_ID,
+        "model": "dr14",
+        "status": "completed",
+        "usage": UsageView.example,
+        "cost": "12.8",
+        "created_at": examples.CREATED_AT,
+        "finished_at": examples.FINISHED_AT,
+        "output": OutputView.example,
+        "balance": "12.2",
+    }
 
     @classmethod
     def of(cls, generation: Generation, *, balance: str | None = None) -> "GenerationView":
@@ -56,6 +76,8 @@ class GenerationPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[GenerationView]
     next_cursor: str | None
 
+    example: ClassVar[dict[str, Any]] = {"items": [GenerationView.example], "next_cursor": None}
+
     @classmethod
     def of(cls, page: Page[Generation]) -> "GenerationPage":
         return cls(items=[GenerationView.of(g) for g in page.items], next_cursor=page.next_cursor)
@@ -69,6 +91,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     role: MessageRole
     content: Annotated[str, msgspec.Meta(max_length=1_000_000)]
 
+    example: ClassVar[dict[str, Any]] = {"role": "user", "content": "Name three uses of a paperclip."}
+
 
 class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -76,3 +100,11 @@ class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     stream: bool = False
+
+    example: ClassVar[dict[str, Any]] = {
+        "model": "dr14",
+        "messages": [{"role": "system", "content": "You are a concise assistant."}, Message.example],
+        "max_tokens": 40,
+        "temperature": 0.7,
+        "stream": False,
+    }

@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 import msgspec
 
 from application.ports.health import DatabaseProbe
@@ -8,6 +10,8 @@ READINESS_TIMEOUT_SECONDS = 1.5
 class Readiness(msgspec.Struct, frozen=True):
     ready: bool
     database: bool
+
+    example: ClassVar[dict[str, Any]] = {"ready": True, "database": True}
 
 
 class CheckReadiness:

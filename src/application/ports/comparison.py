@@ -21,7 +21,7 @@ class TypeProfiles(Protocol):
 
     @abstractmethod
     async def add(self, profile: TypeProfile) -> None:
-        """MUST raise TypeIdExists when the id is taken."""
+        """MUST raise TypeIdTaken when the id is taken."""
 
     @abstractmethod
     async def replace(self, profile: TypeProfile) -> bool: ...

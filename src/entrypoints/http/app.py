@@ -20,6 +20,7 @@ from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
 from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
+from entrypoints.http.strict_bodies import strict_json_body
 from entrypoints.http.transport import TransportSecurity
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         before_send=[honest_allow_header],
+        before_request=strict_json_body,
         response_cache_config=ResponseCacheConfig(),
         cors_config=cors_config(settings.cors_origin_list),
         logging_config=None,

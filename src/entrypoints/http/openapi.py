@@ -8,7 +8,9 @@ metadata rather than by hand on every handler:
 - the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, the rest as
   RFC 9457 problems (`application/problem+json`); Litestar's generic 400 is replaced by the real one;
 - a handler with `opt={"event_stream": <schema>}` also answers 200 `text/event-stream`, one schema per event;
-- response Structs get `additionalProperties: false`; request Structs only when they forbid unknown fields.
+- response Structs get `additionalProperties: false`; request Structs only when they forbid unknown fields;
+- a Struct's `example` (a ClassVar beside its fields: what goes over the wire) becomes its schema's `examples`,
+  which Swagger UI's "Try it out" and its response samples show.
 """
 
 import copy
@@ -24,6 +26,9 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, Redo
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
+from application import examples
+from application.generations.openai_chat import ChatCompletion
+from application.generations.views import UsageView
 from application.patterns import CREDITS, DIGITS
 from entrypoints.http.docs_assets import asset_url, page_head
 from entrypoints.http.guards import require_admin, require_user
@@ -65,7 +70,20 @@ _OPENAI_ERROR_SCHEMA = {
             "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "string"}},
         }
     },
+    "examples": [
+        {
+            "error": {
+                "message": "The balance does not cover this request.",
+                "type": "insufficient_quota",
+                "code": "insufficient_balance",
+            }
+        }
+    ],
 }
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +134,17 @@ GENERATION_EVENTS: dict[str, Any] = {
             _closed({"id": _GENERATION_ID, "usage": _USAGE, "cost": _CREDITS, "code": _STRING, "detail": _STRING}),
         ),
     ],
+    "examples": [
+        {"id": "1", "event": "start", "data": _json({"id": examples.GENERATION_ID, "model": "dr14"})},
+        {"id": "2", "event": "delta", "data": _json({"text": "Hold papers together, "})},
+        {
+            "id": "3",
+            "event": "done",
+            "data": _json(
+                {"id": examples.GENERATION_ID, "usage": UsageView.example, "cost": "12.8", "balance": "12.2"}
+            ),
+        },
+    ],
 }
 CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
     "description": "One `chat.completion.chunk` (or an `error`) as `data:`, and finally `data: [DONE]`",
@@ -131,6 +160,23 @@ CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
                 )
             }
         },
+    ],
+    "examples": [
+        {
+            "event": "message",
+            "data": _json(
+                {
+                    "id": ChatCompletion.example["id"],
+                    "object": "chat.completion.chunk",
+                    "created": ChatCompletion.example["created"],
+                    "model": "gemini-flash",
+                    "choices": [
+                        {"index": 0, "delta": {"role": "assistant", "content": "Hold papers"}, "finish_reason": None}
+                    ],
+                }
+            ),
+        },
+        {"event": "message", "data": "[DONE]"},
     ],
 }
 
@@ -229,7 +275,7 @@ def complete(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
         responses |= _structs(handler.parsed_fn_signature.return_type.annotation)
         for spec in (handler.responses or {}).values():
             responses |= _structs(spec.data_container)
-    _close_schemas(schemas, requests, responses)
+    _complete_schemas(schemas, requests, responses)
     return document
 
 
@@ -286,9 +332,10 @@ def _error_response(status: int, description: str, *, openai: bool) -> dict[str,
     return response
 
 
-def _close_schemas(
+def _complete_schemas(
     schemas: dict[str, Any], requests: set[type[msgspec.Struct]], responses: set[type[msgspec.Struct]]
 ) -> None:
+    """Closes the schemas, and adds the example each Struct declares beside its fields (`example` ClassVar)."""
     by_name = {cls.__name__: cls for cls in requests | responses}
     for name, schema in schemas.items():
         cls = by_name.get(name) or next((c for n, c in by_name.items() if name.endswith(f"_{n}")), None)
@@ -297,6 +344,8 @@ def _close_schemas(
         forbids = msgspec.inspect.type_info(cls).forbid_unknown_fields  # type: ignore[attr-defined]
         if forbids or cls not in requests:
             schema["additionalProperties"] = False
+        if (example := getattr(cls, "example", None)) is not None:
+            schema["examples"] = [example]
 
 
 def _structs(annotation: Any, seen: set[type[msgspec.Struct]] | None = None) -> set[type[msgspec.Struct]]:

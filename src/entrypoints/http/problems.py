@@ -3,7 +3,7 @@
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import structlog
@@ -67,6 +67,8 @@ class FieldError(msgspec.Struct, frozen=True):
     field: str
     message: str
 
+    example: ClassVar[dict[str, Any]] = {"field": "max_tokens", "message": "Expected `int` >= 1"}
+
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
     """RFC 9457 problem details, as every error of this API is written."""
@@ -77,6 +79,15 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     code: str
     errors: list[FieldError] | None = msgspec.field(default=None)
+
+    example: ClassVar[dict[str, Any]] = {
+        "type": "about:blank",
+        "title": HTTPStatus(422).phrase,
+        "status": 422,
+        "detail": "The request is not valid; see `errors`.",
+        "code": "validation_error",
+        "errors": [FieldError.example],
+    }
 
 
 def problem_response(description: str) -> ResponseSpec:

@@ -40,7 +40,7 @@ KEY_TOKEN = {
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
     description=TypeIdAdmin.__doc__,
-    responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_exists`")},
+    responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_taken`")},
 )
 @inject
 async def create_type(data: NewTypeId, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:

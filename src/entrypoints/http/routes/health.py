@@ -1,12 +1,21 @@
+from typing import Any, ClassVar, Literal
+
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Response, get
 
 from application.health.check_readiness import CheckReadiness, Readiness
 
 
+class Liveness(msgspec.Struct, frozen=True):
+    status: Literal["ok"] = "ok"
+
+    example: ClassVar[dict[str, Any]] = {"status": "ok"}
+
+
 @get("/health/live", tags=["health"], summary="The process serves requests", security=[], sync_to_thread=False)
-def live() -> dict[str, str]:
-    return {"status": "ok"}
+def live() -> Liveness:
+    return Liveness()
 
 
 @get(
