@@ -83,8 +83,8 @@ def side_by_side(results: list[Measured]) -> list[str]:
         return []
     lines = [
         "| scenario | creditgate CPU cost | LiteLLM CPU cost | creditgate / LiteLLM | added p50 ms creditgate "
-        "| LiteLLM | errors creditgate | LiteLLM |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| LiteLLM | errors creditgate | LiteLLM | RSS MiB creditgate | LiteLLM |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in rows:
         ours, theirs, stream = m.sides[CREDITGATE], m.sides[LITELLM], m.scenario.stream
@@ -93,7 +93,8 @@ def side_by_side(results: list[Measured]) -> list[str]:
         lines.append(
             f"| {m.scenario.name} | {_cost(a, stream)} | {_cost(b, stream)} | {ratio} "
             f"| +{added_p(ours, m.direct, 'p50'):.1f} | +{added_p(theirs, m.direct, 'p50'):.1f} "
-            f"| {ours.load.errors} | {theirs.load.errors} |"
+            f"| {ours.load.errors} | {theirs.load.errors} "
+            f"| {ours.rss_peak_kib / 1024:.0f} | {theirs.rss_peak_kib / 1024:.0f} |"
         )
     return lines
 

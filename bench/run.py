@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -150,26 +150,53 @@ def _sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.time()))
 
 
-def load(
-    url: str, tokens: tuple[str, ...], scenario: Scenario, warmup_s: float, duration_s: float, root_pid: int | None
-) -> tuple[LoadResult, Sampler | None]:
-    """One load generator run; with `root_pid`, that process tree sampled over the load's measured window."""
+def _load(
+    url: str,
+    tokens: tuple[str, ...],
+    scenario: Scenario,
+    warmup_s: float,
+    duration_s: float,
+    meanwhile: Callable[[float], None],
+) -> LoadResult:
+    """One load generator run; `meanwhile(start_at)` runs while it does, given when its measured window opens."""
     start_at = time.time() + warmup_s
     args = _load_args(url, tokens, scenario, start_at, duration_s)
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)  # noqa: S603
-    sampler = None
-    if root_pid is not None:
-        sampler = Sampler(root_pid)
-        _sleep_until(start_at)
-        with sampler:
-            _sleep_until(start_at + duration_s)
+    meanwhile(start_at)
     stdout, stderr = process.communicate()
     if process.returncode != 0:
         raise BenchError(f"the load generator failed: {stderr.decode()[-2000:]}")
     result = msgspec.json.decode(stdout, type=LoadResult)
     if result.requests == 0:
         raise BenchError(f"no request completed against {url}: {result.first_error}")
-    return result, sampler
+    return result
+
+
+def load_direct(url: str, scenario: Scenario, warmup_s: float, duration_s: float) -> LoadResult:
+    return _load(url, ("",), scenario, warmup_s, duration_s, lambda _: None)
+
+
+def load_through(
+    target: Target, tokens: tuple[str, ...], scenario: Scenario, warmup_s: float, duration_s: float
+) -> Side:
+    """The load through a gateway, its process tree sampled over exactly the load's measured window."""
+    sampler = Sampler(target.root_pid)
+
+    def sample(start_at: float) -> None:
+        _sleep_until(start_at)
+        with sampler:
+            _sleep_until(start_at + duration_s)
+
+    result = _load(target.url, tokens, scenario, warmup_s, duration_s, sample)
+    return Side(
+        result,
+        sampler.cpu_s,
+        sampler.wall_s,
+        sampler.machine_percent,
+        sampler.rss_before,
+        sampler.rss_peak,
+        sampler.rss_series,
+    )
 
 
 class Runner:
@@ -185,26 +212,15 @@ class Runner:
         key = (scenario.upstream_model, scenario.stream, scenario.concurrency)
         if key not in self._direct:
             print(f"  {scenario.name}: direct …", flush=True)
-            self._direct[key] = load(self._upstream, ("",), scenario, self._warmup_s, self._duration_s, None)[0]
+            self._direct[key] = load_direct(self._upstream, scenario, self._warmup_s, self._duration_s)
         sides = {}
         for target in self._targets:
             if not scenario.peers and target.name != CREDITGATE:
                 continue
             print(f"  {scenario.name}: through {target.name} …", flush=True)
             tokens = target.tokens[: scenario.users] if target.billed else target.tokens
-            result, sampler = load(
-                target.url, tokens, scenario, self._warmup_s, duration_s or self._duration_s, target.root_pid
-            )
-            assert sampler is not None  # noqa: S101  # a target's tree is always sampled
-            sides[target.name] = Side(
-                result,
-                sampler.cpu_s,
-                sampler.wall_s,
-                sampler.machine_percent,
-                sampler.rss_before,
-                sampler.rss_peak,
-                sampler.rss_series,
-            )
+            duration = duration_s or self._duration_s
+            sides[target.name] = load_through(target, tokens, scenario, self._warmup_s, duration)
         return Measured(scenario, self._direct[key], sides)
 
 
@@ -277,7 +293,8 @@ def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cg-bench-"))
     log = workdir / "processes.log"
     output = args.output or (workdir / "benchmarks.md" if args.quick else ROOT / "docs" / "benchmarks.md")
-    litellm_version = None if args.no_peers or args.soak else peers.installed_version()
+    wanted = not args.no_peers and any(s.peers for s in scenarios)
+    litellm_version = peers.installed_version() if wanted else None
     print(f"bench: logs in {workdir}; LiteLLM {litellm_version or 'not measured'}", flush=True)
     with contextlib.ExitStack() as stack:
         server_url = stack.enter_context(database_server())
@@ -326,9 +343,10 @@ def settled_counts(database_url: str) -> tuple[int, int]:
 def report(
     args: argparse.Namespace, results: list[Measured], litellm_version: str | None, billed: int, unsettled: int
 ) -> list[str]:
-    command = "make bench" if not args.only else f"python -m bench.run --only {' --only '.join(args.only)}"
+    command = " ".join(["python -m bench.run", *sys.argv[1:]]) if sys.argv[1:] else "make bench"
+    workers = f"{args.workers} worker{'s' * (args.workers > 1)}"
     peer = (
-        f", then through the LiteLLM proxy {litellm_version} ({args.workers} workers, no database, no billing)"
+        f", then through the LiteLLM proxy {litellm_version} ({workers}, no database, no billing)"
         if litellm_version
         else ""
     )
@@ -336,7 +354,7 @@ def report(
     return [
         f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} — {machine_facts()}. Each scenario: "
         f"{args.warmup:.0f} s warmup, {args.duration:.0f} s measured, first against the fake upstream directly, then "
-        f"through creditgate (`/v1/chat/completions`, {args.workers} workers, every generation pre-charged and "
+        f"through creditgate (`/v1/chat/completions`, {workers}, every generation pre-charged and "
         f"settled in PostgreSQL){peer}. The load generator, the upstream, PostgreSQL and the gateways share the "
         "machine; *machine % busy* (of "
         f"{100 * (os.cpu_count() or 1)} %) includes anything else running on it. *CPU cost*: CPU seconds of the "
