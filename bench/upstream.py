@@ -2,7 +2,8 @@
 
 The requested `model` names the behaviour, so one server plays every scenario: `d{delay}-n{chunks}-i{interval}`
 waits `delay` ms, then answers `chunks` tokens; streamed, they are sent `interval` ms apart (the first at once),
-followed by the `finish_reason` chunk, a `usage` chunk when `stream_options.include_usage`, and `[DONE]`.
+followed by the `finish_reason` chunk, a `usage` chunk when `stream_options.include_usage`, and `[DONE]`. A
+non-streamed answer is sent when its last token would have been, as a real model takes as long to write it whole.
 Everything a response writes is encoded once per model, so the server costs little CPU next to the gateway.
 """
 
@@ -44,6 +45,7 @@ _DECODER = msgspec.json.Decoder(_Request)
 class Behaviour:
     delay_s: float
     interval_s: float
+    whole_after_s: float
     chunks: tuple[bytes, ...]  # each token's SSE event, framed as one HTTP chunk
     tail: bytes  # the finish_reason event and [DONE], then the last HTTP chunk
     tail_with_usage: bytes
@@ -87,7 +89,9 @@ def behaviour(model: str) -> Behaviour | None:
         }
     )
     whole = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-    return Behaviour(delay_ms / 1000, interval_ms / 1000, chunks, finish + done, finish + usage_event + done, whole)
+    whole_after_s = (delay_ms + interval_ms * max(count - 1, 0)) / 1000
+    tails = (finish + done, finish + usage_event + done)
+    return Behaviour(delay_ms / 1000, interval_ms / 1000, whole_after_s, chunks, *tails, whole)
 
 
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -134,7 +138,7 @@ class UpstreamProtocol(asyncio.Protocol):
         include_usage = request.stream_options is not None and request.stream_options.include_usage
         loop = asyncio.get_running_loop()
         if not request.stream:
-            self._later(loop, plan.delay_s, self._write, plan.whole)
+            self._later(loop, plan.whole_after_s, self._write, plan.whole)
             return
         tail = plan.tail_with_usage if include_usage else plan.tail
         self._later(loop, plan.delay_s, self._stream, plan, tail, 0, loop.time() + plan.delay_s)
