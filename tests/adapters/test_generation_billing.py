@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.engine import asyncpg_url, autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.system_clock import SystemClock, UuidGenerator
+from application.generations.reaper import ReapExpiredGenerations
 from application.ports.billing import GenerationStart, Settlement
 from domain.credits import Credits
 from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from tests.support.audit import ledger_violations
+from tests.support.metrics import RecordingMetrics
 from tests.support.money import balance_of, funded_user, generation_violations, key_row
 
 PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))
@@ -35,7 +38,16 @@ def _start(user_id: uuid.UUID, precharge: int, input_tokens: int = 5) -> Generat
         input_tokens=input_tokens,
         precharge=Credits(precharge),
         created_at=datetime.now(UTC),
+        lease_expires_at=datetime.now(UTC) + LEASE,
     )
+
+
+def _expired(start: GenerationStart) -> GenerationStart:
+    return dataclasses.replace(start, lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+
+
+def _reaper(billing: PgGenerationBilling) -> ReapExpiredGenerations:
+    return ReapExpiredGenerations(billing, RecordingMetrics(), SystemClock(), UuidGenerator())
 
 
 def _settlement(generation_id: uuid.UUID, status: GenerationStatus, usage: Usage, cost: Credits) -> Settlement:
@@ -61,9 +73,7 @@ async def test_concurrent_precharges_never_overspend(
     billing: PgGenerationBilling, clean_db: AsyncEngine, affordable: int
 ) -> None:
     user_id = await funded_user(clean_db, affordable * 1000)
-    results = await asyncio.gather(
-        *(billing.start(_start(user_id, 1000), LEASE) for _ in range(50)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(billing.start(_start(user_id, 1000)) for _ in range(50)), return_exceptions=True)
     assert sum(not isinstance(r, BaseException) for r in results) == affordable
     assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
     assert await balance_of(clean_db, user_id) == 0
@@ -84,7 +94,7 @@ async def test_concurrent_starts_leave_room_for_the_reserves_of_the_running_ones
     """Each start takes 1000 and reserves 9000 for its completion: the balance covers `affordable` of them."""
     user_id = await funded_user(clean_db, affordable * 10_000)
     starts = [dataclasses.replace(_start(user_id, 1000), reserve=Credits(9000)) for _ in range(40)]
-    results = await asyncio.gather(*(billing.start(start, LEASE) for start in starts), return_exceptions=True)
+    results = await asyncio.gather(*(billing.start(start) for start in starts), return_exceptions=True)
     assert sum(not isinstance(r, BaseException) for r in results) == affordable
     assert all(isinstance(r, InsufficientBalance) for r in results if isinstance(r, BaseException))
     assert await _reserved(clean_db, user_id) == affordable * 9000
@@ -96,13 +106,13 @@ async def test_every_ending_releases_exactly_the_reserve(billing: PgGenerationBi
     user_id = await funded_user(clean_db, 10**9)
     completed, refunded, reaped = (dataclasses.replace(_start(user_id, 1000), reserve=Credits(r)) for r in (7, 11, 13))
     for start in (completed, refunded, reaped):
-        await billing.start(start, LEASE if start is not reaped else timedelta(seconds=-1))
+        await billing.start(start if start is not reaped else _expired(start))
     assert await _reserved(clean_db, user_id) == 31
     await billing.settle(_settlement(completed.generation_id, GenerationStatus.COMPLETED, Usage(5, 3), Credits(1600)))
     assert await _reserved(clean_db, user_id) == 24
     await billing.settle(_settlement(refunded.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
     assert await _reserved(clean_db, user_id) == 13
-    assert await billing.reap(10) == 1
+    assert await _reaper(billing)() == 1
     assert await _reserved(clean_db, user_id) == 0
     late = await billing.settle(_settlement(reaped.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
     assert late is None
@@ -115,7 +125,7 @@ async def test_nothing_starts_on_a_zero_or_negative_balance(
 ) -> None:
     user_id = await funded_user(clean_db, 0)
     with pytest.raises(InsufficientBalance):
-        await billing.start(_start(user_id, 0), LEASE)
+        await billing.start(_start(user_id, 0))
     async with clean_db.connect() as connection:
         assert await connection.scalar(text("SELECT count(*) FROM generations")) == 0
 
@@ -125,7 +135,7 @@ async def test_settlement_charges_the_difference_exactly_once(
 ) -> None:
     user_id = await funded_user(clean_db, 10_000_000)
     start = _start(user_id, 1_000_000)
-    await billing.start(start, LEASE)
+    await billing.start(start)
     usage = Usage(5, 50)
     settlement = _settlement(start.generation_id, GenerationStatus.COMPLETED, usage, PRICING.cost(usage))
     results = await asyncio.gather(*(billing.settle(settlement) for _ in range(10)))
@@ -140,7 +150,7 @@ async def test_a_failure_before_any_token_refunds_the_precharge(
 ) -> None:
     user_id = await funded_user(clean_db, 5_000_000)
     start = _start(user_id, 1_000_000)
-    await billing.start(start, LEASE)
+    await billing.start(start)
     await billing.settle(_settlement(start.generation_id, GenerationStatus.FAILED, Usage(5, 0), Credits.zero()))
     assert await balance_of(clean_db, user_id) == 5_000_000
     async with clean_db.connect() as connection:
@@ -154,7 +164,7 @@ async def test_a_settlement_may_take_the_balance_below_zero(
 ) -> None:
     user_id = await funded_user(clean_db, 1_000_000)
     start = _start(user_id, 1_000_000)
-    await billing.start(start, LEASE)
+    await billing.start(start)
     usage = Usage(5, 1000)
     balance = await billing.settle(
         _settlement(start.generation_id, GenerationStatus.COMPLETED, usage, PRICING.cost(usage))
@@ -169,9 +179,9 @@ async def test_the_reaper_settles_expired_leases_with_the_checkpointed_tokens(
 ) -> None:
     user_id = await funded_user(clean_db, 10_000_000)
     start = _start(user_id, 1_000_000, input_tokens=5)
-    await billing.start(start, LEASE)
-    await billing.checkpoint(start.generation_id, 32, timedelta(seconds=-1))
-    reaped = await asyncio.gather(billing.reap(10), billing.reap(10), billing.reap(10))
+    await billing.start(start)
+    await billing.checkpoint(start.generation_id, 32, datetime.now(UTC) - timedelta(seconds=1))
+    reaped = await asyncio.gather(*(_reaper(billing)() for _ in range(3)))
     assert sum(reaped) == 1
     async with clean_db.connect() as connection:
         row = (await connection.execute(text("SELECT status, cost, output_tokens, error_code FROM generations"))).one()
@@ -187,8 +197,8 @@ async def test_a_late_settlement_after_the_reaper_changes_nothing(
 ) -> None:
     user_id = await funded_user(clean_db, 10_000_000)
     start = _start(user_id, 1_000_000)
-    await billing.start(start, timedelta(seconds=-1))
-    assert await billing.reap(10) == 1
+    await billing.start(_expired(start))
+    assert await _reaper(billing)() == 1
     before = await balance_of(clean_db, user_id)
     late = await billing.settle(_settlement(start.generation_id, GenerationStatus.COMPLETED, Usage(5, 9), Credits(1)))
     assert late is None
@@ -214,7 +224,7 @@ async def test_a_key_credit_limit_is_atomic_with_the_precharge(
     user_id = await funded_user(clean_db, 10**9)
     api_key = await key_row(clean_db, user_id, credit_limit=allowed * 5000)
     results = await asyncio.gather(
-        *(billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE) for _ in range(60)), return_exceptions=True
+        *(billing.start(_key_start(user_id, api_key, 1000, 5000)) for _ in range(60)), return_exceptions=True
     )
     assert sum(not isinstance(r, BaseException) for r in results) == allowed
     assert all(isinstance(r, KeyCreditLimit) for r in results if isinstance(r, BaseException))
@@ -229,8 +239,8 @@ async def test_settle_replaces_the_key_reserve_by_the_cost_and_a_refund_frees_it
     user_id = await funded_user(clean_db, 10**9)
     api_key = await key_row(clean_db, user_id, credit_limit=None)
     first, second = _key_start(user_id, api_key, 1000, 5000), _key_start(user_id, api_key, 1000, 5000)
-    await billing.start(first, LEASE)
-    await billing.start(second, LEASE)
+    await billing.start(first)
+    await billing.start(second)
     assert await _spent(clean_db, api_key) == 10_000
     await billing.settle(_settlement(first.generation_id, GenerationStatus.COMPLETED, Usage(5, 3), Credits(1600)))
     assert await _spent(clean_db, api_key) == 6600
@@ -250,7 +260,7 @@ async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
     user_id = await funded_user(clean_db, 0)
     api_key = await key_row(clean_db, user_id, credit_limit=10**6)
     with pytest.raises(InsufficientBalance):
-        await billing.start(_key_start(user_id, api_key, 1000, 5000), LEASE)
+        await billing.start(_key_start(user_id, api_key, 1000, 5000))
     assert await _spent(clean_db, api_key) == 0
 
 
@@ -258,6 +268,6 @@ async def test_a_checkpoint_without_the_database_returns_so_the_stream_goes_on()
     unreachable = create_async_engine(asyncpg_url("postgresql://postgres@127.0.0.1:9/nowhere"))
     try:
         billing = PgGenerationBilling(unreachable, autocommit(unreachable))
-        await billing.checkpoint(uuid.uuid4(), 5, timedelta(seconds=9))
+        await billing.checkpoint(uuid.uuid4(), 5, datetime.now(UTC) + LEASE)
     finally:
         await unreachable.dispose()

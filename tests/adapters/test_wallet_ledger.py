@@ -167,10 +167,11 @@ async def _start(
         input_tokens=tokens_in,
         precharge=precharge,
         created_at=datetime.now(UTC),
+        lease_expires_at=datetime.now(UTC) + timedelta(seconds=30),
         reserve=reserve,
     )
     try:
-        await billing.start(start, timedelta(seconds=30))
+        await billing.start(start)
     except InsufficientBalance:
         assert not model.can_start(precharge)
         return model

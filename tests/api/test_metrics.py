@@ -6,8 +6,6 @@ The registry is per process and shared by every app the suite builds, so each te
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from uuid import UUID
 
 import httpx
 import pytest
@@ -18,14 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.prometheus_metrics import PrometheusGenerationMetrics
+from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.reaper import ReapExpiredGenerations
-from application.ports.billing import GenerationBilling, GenerationStart, Settlement
-from domain.credits import Credits
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import replace_settings
 from tests.support.api import bearer, upstream_model_client
 from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, serve_fake_upstream, steady
+from tests.support.generation_runs import RecordingBilling
 from tests.support.servers import serve_on_loopback
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -155,27 +153,12 @@ async def test_an_open_stream_is_counted_until_it_ends(
 
 
 async def test_the_reaper_reports_what_it_settled(gateway: Litestar) -> None:
-    class TwoExpired(GenerationBilling):
-        def __init__(self) -> None:
-            self.batches = [2, 0]
-
-        async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
-            raise NotImplementedError
-
-        async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
-            raise NotImplementedError
-
-        async def settle(self, settlement: Settlement) -> Credits | None:
-            raise NotImplementedError
-
-        async def reap(self, limit: int) -> int:
-            return self.batches.pop(0)
-
     metrics = PrometheusGenerationMetrics()
     async with serve_on_loopback(gateway) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         before = await _scrape(client)
-        assert await ReapExpiredGenerations(TwoExpired(), metrics)() == 2
-        assert await ReapExpiredGenerations(TwoExpired(), metrics)() == 2
+        for _ in range(2):
+            billing = RecordingBilling(reaped_batches=[2, 0])
+            assert await ReapExpiredGenerations(billing, metrics, SystemClock(), UuidGenerator())() == 2
         after = await _scrape(client)
     assert _moved(before, after, "creditgate_generations_reaped_total") == 4
 

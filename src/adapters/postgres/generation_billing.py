@@ -4,8 +4,8 @@ A generation starts only while the wallet's `available` (balance less the output
 running generations, `reserved_micros`) is positive and covers its pre-charge; it adds its own reserve, and its
 settlement (reaper and refund included) releases exactly the `wallet_reserved` it recorded."""
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -14,13 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.engine import AutocommitEngine
-from application.ports.billing import GenerationBilling, GenerationStart, Settlement
+from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
 from domain.credits import Credits
 from domain.errors import InsufficientBalance, KeyCreditLimit
-from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-
-REAPED_ERROR_CODE = "interrupted"
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +45,7 @@ WITH funded AS (
     SELECT :generation_id, user_id, :kind, :model, :api_key, 'running', :unit_tokens, :input_credits,
            :output_credits, :input_tokens, :precharge, :precharge,
            CASE WHEN CAST(:api_key AS text) IS NULL THEN 0 ELSE CAST(:key_reserve AS bigint) END, :reserve,
-           now() + make_interval(secs => :lease), :created_at
+           :lease_expires_at, :created_at
     FROM w
     RETURNING id
 ), l AS (
@@ -63,7 +60,7 @@ SELECT (SELECT balance FROM w) AS balance,
 
 _CHECKPOINT = text("""
 UPDATE generations
-SET output_tokens = :output_tokens, lease_expires_at = now() + make_interval(secs => :lease)
+SET output_tokens = :output_tokens, lease_expires_at = :expires
 WHERE id = :generation_id AND status = 'running'
 """)
 
@@ -101,7 +98,7 @@ SELECT balance FROM w
 _EXPIRED = text("""
 SELECT id, input_tokens, output_tokens, unit_tokens, input_credits, output_credits
 FROM generations
-WHERE status = 'running' AND lease_expires_at < now()
+WHERE status = 'running' AND lease_expires_at < :now
 ORDER BY lease_expires_at
 LIMIT :limit
 FOR UPDATE SKIP LOCKED
@@ -113,7 +110,7 @@ class PgGenerationBilling(GenerationBilling):
         self._engine = statements
         self._transactional = engine
 
-    async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
+    async def start(self, start: GenerationStart) -> Credits:
         async with self._engine.connect() as connection:
             row = (
                 await connection.execute(
@@ -132,7 +129,7 @@ class PgGenerationBilling(GenerationBilling):
                         "precharge": start.precharge.micros,
                         "key_reserve": (start.key_reserve or start.precharge).micros,
                         "reserve": start.reserve.micros,
-                        "lease": lease.total_seconds(),
+                        "lease_expires_at": start.lease_expires_at,
                         "created_at": start.created_at,
                     },
                 )
@@ -143,13 +140,11 @@ class PgGenerationBilling(GenerationBilling):
             raise KeyCreditLimit
         raise InsufficientBalance
 
-    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
+    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease_expires_at: datetime) -> None:
         try:
             async with self._engine.connect() as connection:
-                await connection.execute(
-                    _CHECKPOINT,
-                    {"generation_id": generation_id, "output_tokens": output_tokens, "lease": lease.total_seconds()},
-                )
+                values = {"generation_id": generation_id, "output_tokens": output_tokens, "expires": lease_expires_at}
+                await connection.execute(_CHECKPOINT, values)
         except (SQLAlchemyError, OSError) as error:
             log.warning("checkpoint_failed", generation_id=str(generation_id), error=type(error).__name__)
 
@@ -157,26 +152,13 @@ class PgGenerationBilling(GenerationBilling):
         async with self._engine.connect() as connection:
             return await _settle(connection, settlement)
 
-    async def reap(self, limit: int) -> int:
+    async def reap(self, now: datetime, limit: int, verdict: Callable[[Abandoned], Settlement]) -> int:
         async with self._transactional.begin() as connection:
-            expired = (await connection.execute(_EXPIRED, {"limit": limit})).all()
+            expired = (await connection.execute(_EXPIRED, {"now": now, "limit": limit})).all()
             for row in expired:
                 pricing = Pricing(row.unit_tokens, Credits(row.input_credits), Credits(row.output_credits))
-                usage = Usage(row.input_tokens, row.output_tokens)
-                await _settle(
-                    connection,
-                    Settlement(
-                        generation_id=row.id,
-                        entry_id=uuid.uuid4(),
-                        status=GenerationStatus.FAILED,
-                        usage=usage,
-                        usage_source=UsageSource.COUNTER,
-                        cost=pricing.cost(usage),
-                        output=None,
-                        finished_at=datetime.now(UTC),
-                        error_code=REAPED_ERROR_CODE,
-                    ),
-                )
+                abandoned = Abandoned(row.id, Usage(row.input_tokens, row.output_tokens), pricing)
+                await _settle(connection, verdict(abandoned))
         return len(expired)
 
 

@@ -219,7 +219,7 @@ class GenerationRun:
         due_by_tokens = self._deltas_since_checkpoint >= self._policy.checkpoint_tokens
         if due_by_tokens or now - self._checkpointed_at >= self._policy.checkpoint_interval:
             self._checkpointing = asyncio.create_task(
-                self._billing.checkpoint(self.generation_id, self._tally.tokens(), self._policy.lease)
+                self._billing.checkpoint(self.generation_id, self._tally.tokens(), now + self._policy.lease)
             )
             self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 

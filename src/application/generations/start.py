@@ -85,10 +85,10 @@ class StartGeneration:
                 input_tokens=input_tokens,
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
+                lease_expires_at=created_at + self._policy.lease,
                 key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
                 reserve=model.pricing.output_cost(max_tokens),
-            ),
-            self._policy.lease,
+            )
         )
         events = provider.stream(
             CompletionRequest(

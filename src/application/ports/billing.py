@@ -1,8 +1,9 @@
 """The money path of a generation: each step is one atomic statement, committed on its own (no request session)."""
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -23,6 +24,8 @@ class GenerationStart:
     input_tokens: int
     precharge: Credits
     created_at: datetime
+    lease_expires_at: datetime
+    """Past it, with no checkpoint renewing it, any instance's reaper settles the generation."""
     key_reserve: Credits | None = None
     """What a key-scoped generation holds against the key's credit_limit until it settles: its most expensive
     outcome (prompt + max_tokens). None: the pre-charge."""
@@ -51,9 +54,19 @@ class Settlement:
         return self.cost.is_zero()
 
 
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """A running generation whose lease ran out: its process died (or lost the database) mid-stream."""
+
+    generation_id: UUID
+    usage: Usage
+    """Its prompt and the output tokens of its last checkpoint."""
+    pricing: Pricing
+
+
 class GenerationBilling(Protocol):
     @abstractmethod
-    async def start(self, start: GenerationStart, lease: timedelta) -> Credits:
+    async def start(self, start: GenerationStart) -> Credits:
         """Pre-charge and record the running generation atomically; return the balance after it.
 
         MUST raise InsufficientBalance, changing nothing, when the balance less the reserves of the user's running
@@ -67,7 +80,7 @@ class GenerationBilling(Protocol):
         """
 
     @abstractmethod
-    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease: timedelta) -> None:
+    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease_expires_at: datetime) -> None:
         """Record the tokens produced so far and extend the lease of a running generation. Best effort: with the
         database unavailable it returns anyway, so the stream goes on; the settlement records the truth, and a
         lease that runs out meanwhile is settled by the reaper from the last checkpoint that was written."""
@@ -78,6 +91,7 @@ class GenerationBilling(Protocol):
         finished (by another instance's reaper, say), in which case nothing changes."""
 
     @abstractmethod
-    async def reap(self, limit: int) -> int:
-        """Settle up to `limit` running generations whose lease expired as `failed`, charging their input and
-        checkpointed output tokens; return how many. Safe to run on every instance at once."""
+    async def reap(self, now: datetime, limit: int, verdict: Callable[[Abandoned], Settlement]) -> int:
+        """Settle up to `limit` running generations whose lease expired before `now`, each as `verdict` decides,
+        in one transaction that holds them; return how many. Safe to run on every instance at once: a generation
+        another instance holds is skipped."""
