@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.change_feed import CHANNEL
 from adapters.postgres.engine import asyncpg_url
+from adapters.postgres.statements import StatementPool
 from adapters.postgres.tables import metadata
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -37,6 +38,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(asyncpg_url(database_url), pool_size=5)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def statements(database_url: str) -> AsyncIterator[StatementPool]:
+    async with StatementPool.opened(database_url, size=5, timeout_seconds=5) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")

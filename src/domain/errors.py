@@ -103,6 +103,13 @@ class SettlementDeferred(DomainError):
     )
 
 
+class StorageUnavailable(DomainError):
+    """The database did not answer in time, or refused the connection: nothing was written; retry later."""
+
+    code = "service_unavailable"
+    default_detail = "The database is unavailable or overloaded; retry later."
+
+
 class ProviderUnavailable(DomainError):
     """The provider cannot be reached or is not configured, or it is overloaded (429/503)."""
 

@@ -27,6 +27,7 @@ from adapters.postgres.idempotency import PgIdempotencyStore
 from adapters.postgres.principals import PgPrincipalReader, StandingCache
 from adapters.postgres.probe import PgDatabaseProbe
 from adapters.postgres.refresh_tokens import PgRefreshTokenStore
+from adapters.postgres.statements import StatementPool
 from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
@@ -113,6 +114,17 @@ class DatabaseProvider(Provider):
         )
         yield engine
         await engine.dispose()
+
+    @provide(scope=Scope.APP)
+    async def statement_pool(self, settings: Settings) -> AsyncIterator[StatementPool]:
+        """The money path's own connections: up to DB_POOL_SIZE more per process (docs/scaling.md)."""
+        async with StatementPool.opened(
+            settings.require_database_url(),
+            size=settings.db_pool_size,
+            timeout_seconds=settings.db_timeout_seconds,
+            pgbouncer=settings.db_pgbouncer,
+        ) as pool:
+            yield pool
 
     @provide(scope=Scope.APP)
     async def change_feed(self, settings: Settings) -> AsyncIterator[ChangeFeed]:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.engine import asyncpg_url, autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.statements import StatementPool
 from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.reaper import ReapExpiredGenerations
 from application.ports.billing import GenerationStart, Settlement
@@ -64,8 +64,8 @@ def _settlement(generation_id: uuid.UUID, status: GenerationStatus, usage: Usage
 
 
 @pytest.fixture
-def billing(clean_db: AsyncEngine) -> PgGenerationBilling:
-    return PgGenerationBilling(clean_db, autocommit(clean_db))
+def billing(clean_db: AsyncEngine, statements: StatementPool) -> PgGenerationBilling:
+    return PgGenerationBilling(statements)
 
 
 @pytest.mark.parametrize("affordable", [1, 3, 7])
@@ -265,9 +265,5 @@ async def test_an_unfunded_wallet_is_insufficient_balance_even_for_a_key(
 
 
 async def test_a_checkpoint_without_the_database_returns_so_the_stream_goes_on() -> None:
-    unreachable = create_async_engine(asyncpg_url("postgresql://postgres@127.0.0.1:9/nowhere"))
-    try:
-        billing = PgGenerationBilling(unreachable, autocommit(unreachable))
-        await billing.checkpoint(uuid.uuid4(), 5, datetime.now(UTC) + LEASE)
-    finally:
-        await unreachable.dispose()
+    async with StatementPool.opened("postgresql://postgres@127.0.0.1:9/nowhere", size=1, timeout_seconds=2) as pool:
+        await PgGenerationBilling(pool).checkpoint(uuid.uuid4(), 5, datetime.now(UTC) + LEASE)

@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from adapters.postgres.engine import autocommit
 from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.statements import StatementPool
 from adapters.postgres.tables import ledger_entries, wallets
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
@@ -133,10 +133,12 @@ class _Running:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=operations)
-async def test_postgres_agrees_with_the_wallet_model(clean_db: AsyncEngine, steps: list[tuple[object, ...]]) -> None:
+async def test_postgres_agrees_with_the_wallet_model(
+    clean_db: AsyncEngine, statements: StatementPool, steps: list[tuple[object, ...]]
+) -> None:
     """Generations overlap: each holds its output reserve until it finishes, in any order."""
     user_id = await funded_user(clean_db, 0)
-    billing = PgGenerationBilling(clean_db, autocommit(clean_db))
+    billing = PgGenerationBilling(statements)
     model = Wallet(user_id)
     running: list[_Running] = []
     for step in steps:

@@ -16,7 +16,8 @@ from typing import Generic, TypeVar
 
 import asyncpg
 import structlog
-from sqlalchemy.engine import make_url
+
+from adapters.postgres.engine import driver_dsn
 
 CHANNEL = "creditgate_changes"
 RECONNECT_DELAY_SECONDS = 1.0
@@ -73,16 +74,10 @@ class ReadThroughCache(Generic[V]):
             del self._entries[key]
 
 
-def listen_dsn(database_url: str) -> str:
-    """The URL as asyncpg itself takes it (no SQLAlchemy driver suffix)."""
-    url = make_url(database_url.replace("postgres://", "postgresql://", 1))
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class ChangeFeed:
     def __init__(self, database_url: str | None, timeout_seconds: float) -> None:
         """`database_url` None: no LISTEN is possible, caches stay bypassed."""
-        self._dsn = None if database_url is None else listen_dsn(database_url)
+        self._dsn = None if database_url is None else driver_dsn(database_url)
         self._timeout = timeout_seconds
         self._followers: dict[str, list[Callable[[str | None], None]]] = {}
         self.live = False

@@ -16,6 +16,12 @@ def asyncpg_url(database_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def driver_dsn(database_url: str) -> str:
+    """The URL as asyncpg itself takes it (no SQLAlchemy driver suffix)."""
+    url = make_url(database_url.replace("postgres://", "postgresql://", 1))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(
     database_url: str, *, pool_size: int, max_overflow: int, timeout_seconds: float, pgbouncer: bool = False
 ) -> AsyncEngine:

@@ -23,6 +23,7 @@ from domain.errors import (
     PaymentRequired,
     ProviderUnavailable,
     SettlementDeferred,
+    StorageUnavailable,
     TooManyRequests,
     Unauthenticated,
     UpstreamError,
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     UpstreamError: 502,
     ProviderUnavailable: 503,
     SettlementDeferred: 503,
+    StorageUnavailable: 503,
 }
 
 CODE_BY_STATUS: dict[int, str] = {
@@ -120,6 +122,9 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
     headers, extra = None, None
     if isinstance(error, TooManyRequests):
         headers = {"Retry-After": str(error.retry_after_seconds)}
+    if isinstance(error, StorageUnavailable):
+        log.error("database_unavailable", error=type(error.__cause__).__name__)
+        headers = _RETRY_SOON
     if isinstance(error, Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
     if isinstance(error, InvalidInput):
