@@ -2,6 +2,9 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -163,3 +166,28 @@ async def test_a_body_value_of_another_json_type_is_refused_not_coerced(
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "validation_error"
     assert response.json()["errors"][0]["field"] == field
+
+
+async def test_a_database_out_of_connections_is_a_503_never_a_500(
+    settings: Settings, client: AsyncTestClient[Litestar], clean_db: AsyncEngine
+) -> None:
+    """PostgreSQL refusing a connection (53300, too many connections) is unavailability, with a Retry-After."""
+    token = await client_token(client, "no-room")
+    async with clean_db.begin() as connection:
+        await connection.execute(text("DROP ROLE IF EXISTS creditgate_no_room"))
+        await connection.execute(text("CREATE ROLE creditgate_no_room LOGIN CONNECTION LIMIT 0"))
+    no_room = make_url(settings.require_database_url()).set(username="creditgate_no_room", password=None)
+    app = create_app(replace_settings(settings, database_url=no_room.render_as_string(hide_password=False)))
+    generation = {"model": "dr14", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        async with AsyncTestClient(app=app) as refused:
+            responses = [
+                await refused.post("/api/v1/auth/login", json={"username": "no-room", "password": PASSWORD}),
+                await refused.post("/api/v1/generations", json=generation, headers=bearer(token)),
+            ]
+    finally:
+        async with clean_db.begin() as connection:
+            await connection.execute(text("DROP ROLE creditgate_no_room"))
+    for response in responses:
+        assert response.status_code == 503, response.text
+        assert (response.json()["code"], response.headers["retry-after"]) == ("service_unavailable", "1")

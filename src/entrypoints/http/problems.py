@@ -34,6 +34,14 @@ log = structlog.get_logger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _RETRY_SOON = {"Retry-After": "1"}
 CHARACTER_NOT_IN_REPERTOIRE = "22021"
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset(
+    {
+        "08",  # connection exception
+        "40",  # transaction rollback (deadlock, serialization): nothing was written
+        "53",  # insufficient resources (too many connections, out of memory or disk)
+        "57",  # operator intervention (statement_timeout, shutdown, cannot connect now)
+    }
+)
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -157,8 +165,12 @@ def unavailable_problem(error: Exception) -> ProblemDetailsException:
 
 
 def database_problem(error: DBAPIError) -> ProblemDetailsException:
-    """A text with NUL (U+0000) reaches PostgreSQL only from the client, which its text type cannot store."""
-    if getattr(error.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+    """A text with NUL (U+0000) reaches PostgreSQL only from the client, which its text type cannot store; a
+    server that refuses or drops the work (too many connections, a timeout, a deadlock) is unavailable, not broken."""
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+    if sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES:
+        return unavailable_problem(error)
+    if sqlstate == CHARACTER_NOT_IN_REPERTOIRE:
         return _problem(
             422,
             "validation_error",
