@@ -85,6 +85,33 @@ async def test_a_stream_sends_start_deltas_and_done_each_with_an_id(
     assert await generation_violations(clean_db) == []
 
 
+@pytest.mark.parametrize("path", [GENERATIONS, "/v1/chat/completions"])
+async def test_stream_chunks_skip_the_layers_that_act_on_the_response_start_only(
+    settings: Settings, clean_db: AsyncEngine, path: str
+) -> None:
+    """Only the start and the end of a stream pass through the middleware stack; every event still arrives."""
+    app = create_app(settings)
+    layered: list[str] = []
+    transport = app.asgi_handler._app  # type: ignore[attr-defined]  # RequestContext(TransportSecurity(...))
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        async def counted(message: Any) -> None:
+            layered.append(message["type"])
+            await send(message)
+
+        await transport(scope, receive, counted)
+
+    app.asgi_handler._app = counting  # type: ignore[attr-defined]
+    async with AsyncTestClient(app=app) as client:
+        token = await _funded_client(client, settings, f"wire{len(path)}")
+        body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 20, "stream": True}
+        layered.clear()
+        async with aconnect_sse(client, "POST", path, json=body, headers=bearer(token)) as source:
+            events = [event async for event in source.aiter_sse()]
+    assert len(events) >= 22
+    assert layered == ["http.response.start", "http.response.body"]
+
+
 async def test_no_balance_is_402_before_any_stream_opens(client: AsyncTestClient[Litestar]) -> None:
     token = await client_token(client, "gen3")
     for stream in (False, True):

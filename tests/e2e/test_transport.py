@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.settings import Settings
 from tests.support.canaries import representative_flow
@@ -203,9 +204,10 @@ async def test_t3_the_configured_proxy_saying_https_is_served(servers: Servers) 
 
 
 async def test_a6_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
-    servers: Servers, https: httpx.AsyncClient
+    servers: Servers, https: httpx.AsyncClient, clean_db: AsyncEngine
 ) -> None:
-    """One registration per address per hour: the TLS server trusts only 10.0.0.1, so both come from 127.0.0.1."""
+    """One registration per address per hour: the TLS server trusts only 10.0.0.1, so both come from 127.0.0.1
+    (whose earlier registrations in this hour, by other suites, `clean_db` forgets)."""
     for index, status in enumerate((201, 429)):
         body = {"username": f"spoof-{uuid.uuid4().hex[:8]}", "password": "long enough password"}
         response = await https.post(

@@ -3,12 +3,15 @@
 import re
 import time
 import uuid
+from typing import Any, cast
 
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
+WIRE_SEND = "creditgate.wire_send"
+"""The server's own `send`, for streams whose body chunks need none of the layers between (sse.py)."""
 _ACCEPTED_ID = re.compile(rb"[A-Za-z0-9._-]{8,128}")
 
 log = structlog.get_logger("creditgate.http")
@@ -25,6 +28,7 @@ class RequestContext:
         await self._handle(scope, receive, send)
 
     async def _handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        cast("dict[str, Any]", scope)[WIRE_SEND] = send
         request_id = _request_id(scope)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -4,14 +4,17 @@ depend on this generator being read to its end: the request's OpenRuns closes th
 
 from collections.abc import AsyncIterator
 from itertools import count
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import Message, Receive, Scope, Send
 
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from entrypoints.http.request_context import WIRE_SEND
 
 _ENCODE = msgspec.json.Encoder().encode
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -53,7 +56,31 @@ class EventStream(Stream):
         super().__init__(frames, media_type="text/event-stream", headers=_STREAM_HEADERS | (headers or {}))
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        return super().to_asgi_response(*args, **kwargs | {"media_type": self.media_type})
+        response = super().to_asgi_response(*args, **kwargs | {"media_type": self.media_type})
+        response.__class__ = _WireStreamingResponse  # the same slots: only `__call__` differs
+        return response
+
+
+class _WireStreamingResponse(ASGIStreamingResponse):
+    """Litestar's streaming response whose body chunks go straight to the server's `send`. The layers between
+    (before-send hooks, Prometheus, Litestar's exception middleware, transport headers, the request context) act
+    on a response's start and its end, which still pass through them; the chunks in between skip five wrappers."""
+
+    __slots__ = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        wire: Send | None = cast("dict[str, Any]", scope).get(WIRE_SEND)
+        await super().__call__(scope, receive, send if wire is None else _chunks_to(wire, send))
+
+
+def _chunks_to(wire: Send, layered: Send) -> Send:
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("more_body"):
+            await wire(message)
+        else:
+            await layered(message)
+
+    return send
 
 
 def generation_events(run: GenerationRun) -> EventStream:
