@@ -48,3 +48,27 @@ async def test_a_model_changed_through_one_instance_changes_on_the_other_at_once
             repriced = (await generate()).json()
             assert repriced["cost"] == str(repriced["usage"]["input_tokens"] + repriced["usage"]["output_tokens"])
     assert await ledger_violations(clean_db) == []
+
+
+async def test_a_user_deactivated_or_demoted_through_one_instance_is_refused_by_the_other_at_once(
+    settings: Settings, database_url: str, tmp_path: Path, clean_db: AsyncEngine
+) -> None:
+    await create_admin(settings, Registration(username="cache-root", password=PASSWORD))
+    await create_admin(settings, Registration(username="cache-deputy", password=PASSWORD))
+    with running_cluster(2, database_url, tmp_path) as cluster:
+        first, second = cluster.urls
+        async with httpx.AsyncClient(timeout=30) as http:
+
+            async def login(base: str, username: str) -> dict[str, str]:
+                body = {"username": username, "password": PASSWORD}
+                return bearer((await http.post(f"{base}/api/v1/auth/login", json=body)).json()["access_token"])
+
+            root, deputy = await login(first, "cache-root"), await login(second, "cache-deputy")
+            deputy_id = (await http.get(f"{second}/api/v1/me", headers=deputy)).json()["id"]
+            for _ in range(3):  # the second instance has the deputy's standing cached by now
+                assert (await http.get(f"{second}/api/v1/admin/users", headers=deputy)).status_code == 200
+            user = f"{first}/api/v1/admin/users/{deputy_id}"
+            assert (await http.patch(user, json={"role": "client"}, headers=root)).status_code == 200
+            assert (await http.get(f"{second}/api/v1/admin/users", headers=deputy)).status_code in {401, 403}
+            assert (await http.patch(user, json={"is_active": False}, headers=root)).status_code == 200
+            assert (await http.get(f"{second}/api/v1/me", headers=deputy)).status_code == 401
