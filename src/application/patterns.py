@@ -12,3 +12,18 @@ def whole(body: str) -> str:
 
 CREDITS = whole(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?")
 DIGITS = whole("[0-9]+")
+
+# What `\s`, `\w`, `\d` or `\b` would mean differs between Python's `re` and ECMA-262, so classes are spelled out.
+# Not in an address: `@`, control characters, and Unicode's White_Space and the BOM.
+_ADDRESS_CHARACTER = r"[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+EMAIL = whole(rf"{_ADDRESS_CHARACTER}+@{_ADDRESS_CHARACTER}+\.{_ADDRESS_CHARACTER}+")
+
+# A calendar date of years 0001-9999 (29 February in leap years only), optionally a time to the microsecond and
+# an offset: every string it matches `datetime.fromisoformat` reads, and no other.
+_MONTH_DAY = r"(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31"
+_LEAP_YEAR = r"[0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+INSTANT = whole(rf"(?!0000)([0-9]{{4}}-({_MONTH_DAY})|({_LEAP_YEAR})-02-29)({_TIME})?")
+
+# Text PostgreSQL stores: its `text` type holds no NUL (U+0000). Any newline is part of such a text.
+STORABLE_TEXT = r"^[^\x00]*$"

@@ -537,11 +537,10 @@ def test_counting_a_chat_adds_framing_per_message() -> None:
     assert COUNTER.count_messages([ChatMessage("user", "")]) > 0
 
 
-def test_the_registry_knows_its_providers_and_refuses_others() -> None:
+def test_the_registry_serves_configured_providers_and_refuses_others() -> None:
     sim = simulator()
     registry = StaticProviderRegistry({"simulator": sim})
     assert registry.get("simulator") is sim
-    assert list(registry.names()) == ["openai", "anthropic", "gemini", "simulator", "local"]
     with pytest.raises(ProviderUnavailable, match="'openai' is not configured"):
         registry.get("openai")
 

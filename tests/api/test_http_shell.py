@@ -140,7 +140,7 @@ async def test_a_nul_character_in_client_text_is_a_422_or_an_unknown_model_never
         "/api/v1/auth/register", json={"username": "nul-user", "password": PASSWORD, "email": "a\x00@b.example"}
     )
     assert (registered.status_code, registered.json()["code"]) == (422, "validation_error")
-    assert registered.json()["errors"][0]["message"] == "text must not contain NUL (U+0000) characters"
+    assert [error["field"] for error in registered.json()["errors"]] == ["email"]
     token = await client_token(client, "nul-user")
     for path in ("/api/v1/generations", "/v1/chat/completions"):
         body = {"model": "dr14\x00", "messages": [{"role": "user", "content": "hi"}]}

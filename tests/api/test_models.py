@@ -1,5 +1,6 @@
 """The catalog over HTTP: clients see enabled models and their prices, admins manage every model."""
 
+import re
 from typing import Any
 
 import pytest
@@ -290,3 +291,54 @@ async def test_model_routes_need_a_token(client: Client) -> None:
     for method, path in [*ADMIN_ROUTES, ("GET", MODELS)]:
         response = await client.request(method, path, json=_new_model())
         assert response.status_code == 401, (method, path)
+
+
+async def _input_schema(client: Client, name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = (await client.get("/api-docs/openapi.json")).json()["components"]["schemas"]
+    return schema[name]
+
+
+@pytest.mark.parametrize(
+    "price", ["0", "0.000001", "9999.999999", "10000", "10000.0", "10000.000001", "10001", "007", "-0", "+1"]
+)
+async def test_the_documented_price_pattern_is_what_validation_accepts(
+    client: Client, settings: Settings, price: str
+) -> None:
+    pattern = (await _input_schema(client, "PricingInput"))["properties"]["input_credits"]["pattern"]
+    admin = await admin_token(client, settings)
+    pricing = {"unit_tokens": 1000, "input_credits": price, "output_credits": "1"}
+    response = await client.post(ADMIN_MODELS, json=_new_model(pricing=pricing), headers=bearer(admin))
+    assert (response.status_code == 201) is bool(re.search(pattern, price)), (price, response.text)
+
+
+async def test_the_documented_providers_are_the_ones_accepted(client: Client) -> None:
+    for name in ("NewModel", "ModelPatch"):
+        provider = (await _input_schema(client, name))["properties"]["provider"]
+        assert [n for n in provider["enum"] if n is not None] == ["anthropic", "gemini", "local", "openai", "simulator"]
+
+
+async def test_an_integral_json_number_is_an_integer_and_a_fraction_is_not(client: Client, settings: Settings) -> None:
+    """JSON Schema's `integer` is any number without a fraction: `100.0` is one, `100.5` is not."""
+    admin = await admin_token(client, settings)
+    pricing = {"unit_tokens": 100.0, "input_credits": "1", "output_credits": "2"}
+    patched = await client.patch(f"{ADMIN_MODELS}/dr14", json={"pricing": pricing}, headers=bearer(admin))
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["pricing"] == {"unit_tokens": 100, "input_credits": "1", "output_credits": "2"}
+    fraction = await client.patch(
+        f"{ADMIN_MODELS}/dr14", json={"pricing": pricing | {"unit_tokens": 100.5}}, headers=bearer(admin)
+    )
+    assert fraction.status_code == 422, fraction.text
+    assert _field_errors(fraction.json()) == {"pricing.unit_tokens"}
+    flag = await client.patch(f"{ADMIN_MODELS}/dr14", json={"enabled": 1.0}, headers=bearer(admin))
+    assert flag.status_code == 422, flag.text
+
+
+async def test_a_nul_in_a_stored_text_is_refused_by_its_documented_pattern(client: Client, settings: Settings) -> None:
+    """PostgreSQL's text holds no NUL: the document says so, and the field is named before any row is written."""
+    pattern = (await _input_schema(client, "NewModel"))["properties"]["description"]["pattern"]
+    assert re.search(pattern, "two\nlines")
+    assert not re.search(pattern, "a\x00b")
+    admin = await admin_token(client, settings)
+    response = await client.post(ADMIN_MODELS, json=_new_model(description="a\x00b"), headers=bearer(admin))
+    assert response.status_code == 422, response.text
+    assert _field_errors(response.json()) == {"description"}

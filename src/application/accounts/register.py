@@ -4,7 +4,7 @@ import msgspec
 
 from application import examples
 from application.accounts.policy import AccountPolicy, seconds_until_next_window, window_start
-from application.patterns import whole
+from application.patterns import EMAIL, whole
 from application.ports.clock import Clock, IdGenerator
 from application.ports.persistence import (
     Account,
@@ -24,7 +24,7 @@ from domain.wallet import EntryKind
 
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=whole(r"[A-Za-z0-9_.-]+"))]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=whole(r"[^@\s]+@[^@\s]+\.[^@\s]+"))]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=EMAIL)]
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,4 +1,4 @@
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -14,14 +14,13 @@ from application.catalog.views import (
     UpstreamModel,
 )
 from application.ports.catalog import Catalog
-from application.ports.llm import ProviderRegistry
 from application.ports.persistence import PageRequest, UnitOfWork
 from domain.catalog import CatalogModel
-from domain.errors import InvalidInput, ModelNotFound
+from domain.errors import ModelNotFound
 
 PAGE_SIZE = 200
 NO_SUCH_MODEL = "No model has this id."
-ProviderName = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+ProviderName = Literal["anthropic", "gemini", "local", "openai", "simulator"]
 
 
 class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -106,18 +105,17 @@ class GetModel:
 
 
 class CreateModel:
-    """Add a model: which provider serves it (`openai`, `anthropic`, `gemini`, `simulator`), under which
+    """Add a model: which provider serves it (`anthropic`, `gemini`, `local`, `openai`, `simulator`), under which
     upstream name, and its price. Provider endpoints and keys come from the environment only."""
 
-    def __init__(self, catalog: Catalog, providers: ProviderRegistry, uow: UnitOfWork) -> None:
+    def __init__(self, catalog: Catalog, uow: UnitOfWork) -> None:
         self._catalog = catalog
-        self._providers = providers
         self._uow = uow
 
     async def __call__(self, new: NewModel) -> ModelView:
         model = CatalogModel(
             id=new.id,
-            provider=_known_provider(self._providers, new.provider),
+            provider=new.provider,
             upstream_model=new.upstream_model,
             description=new.description,
             pricing=new.pricing.to_pricing(),
@@ -133,16 +131,15 @@ class UpdateModel:
     """Change what is given: provider, upstream name, price, output cap, description, enabled. A new price
     applies to generations started afterwards; running ones keep the price they started with."""
 
-    def __init__(self, catalog: Catalog, providers: ProviderRegistry, uow: UnitOfWork) -> None:
+    def __init__(self, catalog: Catalog, uow: UnitOfWork) -> None:
         self._catalog = catalog
-        self._providers = providers
         self._uow = uow
 
     async def __call__(self, model_id: str, patch: ModelPatch) -> ModelView:
         current = await _existing(self._catalog, model_id)
         model = CatalogModel(
             id=current.id,
-            provider=current.provider if patch.provider is None else _known_provider(self._providers, patch.provider),
+            provider=current.provider if patch.provider is None else patch.provider,
             upstream_model=current.upstream_model if patch.upstream_model is None else patch.upstream_model,
             description=current.description if patch.description is None else patch.description,
             pricing=current.pricing if patch.pricing is None else patch.pricing.to_pricing(),
@@ -173,9 +170,3 @@ async def _existing(catalog: Catalog, model_id: str) -> CatalogModel:
     if model is None:
         raise ModelNotFound(NO_SUCH_MODEL)
     return model
-
-
-def _known_provider(providers: ProviderRegistry, name: str) -> str:
-    if name not in providers.names():
-        raise InvalidInput(f"unknown provider; one of: {', '.join(sorted(providers.names()))}", field="provider")
-    return name

@@ -2,7 +2,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from application.patterns import whole
+from application.patterns import STORABLE_TEXT, whole
 from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.catalog import CatalogModel
@@ -10,10 +10,12 @@ from domain.credits import Credits
 from domain.pricing import MAX_UNIT_TOKENS, Pricing
 
 ModelId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["dr14"])]
-UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Description = Annotated[str, msgspec.Meta(max_length=1000)]
+UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=STORABLE_TEXT)]
+Description = Annotated[str, msgspec.Meta(max_length=1000, pattern=STORABLE_TEXT)]
 MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
-PriceText = Annotated[str, msgspec.Meta(max_length=64, description='Credits per `unit_tokens`, e.g. `"20"`.')]
+# From 0 to 10,000 credits (MAX_PRICE_MICROS) with at most 6 fractional digits.
+PRICE = whole(r"(0|[1-9][0-9]{0,3})(\.[0-9]{1,6})?|10000(\.0{1,6})?")
+PriceText = Annotated[str, msgspec.Meta(pattern=PRICE, description='Credits per `unit_tokens`, e.g. `"20"`.')]
 
 
 class PricingView(msgspec.Struct, frozen=True, kw_only=True):

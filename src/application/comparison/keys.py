@@ -9,6 +9,7 @@ from application import examples
 from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
 from application.instants import AwareDatetime, in_utc
+from application.patterns import STORABLE_TEXT
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
@@ -35,7 +36,7 @@ class KeyIsRevoked(Conflict):
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     user_id: UUID
     typeid: TypeIdText
-    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    name: Annotated[str, msgspec.Meta(max_length=200, pattern=STORABLE_TEXT)] | None = None
     expires_at: AwareDatetime | None = None
     credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 

@@ -14,6 +14,7 @@ import msgspec
 from application import examples
 from application.generations.start import Order, StartGeneration
 from application.generations.views import UsageView
+from application.patterns import STORABLE_TEXT
 from application.ports.clock import Clock, IdGenerator
 from application.ports.comparison import ApiKeys, References, TextReference, TypeProfiles
 from application.ports.llm import ChatMessage
@@ -53,7 +54,7 @@ class KeyTokenRequired(Forbidden):
 
 class NewReference(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     text: Base64Text
-    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    name: Annotated[str, msgspec.Meta(max_length=200, pattern=STORABLE_TEXT)] | None = None
 
     example: ClassVar[dict[str, Any]] = {"text": examples.REFERENCE_TEXT, "name": "eiffel-tower-facts"}
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 
 from application import examples
-from application.patterns import whole
+from application.patterns import STORABLE_TEXT, whole
 from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
@@ -16,7 +16,7 @@ from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
 
 TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"), examples=["essay-grader"])]
 GENERATED_ID_BYTES = 10  # 80 bits: exactly 16 base32 characters, no padding
-Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000, pattern=STORABLE_TEXT)]
 
 
 class TypeIdNotFound(NotFound):
@@ -34,8 +34,8 @@ class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     user: Annotated[Prompt, msgspec.Meta(description="Must contain {reference} and {text}; may use {scale}.")]
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     llm: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    name: Annotated[str, msgspec.Meta(max_length=200, pattern=STORABLE_TEXT)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=2000, pattern=STORABLE_TEXT)] = ""
 
     example: ClassVar[dict[str, Any]] = {
         "scale": 10,

@@ -82,6 +82,3 @@ class ProviderRegistry(Protocol):
     @abstractmethod
     def get(self, provider: str) -> LLMProvider:
         """MUST raise ProviderUnavailable for a provider name that is unknown or not configured."""
-
-    @abstractmethod
-    def names(self) -> Sequence[str]: ...

@@ -1,7 +1,8 @@
 """JSON bodies keep their JSON types: Litestar converts a body leniently (`"40"` becomes 40, `0` becomes false),
 so a body the lenient conversion accepts is first decoded strictly against the handler's Struct, and a value of
-another type than its schema says is refused (422 `validation_error` naming the field). Bodies the lenient
-conversion refuses are left to it, so every other error keeps its shape; the strict decode runs only on bodies."""
+another type than its schema says is refused (422 `validation_error` naming the field). A number without a
+fraction is an integer whichever way it is written (`100.0`), as in JSON Schema. Bodies the lenient conversion
+refuses are left to it, so every other error keeps its shape; the strict decode runs only on bodies."""
 
 import re
 from typing import Any
@@ -26,9 +27,23 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
             msgspec.json.decode(body, type=target, strict=False)
         except msgspec.MsgspecError:
             return
-        raise _refused(strict) from None
+        try:
+            msgspec.convert(_integral(msgspec.json.decode(body)), target)
+        except msgspec.ValidationError:
+            raise _refused(strict) from None
     except msgspec.DecodeError:
         return
+
+
+def _integral(value: Any) -> Any:
+    """The decoded JSON with every float that has no fraction (`100.0`) as the integer it equals."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    return value
 
 
 def _refused(error: msgspec.ValidationError) -> ValidationException:

@@ -96,7 +96,7 @@ async def usage(
     since: Since = None,
     until: Until = None,
 ) -> UsageReport:
-    return await use_case(group_by, instant(since, "from"), instant(until, "to"))
+    return await use_case(group_by, instant(since), instant(until))
 
 
 @get("/keys/activity", description=GetKeysActivity.__doc__, responses=ADMIN_ONLY)

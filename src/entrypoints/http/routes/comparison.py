@@ -143,7 +143,7 @@ async def billing(
     since: Since = None,
     until: Until = None,
 ) -> KeyBilling:
-    return await use_case(api_key, instant(since, "from"), instant(until, "to"))
+    return await use_case(api_key, instant(since), instant(until))
 
 
 @post(
