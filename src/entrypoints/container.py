@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-from dishka import AsyncContainer, Provider, Scope, make_async_container, provide, provide_all
+from dishka import AnyOf, AsyncContainer, Provider, Scope, make_async_container, provide, provide_all
 from dishka.integrations.litestar import LitestarProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,7 +16,7 @@ from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
-from adapters.postgres.catalog import ModelCache, PgCatalog
+from adapters.postgres.catalog import ModelCache, PgCatalog, PgModelLookup
 from adapters.postgres.change_feed import ChangeFeed
 from adapters.postgres.comparison import PgApiKeys, PgNonceStore, PgReferences, PgTypeProfiles
 from adapters.postgres.engine import AutocommitEngine, autocommit, create_engine, create_session_factory
@@ -77,7 +77,7 @@ from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
 from application.limits.quota import Quotas, RateLimitPolicy
 from application.ports.billing import GenerationBilling
-from application.ports.catalog import Catalog
+from application.ports.catalog import Catalog, ModelLookup
 from application.ports.clock import Clock, IdGenerator
 from application.ports.comparison import ApiKeys, NonceStore, References, TypeProfiles
 from application.ports.generations import GenerationRecords
@@ -160,6 +160,7 @@ class DatabaseProvider(Provider):
     idempotency = provide(PgIdempotencyStore, provides=IdempotencyStore, scope=Scope.REQUEST)
     throttle = provide(PgThrottleCounter, provides=ThrottleCounter, scope=Scope.REQUEST)
     refresh_tokens = provide(PgRefreshTokenStore, provides=RefreshTokenStore, scope=Scope.REQUEST)
+    model_lookup = provide(PgModelLookup, scope=Scope.APP, provides=AnyOf[PgModelLookup, ModelLookup])
     catalog = provide(PgCatalog, provides=Catalog, scope=Scope.REQUEST)
     generation_records = provide(PgGenerationRecords, provides=GenerationRecords, scope=Scope.REQUEST)
     generation_billing = provide(PgGenerationBilling, provides=GenerationBilling, scope=Scope.APP)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.postgres.catalog import ModelCache, PgCatalog
+from adapters.postgres.catalog import ModelCache, PgCatalog, PgModelLookup
 from adapters.postgres.change_feed import ChangeFeed
 from adapters.postgres.engine import autocommit
 from adapters.postgres.tables import models
@@ -41,7 +41,7 @@ async def session(clean_db: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 def catalog(session: AsyncSession, clean_db: AsyncEngine) -> PgCatalog:
-    return PgCatalog(session, autocommit(clean_db), ModelCache(ChangeFeed(None, timeout_seconds=1)))
+    return PgCatalog(session, PgModelLookup(autocommit(clean_db), ModelCache(ChangeFeed(None, timeout_seconds=1))))
 
 
 async def _add_committed(catalog: PgCatalog, session: AsyncSession, *added: CatalogModel) -> None:

@@ -6,7 +6,7 @@ from adapters.postgres.change_feed import ChangeFeed, ReadThroughCache
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
-from application.ports.catalog import Catalog, ModelExists
+from application.ports.catalog import Catalog, ModelExists, ModelLookup
 from application.ports.persistence import Page, PageRequest
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -55,9 +55,8 @@ class ModelCache(ReadThroughCache[CatalogModel]):
         super().__init__(feed, models.name)
 
 
-class PgCatalog(Catalog):
-    def __init__(self, session: AsyncSession, engine: AutocommitEngine, cache: ModelCache) -> None:
-        self._session = session
+class PgModelLookup(ModelLookup):
+    def __init__(self, engine: AutocommitEngine, cache: ModelCache) -> None:
         self._engine = engine
         self._cache = cache
 
@@ -71,6 +70,15 @@ class PgCatalog(Catalog):
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
         return None if row is None else _model(row._mapping)
+
+
+class PgCatalog(Catalog):
+    def __init__(self, session: AsyncSession, lookup: PgModelLookup) -> None:
+        self._session = session
+        self._lookup = lookup
+
+    async def get(self, model_id: str) -> CatalogModel | None:
+        return await self._lookup.get(model_id)
 
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
         query = select(*_COLUMNS).order_by(models.c.id).limit(page.limit + 1)

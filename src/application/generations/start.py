@@ -6,7 +6,7 @@ from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
 from application.limits.quota import Quotas
 from application.ports.billing import GenerationBilling, GenerationStart
-from application.ports.catalog import Catalog
+from application.ports.catalog import ModelLookup
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
 from application.ports.metrics import GenerationMetrics
@@ -38,7 +38,7 @@ class StartGeneration:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: ModelLookup,
         providers: ProviderRegistry,
         billing: GenerationBilling,
         open_runs: OpenRuns,

@@ -11,11 +11,14 @@ class ModelExists(Conflict):
     default_detail = "A model with this id exists."
 
 
-class Catalog(Protocol):
+class ModelLookup(Protocol):
     @abstractmethod
     async def get(self, model_id: str) -> CatalogModel | None:
-        """On the path of every generation: served from a per-process cache kept exact by change notices."""
+        """On the path of every generation: served from a per-process cache kept exact by change notices, and
+        needing no request's session."""
 
+
+class Catalog(ModelLookup, Protocol):
     @abstractmethod
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
         """Ordered by id."""
