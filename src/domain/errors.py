@@ -69,6 +69,8 @@ class IdempotencyKeyReused(Conflict):
 
 
 class NotEnoughCredit(DomainError):
+    """The spend is refused: the balance, or the key's credit limit, does not cover it."""
+
     code = "payment_required"
 
 
