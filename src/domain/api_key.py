@@ -41,6 +41,3 @@ class ApiKey:
 
     def subscription(self, now: datetime) -> SubscriptionStatus:
         return subscription_status(self.status, self.expires_at, now)
-
-    def may_spend(self, spent: Credits) -> bool:
-        return self.credit_limit is None or spent < self.credit_limit

@@ -83,6 +83,3 @@ class Credits:
 
     def is_positive(self) -> bool:
         return self.micros > 0
-
-    def is_negative(self) -> bool:
-        return self.micros < 0

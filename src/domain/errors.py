@@ -68,16 +68,18 @@ class IdempotencyKeyReused(Conflict):
     default_detail = "This Idempotency-Key was used with a different request."
 
 
-class PaymentRequired(DomainError):
+class NotEnoughCredit(DomainError):
+    """The spend is refused: the balance, or the key's credit limit, does not cover it."""
+
     code = "payment_required"
 
 
-class InsufficientBalance(PaymentRequired):
+class InsufficientBalance(NotEnoughCredit):
     code = "insufficient_balance"
     default_detail = "The balance does not cover this request."
 
 
-class TooManyRequests(DomainError):
+class RateLimited(DomainError):
     code = "too_many_requests"
     default_detail = "Too many requests; retry later."
 
@@ -147,7 +149,7 @@ class SubscriptionInactive(Forbidden):
     default_detail = "The key's subscription is not active (expired or suspended)."
 
 
-class KeyCreditLimit(PaymentRequired):
+class KeyCreditLimit(NotEnoughCredit):
     code = "key_credit_limit"
     default_detail = "This key reached its credit limit."
 
@@ -185,7 +187,7 @@ class ReferenceQuotaExceeded(Conflict):
     default_detail = "The account's stored references would exceed its storage quota."
 
 
-class PayloadTooLarge(DomainError):
+class TextTooLarge(DomainError):
     code = "payload_too_large"
     default_detail = "The text is larger than 256 KiB once decoded."
 

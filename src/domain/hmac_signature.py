@@ -3,11 +3,9 @@ time, within ±300 s of the server's clock."""
 
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 
 WINDOW_SECONDS = 300
-NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ from httpx_sse import aconnect_sse
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.generation_billing import PgGenerationBilling
 from application.ports.billing import GenerationBilling, Settlement
 from domain.credits import Credits
+from domain.errors import StorageUnavailable
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -292,7 +292,7 @@ class SettlementDown(PgGenerationBilling):
     """The database is gone by the time a stream settles: the pool gives up."""
 
     async def settle(self, settlement: Settlement) -> Credits | None:
-        raise SQLAlchemyTimeout("QueuePool limit reached, connection timed out")
+        raise StorageUnavailable from TimeoutError()
 
 
 @pytest.mark.parametrize("path", [GENERATIONS, "/v1/chat/completions"])

@@ -5,6 +5,9 @@ from uuid import uuid4
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
+
+from adapters.postgres.storage_errors import in_domain_terms, translated
 
 AutocommitEngine = NewType("AutocommitEngine", AsyncEngine)
 """Single statements outside any transaction: one round trip each, and no connection held between them."""
@@ -51,14 +54,31 @@ def create_engine(
         max_overflow=max_overflow,
         pool_timeout=timeout_seconds,
         pool_pre_ping=False,
+        poolclass=_Pool,
         hide_parameters=True,
         connect_args=connect_args,
     )
-    event.listen(engine.sync_engine, "handle_error", _a_timed_out_connection_is_dropped)
+    event.listen(engine.sync_engine, "handle_error", _in_domain_terms)
     return engine
 
 
-def _a_timed_out_connection_is_dropped(context: ExceptionContext) -> None:
+class _Pool(AsyncAdaptedQueuePool):
+    """A checkout fails outside any statement (the pool's own timeout; a connect refused, timed out or turned
+    away), where `handle_error` sees only some of it: it is translated here."""
+
+    def connect(self) -> PoolProxiedConnection:
+        with translated():
+            return super().connect()
+
+
+def _in_domain_terms(context: ExceptionContext) -> Exception | None:
+    """Every error of a statement goes through here; SQLAlchemy raises what this returns, chained to the
+    driver's error."""
+    _drop_if_timed_out(context)
+    return in_domain_terms(context.sqlalchemy_exception or context.original_exception)
+
+
+def _drop_if_timed_out(context: ExceptionContext) -> None:
     """A statement that outlived its bound (or whose caller gave up) leaves its connection mid-protocol, and
     resetting or closing it gracefully would wait for the server again: it is terminated at once (the rest of
     the pool is left alone)."""

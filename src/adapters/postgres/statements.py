@@ -5,8 +5,8 @@ statement; on an asyncpg pool ~150 µs, of which ~90 µs is the reset query asyn
 reset ~70 µs. Nothing here leaves session state behind (each statement commits on its own, transactions are
 closed by their context), so a released connection needs no reset.
 
-Every failure to reach the database in time becomes StorageUnavailable (503); a statement that outlived its
-bound, or whose caller gave up, has its connection terminated at once, as the SQLAlchemy engine does.
+Errors are translated as the SQLAlchemy engine's are (adapters.postgres.storage_errors); a statement that
+outlived its bound, or whose caller gave up, has its connection terminated at once, as that engine does.
 """
 
 from __future__ import annotations
@@ -20,17 +20,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.engine import driver_dsn
-from domain.errors import StorageUnavailable
-
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # statement_timeout, shutdown, "cannot connect now"
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
-    asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization: nothing was written
-)
+from adapters.postgres.storage_errors import translated
 
 if TYPE_CHECKING:  # generic in the stubs only
     Connection = PoolConnectionProxy[asyncpg.Record]
@@ -86,7 +76,7 @@ class StatementPool:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; with `async with connection.transaction()` for several statements."""
-        try:
+        with translated():
             async with self._pool.acquire(timeout=self._timeout) as connection:
                 try:
                     yield connection
@@ -94,5 +84,3 @@ class StatementPool:
                     with suppress(Exception):
                         connection.terminate()
                     raise
-        except _UNAVAILABLE as error:
-            raise StorageUnavailable from error

@@ -9,7 +9,7 @@ from application.ports.clock import Clock
 from application.ports.persistence import StoredCredentials, ThrottleCounter, UnitOfWork, UserRepository
 from application.ports.security import PasswordHasher
 from application.views import TokenPair
-from domain.errors import InvalidCredentials, TooManyRequests
+from domain.errors import InvalidCredentials, RateLimited
 from domain.user import Principal
 
 
@@ -50,7 +50,7 @@ class LoginUser:
         limits = self._limits(credentials.username, client_address)
         if limits:
             if not await self._throttle.take(limits, window):
-                raise TooManyRequests(seconds_until_next_window(now, self._policy.login_window))
+                raise RateLimited(seconds_until_next_window(now, self._policy.login_window))
             await self._uow.commit()
         stored = await self._verify(credentials)
         if stored is None:

@@ -18,7 +18,7 @@ from application.ports.persistence import (
 from application.ports.security import PasswordHasher
 from application.views import UserView
 from domain.credits import Credits
-from domain.errors import TooManyRequests
+from domain.errors import RateLimited
 from domain.user import Role
 from domain.wallet import EntryKind
 
@@ -70,7 +70,7 @@ class RegisterUser:
         window = window_start(now, self._policy.registration_window)
         if limit:
             if not await self._throttle.take({f"register:addr:{client_address}": limit}, window):
-                raise TooManyRequests(seconds_until_next_window(now, self._policy.registration_window))
+                raise RateLimited(seconds_until_next_window(now, self._policy.registration_window))
             await self._uow.commit()
         user = await self._users.add(
             NewUser(

@@ -28,9 +28,9 @@ from domain.errors import (
     InvalidBase64,
     InvalidUtf8,
     NotFound,
-    PayloadTooLarge,
     ReferenceQuotaExceeded,
     SubscriptionInactive,
+    TextTooLarge,
     UnparseableScore,
 )
 from domain.generation import GenerationKind
@@ -111,7 +111,7 @@ def decode_text(encoded: str) -> str:
     except (binascii.Error, ValueError):
         raise InvalidBase64(field="text") from None
     if len(raw) > MAX_TEXT_BYTES:
-        raise PayloadTooLarge
+        raise TextTooLarge
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from application.ports.clock import Clock
 from application.ports.rate_limit import QuotaHit, RateLimiter
-from domain.errors import TooManyRequests
+from domain.errors import RateLimited
 from domain.user import Principal
 
 
@@ -46,12 +46,12 @@ class Quotas:
         self._clock = clock
 
     async def admit_request(self, principal: Principal) -> None:
-        """Count one request; raise TooManyRequests when the user or the key already used its requests."""
+        """Count one request; raise RateLimited when the user or the key already used its requests."""
         policy = self._policy
         await self._admit(self._hits(principal, "rpm", 1, policy.user_rpm, policy.key_rpm))
 
     async def admit_generation(self, principal: Principal) -> None:
-        """Raise TooManyRequests while the user's or the key's tokens of this minute are used up."""
+        """Raise RateLimited while the user's or the key's tokens of this minute are used up."""
         policy = self._policy
         await self._admit(self._hits(principal, "tpm", 0, policy.user_tpm, policy.key_tpm))
 
@@ -67,7 +67,7 @@ class Quotas:
             return
         retry_after = await self._limiter.hit(hits, self._clock.now().timestamp())
         if retry_after is not None:
-            raise TooManyRequests(retry_after, "rate limit reached; retry after the time in Retry-After")
+            raise RateLimited(retry_after, "rate limit reached; retry after the time in Retry-After")
 
     def _hits(self, principal: Principal, unit: str, cost: int, user_limit: int, key_limit: int) -> list[QuotaHit]:
         window = self._policy.window_seconds

@@ -55,13 +55,3 @@ class _NoProbe(GenerationProbe):
 
 
 NO_PROBE = _NoProbe()
-
-
-class NoGenerationMetrics(GenerationMetrics):
-    """Reports nothing: for use cases run where nobody scrapes (commands, unit tests that do not look)."""
-
-    def started(self, provider: str, model: str) -> GenerationProbe:
-        return NO_PROBE
-
-    def reaped(self, count: int) -> None:
-        pass

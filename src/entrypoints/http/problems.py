@@ -10,21 +10,19 @@ import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from domain.errors import (
     Conflict,
     DomainError,
     Forbidden,
     InvalidInput,
+    NotEnoughCredit,
     NotFound,
-    PayloadTooLarge,
-    PaymentRequired,
     ProviderUnavailable,
+    RateLimited,
     SettlementDeferred,
     StorageUnavailable,
-    TooManyRequests,
+    TextTooLarge,
     Unauthenticated,
     UpstreamError,
 )
@@ -33,15 +31,6 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _RETRY_SOON = {"Retry-After": "1"}
-CHARACTER_NOT_IN_REPERTOIRE = "22021"
-UNAVAILABLE_SQLSTATE_CLASSES = frozenset(
-    {
-        "08",  # connection exception
-        "40",  # transaction rollback (deadlock, serialization): nothing was written
-        "53",  # insufficient resources (too many connections, out of memory or disk)
-        "57",  # operator intervention (statement_timeout, shutdown, cannot connect now)
-    }
-)
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -49,9 +38,9 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     Unauthenticated: 401,
     Forbidden: 403,
-    PaymentRequired: 402,
-    TooManyRequests: 429,
-    PayloadTooLarge: 413,
+    NotEnoughCredit: 402,
+    RateLimited: 429,
+    TextTooLarge: 413,
     UpstreamError: 502,
     ProviderUnavailable: 503,
     SettlementDeferred: 503,
@@ -128,7 +117,7 @@ def _problem(
 
 def domain_problem(error: DomainError) -> ProblemDetailsException:
     headers, extra = None, None
-    if isinstance(error, TooManyRequests):
+    if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, StorageUnavailable):
         log.error("database_unavailable", error=type(error.__cause__).__name__)
@@ -155,29 +144,6 @@ def http_problem(error: HTTPException) -> ProblemDetailsException:
     status = error.status_code
     detail = error.detail if status < 500 else HTTPStatus(status).phrase
     return _problem(status, CODE_BY_STATUS.get(status, "http_error"), detail, headers=error.headers)
-
-
-def unavailable_problem(error: Exception) -> ProblemDetailsException:
-    log.error("database_unavailable", error=type(error).__name__)
-    return _problem(
-        503, "service_unavailable", "The database is unavailable or overloaded; retry later.", headers=_RETRY_SOON
-    )
-
-
-def database_problem(error: DBAPIError) -> ProblemDetailsException:
-    """A text with NUL (U+0000) reaches PostgreSQL only from the client, which its text type cannot store; a
-    server that refuses or drops the work (too many connections, a timeout, a deadlock) is unavailable, not broken."""
-    sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
-    if sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES:
-        return unavailable_problem(error)
-    if sqlstate == CHARACTER_NOT_IN_REPERTOIRE:
-        return _problem(
-            422,
-            "validation_error",
-            "The request is not valid; see `errors`.",
-            extra={"errors": [{"field": "body", "message": "text must not contain NUL (U+0000) characters"}]},
-        )
-    return internal_problem(error)
 
 
 def internal_problem(error: Exception) -> ProblemDetailsException:
@@ -211,11 +177,6 @@ PROBLEM_CONVERTERS: dict[type[Exception], Callable[[Any], ProblemDetailsExceptio
     DomainError: domain_problem,
     ValidationException: validation_problem,
     HTTPException: http_problem,
-    SQLAlchemyTimeout: unavailable_problem,
-    OperationalError: unavailable_problem,
-    InterfaceError: unavailable_problem,
-    DBAPIError: database_problem,
-    OSError: unavailable_problem,
     Exception: internal_problem,
 }
 
