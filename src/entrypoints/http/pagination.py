@@ -1,13 +1,13 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar.params import Parameter, QueryParameter
+from litestar.params import QueryParameter
 
 from application.patterns import INSTANT
 from application.ports.persistence import PageRequest
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (default 50, at most 200).")]
-Cursor = Annotated[str | None, Parameter(max_length=512, description="`next_cursor` of the previous page.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (default 50, at most 200).")]
+Cursor = Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")]
 
 
 _BOUND = "ISO 8601 date or date-time (`2026-11-01`, `2026-11-01T10:00:00.5+02:00`), UTC if naive"

@@ -3,7 +3,7 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, get, patch, post
-from litestar.params import HeaderParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from application.admin.balance import AdjustBalance, AdjustmentResult, BalanceAdjustment
@@ -36,7 +36,7 @@ async def list_users(use_case: FromDishka[ListUsers], limit: Limit = 50, cursor:
 
 @get("/users/{user_id:uuid}", description=GetUser.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND})
 @inject
-async def get_user(user_id: UUID, use_case: FromDishka[GetUser]) -> UserView:
+async def get_user(user_id: FromPath[UUID], use_case: FromDishka[GetUser]) -> UserView:
     return await use_case(user_id)
 
 
@@ -51,7 +51,7 @@ async def get_user(user_id: UUID, use_case: FromDishka[GetUser]) -> UserView:
     },
 )
 @inject
-async def update_user(user_id: UUID, data: UserPatch, use_case: FromDishka[UpdateUser]) -> UserView:
+async def update_user(user_id: FromPath[UUID], data: JSONBody[UserPatch], use_case: FromDishka[UpdateUser]) -> UserView:
     return await use_case(user_id, data)
 
 
@@ -68,8 +68,8 @@ async def update_user(user_id: UUID, data: UserPatch, use_case: FromDishka[Updat
 )
 @inject
 async def adjust_balance(
-    user_id: UUID,
-    data: BalanceAdjustment,
+    user_id: FromPath[UUID],
+    data: JSONBody[BalanceAdjustment],
     use_case: FromDishka[AdjustBalance],
     idempotency_key: IdempotencyKey = None,
 ) -> AdjustmentResult:
@@ -83,7 +83,7 @@ async def adjust_balance(
 )
 @inject
 async def user_transactions(
-    user_id: UUID, use_case: FromDishka[ListUserTransactions], limit: Limit = 50, cursor: Cursor = None
+    user_id: FromPath[UUID], use_case: FromDishka[ListUserTransactions], limit: Limit = 50, cursor: Cursor = None
 ) -> TransactionPage:
     return await use_case(user_id, page_request(limit, cursor))
 
@@ -92,7 +92,7 @@ async def user_transactions(
 @inject
 async def usage(
     use_case: FromDishka[GetUsage],
-    group_by: UsageGrouping = UsageGrouping.USER,
+    group_by: FromQuery[UsageGrouping] = UsageGrouping.USER,
     since: Since = None,
     until: Until = None,
 ) -> UsageReport:

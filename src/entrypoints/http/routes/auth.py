@@ -2,6 +2,7 @@ from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Router, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.accounts.login import Credentials, LoginUser
@@ -23,7 +24,9 @@ from entrypoints.http.problems import INVALID, problem_response
     },
 )
 @inject
-async def register(data: Registration, request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]) -> UserView:
+async def register(
+    data: JSONBody[Registration], request: Request[Any, Any, Any], use_case: FromDishka[RegisterUser]
+) -> UserView:
     return await use_case(data, client_address=client_address(request))
 
 
@@ -38,7 +41,9 @@ async def register(data: Registration, request: Request[Any, Any, Any], use_case
     },
 )
 @inject
-async def login(data: Credentials, request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]) -> TokenPair:
+async def login(
+    data: JSONBody[Credentials], request: Request[Any, Any, Any], use_case: FromDishka[LoginUser]
+) -> TokenPair:
     return await use_case(data, client_address=client_address(request))
 
 
@@ -49,13 +54,13 @@ async def login(data: Credentials, request: Request[Any, Any, Any], use_case: Fr
     responses={401: problem_response("`invalid_token` or `token_reused`"), **INVALID},
 )
 @inject
-async def refresh(data: RefreshRequest, use_case: FromDishka[RefreshSession]) -> TokenPair:
+async def refresh(data: JSONBody[RefreshRequest], use_case: FromDishka[RefreshSession]) -> TokenPair:
     return await use_case(data)
 
 
 @post("/logout", status_code=HTTP_204_NO_CONTENT, description=Logout.__doc__, responses=INVALID)
 @inject
-async def logout(data: RefreshRequest, use_case: FromDishka[Logout]) -> None:
+async def logout(data: JSONBody[RefreshRequest], use_case: FromDishka[Logout]) -> None:
     await use_case(data)
 
 

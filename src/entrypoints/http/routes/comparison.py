@@ -5,7 +5,7 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.comparison.billing import GetKeyBilling, KeyBilling
@@ -43,7 +43,7 @@ KEY_TOKEN = {
     responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_taken`")},
 )
 @inject
-async def create_type(data: NewTypeId, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
     return await use_case.create(data)
 
 
@@ -55,7 +55,7 @@ async def list_types(use_case: FromDishka[TypeIdAdmin], limit: Limit = 50, curso
 
 @get("/types/{typeid:str}", guards=[require_admin], description="One TypeID.", responses={**ADMIN_ONLY, **NOT_FOUND})
 @inject
-async def get_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+async def get_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
     return await use_case.get(typeid)
 
 
@@ -66,7 +66,9 @@ async def get_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView
     responses={**TYPEID_RESPONSES, **NOT_FOUND},
 )
 @inject
-async def replace_type(typeid: str, data: TypeIdFields, use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
+async def replace_type(
+    typeid: FromPath[str], data: JSONBody[TypeIdFields], use_case: FromDishka[TypeIdAdmin]
+) -> TypeIdView:
     return await use_case.replace(typeid, data)
 
 
@@ -78,7 +80,7 @@ async def replace_type(typeid: str, data: TypeIdFields, use_case: FromDishka[Typ
     responses={**ADMIN_ONLY, **NOT_FOUND, 409: problem_response("`typeid_in_use`")},
 )
 @inject
-async def delete_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> None:
+async def delete_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> None:
     await use_case.delete(typeid)
 
 
@@ -90,7 +92,7 @@ async def delete_type(typeid: str, use_case: FromDishka[TypeIdAdmin]) -> None:
     responses=TYPEID_RESPONSES,
 )
 @inject
-async def create_key(data: NewKey, use_case: FromDishka[KeyAdmin]) -> CreatedKey:
+async def create_key(data: JSONBody[NewKey], use_case: FromDishka[KeyAdmin]) -> CreatedKey:
     return await use_case.create(data)
 
 
@@ -102,7 +104,7 @@ async def create_key(data: NewKey, use_case: FromDishka[KeyAdmin]) -> CreatedKey
     responses={**TYPEID_RESPONSES, **NOT_FOUND, 409: problem_response("`key_revoked`: a revoked key cannot change")},
 )
 @inject
-async def update_key(api_key: str, data: KeyPatch, use_case: FromDishka[KeyAdmin]) -> KeyView:
+async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[KeyAdmin]) -> KeyView:
     return await use_case.update(api_key, data)
 
 
@@ -114,7 +116,7 @@ async def update_key(api_key: str, data: KeyPatch, use_case: FromDishka[KeyAdmin
     responses={**ADMIN_ONLY, **NOT_FOUND},
 )
 @inject
-async def revoke_key(api_key: str, use_case: FromDishka[KeyAdmin]) -> None:
+async def revoke_key(api_key: FromPath[str], use_case: FromDishka[KeyAdmin]) -> None:
     await use_case.revoke(api_key)
 
 
@@ -122,7 +124,7 @@ async def revoke_key(api_key: str, use_case: FromDishka[KeyAdmin]) -> None:
 @inject
 async def list_keys(
     use_case: FromDishka[KeyAdmin],
-    user_id: Annotated[UUID | None, Parameter(description="Admins: one user's keys")] = None,
+    user_id: Annotated[UUID | None, QueryParameter(description="Admins: one user's keys")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KeyList:
@@ -131,14 +133,14 @@ async def list_keys(
 
 @get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
 @inject
-async def subscription(api_key: str, use_case: FromDishka[GetSubscription]) -> SubscriptionView:
+async def subscription(api_key: FromPath[str], use_case: FromDishka[GetSubscription]) -> SubscriptionView:
     return await use_case(api_key)
 
 
 @get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND, **INVALID})
 @inject
 async def billing(
-    api_key: str,
+    api_key: FromPath[str],
     use_case: FromDishka[GetKeyBilling],
     since: Since = None,
     until: Until = None,
@@ -158,7 +160,7 @@ async def billing(
     security=[],
 )
 @inject
-async def key_login(data: KeyLoginRequest, use_case: FromDishka[KeyLogin]) -> KeyTokenPair:
+async def key_login(data: JSONBody[KeyLoginRequest], use_case: FromDishka[KeyLogin]) -> KeyTokenPair:
     return await use_case(data)
 
 
@@ -169,7 +171,7 @@ async def key_login(data: KeyLoginRequest, use_case: FromDishka[KeyLogin]) -> Ke
     responses={**KEY_TOKEN, 409: problem_response("`reference_quota_exceeded`: the account's references are full")},
 )
 @inject
-async def create_reference(data: NewReference, use_case: FromDishka[CreateReference]) -> ReferenceView:
+async def create_reference(data: JSONBody[NewReference], use_case: FromDishka[CreateReference]) -> ReferenceView:
     return await use_case(data)
 
 
@@ -186,7 +188,9 @@ async def create_reference(data: NewReference, use_case: FromDishka[CreateRefere
     },
 )
 @inject
-async def compare(reference_id: UUID, data: CompareRequest, use_case: FromDishka[CompareText]) -> ComparisonView:
+async def compare(
+    reference_id: FromPath[UUID], data: JSONBody[CompareRequest], use_case: FromDishka[CompareText]
+) -> ComparisonView:
     return await use_case(reference_id, data)
 
 

@@ -4,6 +4,7 @@ from uuid import UUID
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, get, post
 from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from application.generations.create import CreateGeneration
@@ -40,7 +41,7 @@ GENERATION_ERRORS = {
     opt={"event_stream": GENERATION_EVENTS},
 )
 @inject
-async def create_generation(data: GenerationRequest, use_case: FromDishka[CreateGeneration]) -> Any:
+async def create_generation(data: JSONBody[GenerationRequest], use_case: FromDishka[CreateGeneration]) -> Any:
     if data.stream:
         return generation_events(await use_case.stream(data))
     return await use_case.complete(data)
@@ -56,7 +57,7 @@ async def list_generations(
 
 @get("/{generation_id:uuid}", description=GetGeneration.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
 @inject
-async def get_generation(generation_id: UUID, use_case: FromDishka[GetGeneration]) -> GenerationView:
+async def get_generation(generation_id: FromPath[UUID], use_case: FromDishka[GetGeneration]) -> GenerationView:
     return await use_case(generation_id)
 
 

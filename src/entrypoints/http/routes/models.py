@@ -1,5 +1,6 @@
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.catalog.use_cases import (
@@ -48,13 +49,13 @@ async def admin_list_models(
     responses={**ADMIN_ONLY, **INVALID, 409: problem_response("`model_exists`")},
 )
 @inject
-async def create_model(data: NewModel, use_case: FromDishka[CreateModel]) -> ModelView:
+async def create_model(data: JSONBody[NewModel], use_case: FromDishka[CreateModel]) -> ModelView:
     return await use_case(data)
 
 
 @get("/models/{model_id:str}", description=GetModel.__doc__, responses={**ADMIN_ONLY, **MODEL_NOT_FOUND})
 @inject
-async def get_model(model_id: str, use_case: FromDishka[GetModel]) -> ModelView:
+async def get_model(model_id: FromPath[str], use_case: FromDishka[GetModel]) -> ModelView:
     return await use_case(model_id)
 
 
@@ -64,7 +65,9 @@ async def get_model(model_id: str, use_case: FromDishka[GetModel]) -> ModelView:
     responses={**ADMIN_ONLY, **MODEL_NOT_FOUND, **INVALID},
 )
 @inject
-async def update_model(model_id: str, data: ModelPatch, use_case: FromDishka[UpdateModel]) -> ModelView:
+async def update_model(
+    model_id: FromPath[str], data: JSONBody[ModelPatch], use_case: FromDishka[UpdateModel]
+) -> ModelView:
     return await use_case(model_id, data)
 
 
@@ -75,7 +78,7 @@ async def update_model(model_id: str, data: ModelPatch, use_case: FromDishka[Upd
     responses={**ADMIN_ONLY, **MODEL_NOT_FOUND},
 )
 @inject
-async def delete_model(model_id: str, use_case: FromDishka[DeleteModel]) -> None:
+async def delete_model(model_id: FromPath[str], use_case: FromDishka[DeleteModel]) -> None:
     await use_case(model_id)
 
 

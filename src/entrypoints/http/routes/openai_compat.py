@@ -7,6 +7,7 @@ import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, Router, post
 from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from application.generations.openai_chat import (
@@ -54,7 +55,9 @@ _ERROR_TYPES = {
     opt={"event_stream": CHAT_COMPLETION_CHUNKS},
 )
 @inject
-async def chat_completions(data: ChatCompletionRequest, use_case: FromDishka[ChatCompletions]) -> ChatCompletion | Any:
+async def chat_completions(
+    data: JSONBody[ChatCompletionRequest], use_case: FromDishka[ChatCompletions]
+) -> ChatCompletion | Any:
     if data.stream:
         run = await use_case.stream(data)
         return EventStream(_chunks(run, include_usage=data.include_usage))
