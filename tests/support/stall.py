@@ -12,6 +12,7 @@ CHUNK = 64 * 1024
 
 class PausableProxy:
     def __init__(self, host: str, port: int) -> None:
+        """`host` a directory: PostgreSQL's Unix socket there (the embedded server listens on one only)."""
         self._target = (host, port)
         self._flowing = asyncio.Event()
         self._flowing.set()
@@ -26,7 +27,7 @@ class PausableProxy:
 
     async def connected(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            server_reader, server_writer = await asyncio.open_connection(*self._target)
+            server_reader, server_writer = await _open(*self._target)
         except OSError:
             client_writer.close()
             return
@@ -53,15 +54,24 @@ class PausableProxy:
             await asyncio.gather(*self._pipes, return_exceptions=True)
 
 
+async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if host.startswith("/"):
+        return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+    return await asyncio.open_connection(host, port)
+
+
 @asynccontextmanager
 async def pausable_database(database_url: str) -> AsyncIterator[tuple[str, PausableProxy]]:
     """`database_url` rewritten to a proxy on a free loopback port, and the proxy."""
     url = make_url(database_url)
-    proxy = PausableProxy(url.host or "127.0.0.1", url.port or 5432)
+    socket_directory = url.query.get("host")
+    target = socket_directory if isinstance(socket_directory, str) else url.host or "127.0.0.1"
+    proxy = PausableProxy(target, url.port or 5432)
     server = await asyncio.start_server(proxy.connected, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
+    proxied = url.difference_update_query(["host"]).set(host="127.0.0.1", port=port)
     try:
-        yield url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False), proxy
+        yield proxied.render_as_string(hide_password=False), proxy
     finally:
         proxy.resume()
         server.close()
