@@ -68,7 +68,7 @@ from application.comparison.texts import CompareText, CreateReference, KeyContex
 from application.comparison.typeids import TypeIdAdmin
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import HousekeepingPolicy, PurgeExpiredRecords
-from application.generations.open_runs import OpenRuns
+from application.generations.open_runs import LiveRuns, OpenRuns
 from application.generations.openai_chat import ChatCompletions
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.reaper import ReapExpiredGenerations
@@ -273,10 +273,11 @@ class RateLimitProvider(Provider):
 
 class HttpProvider(Provider):
     identity = provide(BearerIdentity, provides=IdentityProvider, scope=Scope.REQUEST)
+    live_runs = provide(LiveRuns, scope=Scope.APP)
 
     @provide(scope=Scope.REQUEST)
-    async def open_runs(self) -> AsyncIterator[OpenRuns]:
-        runs = OpenRuns()
+    async def open_runs(self, live: LiveRuns) -> AsyncIterator[OpenRuns]:
+        runs = OpenRuns(live)
         yield runs
         await runs.close_all()
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
+from application.generations.open_runs import LiveRuns
 from application.generations.run import Delta, Finished, GenerationEvent, Started
 from application.ports.llm import StreamEvent, TextDelta, UsageReport
 from domain.errors import SettlementDeferred, UpstreamError
@@ -106,3 +107,28 @@ async def test_a_run_never_read_is_settled_by_closing_it() -> None:
     outcome = await run.aclose()
     assert outcome.status is GenerationStatus.CANCELLED
     assert [s.usage.output_tokens for s in billing.settlements] == [1]
+
+
+async def test_at_shutdown_the_runs_still_open_are_settled_even_while_their_reader_waits_inside() -> None:
+    """The server stopped waiting for two streams: one never read, one whose reader is parked in the upstream."""
+    billing = RecordingBilling()
+    live = LiveRuns()
+    unread, reading = (generation_run(_answer("a", "b", stall=True), billing) for _ in range(2))
+    for run in (unread, reading):
+        await run.open()
+        live.add(run)
+
+    async def read() -> None:
+        async for _ in reading:
+            pass
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.05)
+    await live.close_all()
+    assert sorted((s.status, s.usage.output_tokens) for s in billing.settlements) == [
+        (GenerationStatus.CANCELLED, 1),
+        (GenerationStatus.CANCELLED, 2),
+    ]
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    assert len(billing.settlements) == 2

@@ -6,6 +6,7 @@ shutdown). Entrypoints only map its events to their wire format and close it whe
 is the only other settler (of runs whose process died)."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -137,7 +138,7 @@ class GenerationRun:
 
     async def aclose(self) -> Outcome:
         """End the run wherever its reader is (a reader gone mid-stream makes it `cancelled`); settles if not yet."""
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True), contextlib.suppress(RuntimeError):  # its reader's task is inside it
             await self._lifecycle.aclose()
         return await self._close()
 
@@ -172,7 +173,8 @@ class GenerationRun:
             return self._outcome
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
-                await self._provider_events.aclose()
+                with contextlib.suppress(RuntimeError):  # closed from outside (a shutdown) while its reader reads
+                    await self._provider_events.aclose()
                 if self._checkpointing is not None:
                     await asyncio.wait([self._checkpointing])  # its failure is its own (logged) business
                 self._outcome = await self._settle()

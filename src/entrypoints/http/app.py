@@ -12,6 +12,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
+from application.generations.open_runs import LiveRuns
 from entrypoints.container import build_container
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
 from entrypoints.http.metrics import metrics_controller
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             async with sweeps_running(container, settings):
                 yield
         finally:
+            await (await container.get(LiveRuns)).close_all()  # the streams the server stopped waiting for
             await container.close()
 
     app = Litestar(
