@@ -111,6 +111,11 @@ class StorageUnavailable(DomainError):
     code = "service_unavailable"
     default_detail = "The database is unavailable or overloaded; retry later."
 
+    def __init__(self, reason: str = "") -> None:
+        """`reason` is for the logs (the driver's error and SQLSTATE), never for the client."""
+        super().__init__()
+        self.reason = reason
+
 
 class ProviderUnavailable(DomainError):
     """The provider cannot be reached or is not configured, or it is overloaded (429/503)."""

@@ -27,9 +27,11 @@ _UNREACHABLE = (OSError, TimeoutError, PoolTimeout, OperationalError, InterfaceE
 
 def in_domain_terms(error: BaseException) -> DomainError | None:
     """The application's error for a driver's or SQLAlchemy's, or None when it is not one of those (a bug)."""
-    sqlstate = str(getattr(error.orig if isinstance(error, DBAPIError) else error, "sqlstate", None) or "")
+    driver_error = (error.orig if isinstance(error, DBAPIError) else None) or error
+    sqlstate = str(getattr(driver_error, "sqlstate", None) or "")
     if isinstance(error, _UNREACHABLE) or sqlstate[:2] in UNAVAILABLE_SQLSTATE_CLASSES:
-        return StorageUnavailable()
+        named = driver_error.__cause__ or driver_error  # SQLAlchemy's adapter wraps asyncpg's own error
+        return StorageUnavailable(f"{type(named).__name__} {sqlstate}".rstrip())
     if sqlstate == CHARACTER_NOT_IN_REPERTOIRE:
         return InvalidInput("text must not contain NUL (U+0000) characters", field="body")
     return None

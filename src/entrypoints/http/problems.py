@@ -120,7 +120,7 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
     if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after_seconds)}
     if isinstance(error, StorageUnavailable):
-        log.error("database_unavailable", error=type(error.__cause__).__name__)
+        log.error("database_unavailable", error=error.reason or type(error.__cause__).__name__)
         headers = _RETRY_SOON
     if isinstance(error, Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
