@@ -25,6 +25,15 @@ def driver_dsn(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def session_settings(application_name: str, timeout_seconds: float, *, pgbouncer: bool) -> dict[str, str]:
+    """Each connection's server settings: its name, and directly on PostgreSQL a `statement_timeout` (PgBouncer
+    refuses it at startup)."""
+    settings = {"application_name": application_name}
+    if not pgbouncer:
+        settings["statement_timeout"] = str(round(timeout_seconds * 1000))
+    return settings
+
+
 def create_engine(
     database_url: str, *, pool_size: int, max_overflow: int, timeout_seconds: float, pgbouncer: bool = False
 ) -> AsyncEngine:
@@ -34,9 +43,7 @@ def create_engine(
 
     `pgbouncer`: the server is PgBouncer in transaction mode, where consecutive transactions of one client
     connection may run on different server connections, so no prepared statement may outlive its transaction."""
-    server_settings = {"application_name": "creditgate"}
-    if not pgbouncer:
-        server_settings["statement_timeout"] = str(round(timeout_seconds * 1000))
+    server_settings = session_settings("creditgate", timeout_seconds, pgbouncer=pgbouncer)
     connect_args: dict[str, Any] = {
         "timeout": timeout_seconds,
         "command_timeout": timeout_seconds,

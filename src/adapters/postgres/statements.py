@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from adapters.postgres.engine import driver_dsn
+from adapters.postgres.engine import driver_dsn, session_settings
 from adapters.postgres.storage_errors import translated
 
 if TYPE_CHECKING:  # generic in the stubs only
@@ -43,9 +43,6 @@ class StatementPool:
         cls, database_url: str, *, size: int, timeout_seconds: float, pgbouncer: bool = False
     ) -> AsyncIterator[StatementPool]:
         """Connects lazily; `pgbouncer`: no prepared statement outlives its statement (transaction pooling)."""
-        server_settings = {"application_name": "creditgate-money"}
-        if not pgbouncer:
-            server_settings["statement_timeout"] = str(round(timeout_seconds * 1000))
         pool: asyncpg.Pool[asyncpg.Record] = asyncpg.create_pool(
             driver_dsn(database_url),
             min_size=0,
@@ -53,7 +50,7 @@ class StatementPool:
             timeout=timeout_seconds,
             command_timeout=timeout_seconds,
             statement_cache_size=0 if pgbouncer else 100,
-            server_settings=server_settings,
+            server_settings=session_settings("creditgate-money", timeout_seconds, pgbouncer=pgbouncer),
             reset=_nothing_to_reset,
         )
         await pool
