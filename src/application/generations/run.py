@@ -58,11 +58,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Started:
+    """`input_tokens`: the prompt as counted before it was sent (the outcome's usage has the provider's count)."""
+
     generation_id: UUID
     model_id: str
     created_at: datetime
     max_tokens: int
     api_key: str | None
+    input_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,7 @@ class GenerationRun:
         on_settled: Callable[[int], Awaitable[None]] | None = None,
         probe: GenerationProbe = NO_PROBE,
     ) -> None:
-        self.started = Started(generation_id, model.id, created_at, max_tokens, api_key)
+        self.started = Started(generation_id, model.id, created_at, max_tokens, api_key, input_tokens)
         self._model = model
         self._provider_events = events
         self._input_tokens = input_tokens

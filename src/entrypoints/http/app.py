@@ -15,12 +15,23 @@ from litestar.plugins.prometheus import PrometheusConfig
 from application.generations.open_runs import LiveRuns
 from entrypoints.container import build_container
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
+from entrypoints.http.identity import API_KEY_HEADER, API_KEY_SCHEME
 from entrypoints.http.metrics import metrics_controller
 from entrypoints.http.openapi import honest_allow_header, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
-from entrypoints.http.routes import admin, auth, comparison, generations, health, me, models, openai_compat
+from entrypoints.http.routes import (
+    admin,
+    anthropic_compat,
+    auth,
+    comparison,
+    generations,
+    health,
+    me,
+    models,
+    openai_compat,
+)
 from entrypoints.http.strict_bodies import strict_json_body
 from entrypoints.http.transport import TransportSecurity
 from entrypoints.logging import configure_logging
@@ -41,6 +52,12 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "BearerAuth": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                API_KEY_SCHEME: SecurityScheme(
+                    type="apiKey",
+                    name=API_KEY_HEADER,
+                    security_scheme_in="header",
+                    description="The same access token, as Anthropic's SDK sends its key",
+                ),
             }
         ),
     )
@@ -83,6 +100,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             models.models_router,
             generations.router,
             openai_compat.openai_router(models.openai_models_handler),
+            anthropic_compat.anthropic_router(),
             comparison.router,
             comparison.login_router,
             docs_assets_router(),

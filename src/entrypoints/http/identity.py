@@ -1,4 +1,6 @@
-"""The request's principal, resolved once per request from its `Authorization: Bearer` header."""
+"""The request's principal, resolved once per request from its `Authorization: Bearer` header, or from its
+`x-api-key` header on the routes whose security lists API_KEY_SCHEME (the Anthropic surface, as its SDK sends it):
+the document and the headers read cannot disagree."""
 
 from typing import Any
 
@@ -11,6 +13,8 @@ from application.ports.security import IdentityProvider
 from domain.user import Principal
 
 _BEARER = "bearer "
+API_KEY_SCHEME = "ApiKeyAuth"
+API_KEY_HEADER = "x-api-key"
 
 
 class BearerIdentity(IdentityProvider):
@@ -23,16 +27,18 @@ class BearerIdentity(IdentityProvider):
     async def current(self) -> Principal:
         """Resolved once per request; that once also counts the request against the per-minute limits (429)."""
         if self._principal is None:
-            principal = await self._authenticate(_bearer_token(self._request))
+            principal = await self._authenticate(_presented_token(self._request))
             structlog.contextvars.bind_contextvars(user_id=str(principal.user_id), api_key=principal.api_key)
             await self._quotas.admit_request(principal)
             self._principal = principal
         return self._principal
 
 
-def _bearer_token(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header[: len(_BEARER)].lower() != _BEARER:
+def _presented_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None and any(API_KEY_SCHEME in scheme for scheme in request.route_handler.resolve_security()):
+        return request.headers.get(API_KEY_HEADER, "").strip() or None
+    if header is None or header[: len(_BEARER)].lower() != _BEARER:
         return None
     return header[len(_BEARER) :].strip() or None
 

@@ -5,8 +5,10 @@ metadata rather than by hand on every handler:
 - guards: `require_user` and `require_admin` -> 401, 403 (roles; a key whose subscription is inactive) and 429;
 - a path parameter -> 404; a body -> 400 (`malformed_json`), 413 and 422; query or header parameters -> 422;
 - every operation but liveness touches PostgreSQL -> 503 `service_unavailable` (with `Retry-After`);
-- the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, the rest as
-  RFC 9457 problems (`application/problem+json`); Litestar's generic 400 is replaced by the real one;
+- the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, its `/v1/messages`
+  (Anthropic-compatible) as `{"type": "error", "error": {type, message, details}}`, the rest as RFC 9457 problems
+  (`application/problem+json`); Litestar's generic 400 is replaced by the real one;
+- an operation keeps the security it declares (the Anthropic surface: a bearer token or `x-api-key`);
 - a handler with `opt={"event_stream": <schema>}` also answers 200 `text/event-stream`, one schema per event;
 - response Structs get `additionalProperties: false`; request Structs only when they forbid unknown fields;
 - a Struct's `example` (a ClassVar beside its fields: what goes over the wire) becomes its schema's `examples`,
@@ -27,6 +29,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
 from application import examples
+from application.generations.anthropic_messages import AnthropicMessage, MessageUsage
 from application.generations.openai_chat import ChatCompletion
 from application.generations.views import UsageView
 from application.patterns import CREDITS, DIGITS
@@ -39,6 +42,8 @@ CREDENTIAL_ROUTES = frozenset({"/api/v1/auth/register", "/api/v1/auth/login", "/
 NO_DATABASE = frozenset({"/health/live"})
 SELF_DESCRIBED = frozenset({"/health/ready"})
 OPENAI_ERROR = "OpenAIError"
+ANTHROPIC_PREFIX = "/v1/messages"
+ANTHROPIC_ERROR = "AnthropicError"
 
 _REF = "#/components/schemas/"
 _RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": DIGITS}}
@@ -79,6 +84,52 @@ _OPENAI_ERROR_SCHEMA = {
             }
         }
     ],
+}
+
+_ANTHROPIC_ERROR_OBJECT = {
+    "type": "object",
+    "required": ["type", "message", "details"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {
+            "enum": [
+                "invalid_request_error",
+                "authentication_error",
+                "billing_error",
+                "permission_error",
+                "not_found_error",
+                "request_too_large",
+                "rate_limit_error",
+                "api_error",
+                "timeout_error",
+                "overloaded_error",
+            ]
+        },
+        "message": {"type": "string"},
+        "details": {
+            "type": "object",
+            "required": ["error_code"],
+            "additionalProperties": False,
+            "properties": {"error_code": {"type": "string", "description": "This API's stable `code`"}},
+        },
+    },
+}
+_ANTHROPIC_ERROR_EXAMPLE = {
+    "type": "error",
+    "error": {
+        "type": "billing_error",
+        "message": "The balance does not cover this request.",
+        "details": {"error_code": "insufficient_balance"},
+    },
+}
+_ANTHROPIC_ERROR_SCHEMA = {
+    "type": "object",
+    "title": ANTHROPIC_ERROR,
+    "description": "Anthropic's error shape, as `/v1/messages` answers every error (and its stream's `error` event)",
+    "required": ["type", "error"],
+    "additionalProperties": False,
+    "properties": {"type": {"const": "error"}, "error": _ANTHROPIC_ERROR_OBJECT},
+    "examples": [_ANTHROPIC_ERROR_EXAMPLE],
 }
 
 
@@ -180,6 +231,94 @@ CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
     ],
 }
 
+_INDEX = {"type": "integer", "minimum": 0}
+_STOP_REASON = {"enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use"]}
+
+
+def _typed(name: str, **properties: Any) -> dict[str, Any]:
+    """The data of an Anthropic event: its `type` is its event name."""
+    return _closed({"type": {"const": name}, **properties})
+
+
+MESSAGE_EVENTS: dict[str, Any] = {
+    "description": "One Anthropic Messages event: `message_start`, `ping`, for each content block "
+    "`content_block_start`, `content_block_delta`..., `content_block_stop`, then `message_delta` (the stop reason "
+    "and the final usage) and `message_stop`; or an `error` event once the stream is open",
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": _STRING, "data": _STRING},
+    "oneOf": [
+        _event(
+            "message_start",
+            _typed(
+                "message_start",
+                message={"type": "object", "required": ["id", "type", "role", "model", "content", "usage"]},
+            ),
+        ),
+        _event("ping", _typed("ping")),
+        _event(
+            "content_block_start",
+            _typed(
+                "content_block_start",
+                index=_INDEX,
+                content_block=_closed({"type": {"const": "text"}, "text": _STRING}),
+            ),
+        ),
+        _event(
+            "content_block_delta",
+            _typed(
+                "content_block_delta",
+                index=_INDEX,
+                delta=_closed({"type": {"const": "text_delta"}, "text": _STRING}),
+            ),
+        ),
+        _event("content_block_stop", _typed("content_block_stop", index=_INDEX)),
+        _event(
+            "message_delta",
+            _typed(
+                "message_delta",
+                delta=_closed({"stop_reason": _STOP_REASON, "stop_sequence": {"type": ["string", "null"]}}),
+                usage={"$ref": _REF + "MessageUsage"},
+            ),
+        ),
+        _event("message_stop", _typed("message_stop")),
+        _event("error", {"$ref": _REF + ANTHROPIC_ERROR}),
+    ],
+    "examples": [
+        {
+            "event": "message_start",
+            "data": _json(
+                {
+                    "type": "message_start",
+                    "message": AnthropicMessage.example
+                    | {"content": [], "stop_reason": None, "usage": {"input_tokens": 24, "output_tokens": 0}},
+                }
+            ),
+        },
+        {
+            "event": "content_block_delta",
+            "data": _json(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Hold papers together, "},
+                }
+            ),
+        },
+        {
+            "event": "message_delta",
+            "data": _json(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": MessageUsage.example,
+                }
+            ),
+        },
+        {"event": "message_stop", "data": _json({"type": "message_stop"})},
+    ],
+}
+
 
 class ContractJsonRenderPlugin(JsonRenderPlugin):
     """`/api-docs/openapi.json`, completed by `contract()` once per app."""
@@ -261,6 +400,7 @@ def complete(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
     document = copy.deepcopy(generated)
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
     schemas[OPENAI_ERROR] = _OPENAI_ERROR_SCHEMA
+    schemas[ANTHROPIC_ERROR] = _ANTHROPIC_ERROR_SCHEMA
     requests: set[type[msgspec.Struct]] = set()
     responses: set[type[msgspec.Struct]] = {Problem}
     for path, method, handler, route in _operations(app):
@@ -311,19 +451,28 @@ def _document_errors(path: str, operation: dict[str, Any], handler: HTTPRouteHan
         ok = documented["200"]
         documented["503"] = {"description": "Not ready: the database does not answer", "content": ok["content"]}
     if authenticated:
-        operation["security"] = [{"BearerAuth": []}]
+        operation["security"] = list(handler.resolve_security()) or [{"BearerAuth": []}]
     elif "security" not in operation:
         operation["security"] = []
-    openai = path.startswith(OPENAI_PREFIX)
+    error_schema = _error_schema(path)
     for status in sorted(statuses | {int(s) for s in documented if s.isdigit() and int(s) >= 400}):
         existing = documented.get(str(status), {})
         replace_generic = status == 400 and "Validation Exception" in str(existing)
         description = DESCRIPTIONS.get(status, "") if replace_generic else existing.get("description")
-        documented[str(status)] = _error_response(status, description or DESCRIPTIONS[status], openai=openai)
+        documented[str(status)] = _error_response(status, description or DESCRIPTIONS[status], error_schema)
 
 
-def _error_response(status: int, description: str, *, openai: bool) -> dict[str, Any]:
-    media_type, name = ("application/json", OPENAI_ERROR) if openai else (PROBLEM_MEDIA_TYPE, "Problem")
+def _error_schema(path: str) -> tuple[str, str]:
+    """The media type and schema of the errors of an operation at `path`."""
+    if path.startswith(ANTHROPIC_PREFIX):
+        return "application/json", ANTHROPIC_ERROR
+    if path.startswith(OPENAI_PREFIX):
+        return "application/json", OPENAI_ERROR
+    return PROBLEM_MEDIA_TYPE, "Problem"
+
+
+def _error_response(status: int, description: str, schema: tuple[str, str]) -> dict[str, Any]:
+    media_type, name = schema
     response: dict[str, Any] = {"description": description, "content": {media_type: {"schema": {"$ref": _REF + name}}}}
     if status == 429:
         response["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}

@@ -1,0 +1,153 @@
+"""`/v1/messages`: the Anthropic-compatible surface, with Anthropic's error shape
+`{"type": "error", "error": {type, message, details: {error_code}}}`; `error_code` is this API's stable `code`."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Request, Response, Router, post
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from application.generations.anthropic_messages import (
+    AnthropicMessage,
+    AnthropicMessages,
+    MessagesRequest,
+    message_id,
+    message_usage,
+    stop_reason,
+)
+from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from domain.errors import DomainError
+from entrypoints.http.guards import require_user
+from entrypoints.http.identity import API_KEY_SCHEME
+from entrypoints.http.openapi import MESSAGE_EVENTS
+from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
+from entrypoints.http.sse import EventStream
+
+_ENCODE = msgspec.json.Encoder().encode
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+_TEXT_BLOCK_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":%b}}\n\n'
+)
+_TEXT_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+@post(
+    "/messages",
+    status_code=HTTP_200_OK,
+    description=AnthropicMessages.__doc__,
+    responses={
+        200: ResponseSpec(
+            AnthropicMessage,
+            description="The message; with `stream: true`, `text/event-stream` events instead",
+            generate_examples=False,
+        ),
+        402: ResponseSpec(None, description="`insufficient_balance` or `key_credit_limit` (`billing_error`)"),
+        404: ResponseSpec(None, description="`model_not_found` (`not_found_error`)"),
+        502: ResponseSpec(None, description="`upstream_error` (`api_error`)"),
+    },
+    opt={"event_stream": MESSAGE_EVENTS},
+)
+@inject
+async def messages(data: JSONBody[MessagesRequest], use_case: FromDishka[AnthropicMessages]) -> AnthropicMessage | Any:
+    if data.stream:
+        return EventStream(_events(await use_case.stream(data)))
+    return await use_case.complete(data)
+
+
+async def _events(run: GenerationRun) -> AsyncIterator[bytes]:
+    """Anthropic's events; a text delta is its payload spliced into bytes built once: one string encode each."""
+    text_open = False
+    async for event in run:
+        if isinstance(event, Delta):
+            if not text_open:
+                text_open = True
+                yield _TEXT_BLOCK_START
+            yield _TEXT_DELTA % _ENCODE(event.text)
+        elif isinstance(event, Started):
+            yield _event(b"message_start", {"type": "message_start", "message": _opening(event)})
+            yield _PING
+        elif isinstance(event, Finished):
+            if event.outcome.error is not None:
+                yield _event(b"error", _error_body(event.outcome.error))
+                return
+            if text_open:
+                yield _TEXT_BLOCK_STOP
+            yield _event(b"message_delta", _closing(run.started, event.outcome))
+            yield _MESSAGE_STOP
+
+
+def _opening(started: Started) -> dict[str, Any]:
+    return {
+        "id": message_id(started),
+        "type": "message",
+        "role": "assistant",
+        "model": started.model_id,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": started.input_tokens, "output_tokens": 0},
+    }
+
+
+def _closing(started: Started, outcome: Outcome) -> dict[str, Any]:
+    """Its usage is the final one, the provider's input count included (message_start had the gateway's)."""
+    return {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason(started, outcome), "stop_sequence": None},
+        "usage": msgspec.to_builtins(message_usage(outcome)),
+    }
+
+
+def _event(name: bytes, data: dict[str, Any]) -> bytes:
+    return b"event: %b\ndata: %b\n\n" % (name, _ENCODE(data))
+
+
+def _error_body(error: DomainError) -> dict[str, Any]:
+    return _error(status_of(error), error.code, error.detail)
+
+
+def _error(status: int, code: str, message: str) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message, "details": {"error_code": code}}}
+
+
+def _anthropic_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The same decision as the native API's problems, in Anthropic's shape; field errors are named in `message`."""
+    problem = to_problem(exc)
+    extra = problem.extra if isinstance(problem.extra, dict) else {}
+    fields = extra.get("errors") or []
+    message = "; ".join(f"{e['field']}: {e['message']}" for e in fields) or problem.detail
+    body = _error(problem.status_code, extra.get("code", "error"), message)
+    return Response(body, status_code=problem.status_code, headers=problem.headers)
+
+
+def anthropic_router() -> Router:
+    return Router(
+        "/v1",
+        route_handlers=[messages],
+        guards=[require_user],
+        tags=["anthropic-compatible"],
+        security=[{"BearerAuth": []}, {API_KEY_SCHEME: []}],
+        exception_handlers=dict.fromkeys(PROBLEM_CONVERTERS, _anthropic_error),
+    )

@@ -1,0 +1,293 @@
+"""The official `anthropic` SDK against `/v1/messages`: same auth, same billing, Anthropic shapes, events and errors,
+for models of any provider (the simulator, and the fake upstream on the `openai` and `anthropic` protocols)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import anthropic
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.credits import Credits
+from domain.pricing import Pricing, Usage
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from tests.conftest import replace_settings
+from tests.support.api import admin_token, bearer, client_token
+from tests.support.audit import ledger_violations
+from tests.support.fake_upstream import FakeUpstream, fail_after, serve_fake_upstream, steady, with_usage
+from tests.support.money import generation_violations
+from tests.support.servers import serve_on_loopback
+
+HELLO: list[Any] = [{"role": "user", "content": "Say hello"}]
+DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+UPSTREAM_PRICE = Pricing(1, Credits(1000), Credits(2000))
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with serve_fake_upstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    gateway = create_app(
+        replace_settings(
+            settings,
+            openai_base_url=f"{upstream.base_url}/v1",
+            openai_api_key="sk-upstream",
+            anthropic_base_url=upstream.base_url,
+            anthropic_api_key="sk-ant-upstream",
+        )
+    )
+    async with serve_on_loopback(gateway) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        yield client
+
+
+async def _funded(http: httpx.AsyncClient, settings: Settings, username: str, amount: str | None = "50") -> str:
+    token = await client_token(http, username)
+    admin = await admin_token(http, settings, username=f"{username}-admin")
+    user_id = (await http.get("/api/v1/me", headers=bearer(token))).json()["id"]
+    for provider in ("openai", "anthropic"):
+        model = {
+            "id": f"{username}-{provider}",
+            "provider": provider,
+            "upstream_model": f"fake-{provider}",
+            "pricing": {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002"},
+            "max_output_tokens": 1000,
+        }
+        assert (await http.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
+    if amount is not None:
+        funding = {"amount": amount, "reason": "t"}
+        funded = await http.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
+        assert funded.status_code == 200
+    return token
+
+
+def _sdk(http: httpx.AsyncClient, token: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=str(http.base_url), api_key=token, max_retries=0)
+
+
+async def _generation(http: httpx.AsyncClient, token: str, message_id: str) -> dict[str, Any]:
+    generation_id = UUID(message_id.removeprefix("msg_"))
+    generation: dict[str, Any] = (await http.get(f"/api/v1/generations/{generation_id}", headers=bearer(token))).json()
+    return generation
+
+
+async def _books_balance(engine: AsyncEngine) -> None:
+    assert await ledger_violations(engine) == []
+    assert await generation_violations(engine) == []
+
+
+async def test_a_message_is_billed_like_a_generation(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "msg1")
+    message = await _sdk(http, token).messages.create(
+        model="dr14", max_tokens=7, system=[{"type": "text", "text": "Be brief."}], messages=HELLO
+    )
+    assert message.type == "message"
+    assert message.role == "assistant"
+    assert message.model == "dr14"
+    assert [block.type for block in message.content] == ["text"]
+    assert message.content[0].type == "text" and message.content[0].text
+    assert message.stop_reason == "max_tokens"
+    assert message.stop_sequence is None
+    assert message.usage.output_tokens == 7
+    generation = await _generation(http, token, message.id)
+    assert generation["status"] == "completed"
+    assert generation["usage"] == {"input_tokens": message.usage.input_tokens, "output_tokens": 7}
+    assert generation["output"]["content"] == message.content[0].text
+    assert generation["cost"] == str(DR14.cost(Usage(message.usage.input_tokens, 7)))
+    await _books_balance(clean_db)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_an_upstream_that_ends_its_turn_is_end_turn_with_its_usage(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine, provider: str
+) -> None:
+    token = await _funded(http, settings, f"msg2{provider}")
+    upstream.use(with_usage(4, 40, 4))
+    message = await _sdk(http, token).messages.create(model=f"msg2{provider}-{provider}", max_tokens=50, messages=HELLO)
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].type == "text" and message.content[0].text == "tok0 tok1 tok2 tok3 "
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (40, 4)
+    assert (await _generation(http, token, message.id))["cost"] == str(UPSTREAM_PRICE.cost(Usage(40, 4)))
+    await _books_balance(clean_db)
+
+
+async def test_the_stream_helper_accumulates_the_message_the_ledger_bills(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "msg3")
+    upstream.use(with_usage(5, 30, 5))
+    async with _sdk(http, token).messages.stream(model="msg3-openai", max_tokens=50, messages=HELLO) as stream:
+        texts = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert "".join(texts) == "tok0 tok1 tok2 tok3 tok4 "
+    assert final.content[0].type == "text" and final.content[0].text == "".join(texts)
+    assert final.stop_reason == "end_turn"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (30, 5)
+    generation = await _generation(http, token, final.id)
+    assert (generation["status"], generation["cost"]) == ("completed", str(UPSTREAM_PRICE.cost(Usage(30, 5))))
+    await _books_balance(clean_db)
+
+
+async def test_the_raw_stream_has_anthropics_event_sequence(http: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded(http, settings, "msg4")
+    stream = await _sdk(http, token).messages.create(model="gemini-flash", max_tokens=3, messages=HELLO, stream=True)
+    events = [event async for event in stream]
+    assert [event.type for event in events] == [
+        "message_start",
+        "content_block_start",
+        *["content_block_delta"] * 3,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    start, delta = events[0], events[-2]
+    assert start.type == "message_start" and delta.type == "message_delta"
+    assert start.message.usage.output_tokens == 0
+    assert start.message.model == "gemini-flash"
+    assert delta.delta.stop_reason == "max_tokens"
+    assert delta.usage.output_tokens == 3
+    assert delta.usage.input_tokens == start.message.usage.input_tokens
+
+
+async def test_a_client_that_leaves_mid_stream_is_billed_what_was_read(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "msg5")
+    upstream.use(steady(200, delay_s=0.02))
+    deltas = 0
+    stream = await _sdk(http, token).messages.create(model="msg5-openai", max_tokens=500, messages=HELLO, stream=True)
+    async with stream:
+        async for event in stream:
+            if event.type == "message_start":
+                message_id = event.message.id
+            deltas += event.type == "content_block_delta"
+            if deltas == 5:
+                break
+    for _ in range(100):  # the gateway notices the disconnect, closes the upstream and settles
+        generation = await _generation(http, token, message_id)
+        if generation["status"] != "running":
+            break
+        await asyncio.sleep(0.02)
+    assert upstream.requests[0].disconnected_at is not None
+    assert generation["status"] == "cancelled"
+    assert 5 <= generation["usage"]["output_tokens"] <= upstream.requests[0].chunks_sent
+    assert generation["cost"] == str(UPSTREAM_PRICE.cost(Usage(**generation["usage"])))
+    await _books_balance(clean_db)
+
+
+async def test_an_upstream_failure_mid_stream_is_an_anthropic_error_event(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "msg6")
+    upstream.use(fail_after(3))
+    stream = await _sdk(http, token).messages.create(model="msg6-openai", max_tokens=50, messages=HELLO, stream=True)
+    seen: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        async for event in stream:
+            seen.append(event.type)
+    assert seen[:2] == ["message_start", "content_block_start"]
+    assert seen.count("content_block_delta") == 3
+    assert raised.value.body == {
+        "type": "error",
+        "error": {
+            "type": "api_error",
+            "message": "openai broke off the stream.",
+            "details": {"error_code": "upstream_error"},
+        },
+    }
+    await _books_balance(clean_db)
+
+
+async def test_no_balance_is_a_402_billing_error(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "msg7", amount=None)
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        await _sdk(http, token).messages.create(model="dr14", max_tokens=5, messages=HELLO)
+    assert raised.value.status_code == 402
+    assert raised.value.body == {
+        "type": "error",
+        "error": {
+            "type": "billing_error",
+            "message": "The balance does not cover this request.",
+            "details": {"error_code": "insufficient_balance"},
+        },
+    }
+    await _books_balance(clean_db)
+
+
+async def test_a_bad_token_and_an_unknown_model_are_anthropic_errors(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as unauthenticated:
+        await _sdk(http, "not-a-token").messages.create(model="dr14", max_tokens=5, messages=HELLO)
+    assert unauthenticated.value.body == {
+        "type": "error",
+        "error": {
+            "type": "authentication_error",
+            "message": "The token is invalid, expired or revoked.",
+            "details": {"error_code": "invalid_token"},
+        },
+    }
+    token = await _funded(http, settings, "msg8")
+    with pytest.raises(anthropic.NotFoundError) as unknown:
+        await _sdk(http, token).messages.create(model="nope", max_tokens=5, messages=HELLO)
+    assert unknown.value.body == {
+        "type": "error",
+        "error": {
+            "type": "not_found_error",
+            "message": "No enabled model has this id.",
+            "details": {"error_code": "model_not_found"},
+        },
+    }
+
+
+async def test_an_invalid_request_names_its_field(http: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded(http, settings, "msg9")
+    response = await http.post("/v1/messages", json={"model": "dr14", "messages": HELLO}, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json() == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "max_tokens: Object missing required field `max_tokens`",
+            "details": {"error_code": "validation_error"},
+        },
+    }
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.org/cat.png"}}
+    refused = await http.post(
+        "/v1/messages",
+        json={"model": "dr14", "max_tokens": 5, "messages": [{"role": "user", "content": [image]}]},
+        headers=bearer(token),
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("messages[0].content")
+
+
+@pytest.mark.parametrize("header", ["x-api-key", "authorization"])
+async def test_the_token_goes_in_x_api_key_or_as_a_bearer(
+    http: httpx.AsyncClient, settings: Settings, header: str
+) -> None:
+    token = await _funded(http, settings, f"msg10{header[0]}")
+    credential = {"x-api-key": token} if header == "x-api-key" else bearer(token)
+    body = {"model": "dr14", "max_tokens": 2, "messages": HELLO}
+    response = await http.post("/v1/messages", json=body, headers=credential | {"anthropic-version": "2023-06-01"})
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["output_tokens"] == 2
+
+
+async def test_x_api_key_is_read_on_the_anthropic_surface_only(http: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded(http, settings, "msg11")
+    assert (await http.get("/api/v1/me", headers={"x-api-key": token})).status_code == 401
+    body = {"model": "dr14", "messages": HELLO}
+    assert (await http.post("/v1/chat/completions", json=body, headers={"x-api-key": token})).status_code == 401
