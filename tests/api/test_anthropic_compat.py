@@ -9,7 +9,7 @@ from uuid import UUID
 import anthropic
 import httpx
 import pytest
-from litestar import Litestar
+from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent, TextBlock
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.credits import Credits
@@ -69,6 +69,13 @@ async def _funded(http: httpx.AsyncClient, settings: Settings, username: str, am
     return token
 
 
+def _text(message: Message) -> str:
+    assert [block.type for block in message.content] == ["text"]
+    block = message.content[0]
+    assert isinstance(block, TextBlock)
+    return block.text
+
+
 def _sdk(http: httpx.AsyncClient, token: str) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=str(http.base_url), api_key=token, max_retries=0)
 
@@ -94,15 +101,14 @@ async def test_a_message_is_billed_like_a_generation(
     assert message.type == "message"
     assert message.role == "assistant"
     assert message.model == "dr14"
-    assert [block.type for block in message.content] == ["text"]
-    assert message.content[0].type == "text" and message.content[0].text
+    assert _text(message)
     assert message.stop_reason == "max_tokens"
     assert message.stop_sequence is None
     assert message.usage.output_tokens == 7
     generation = await _generation(http, token, message.id)
     assert generation["status"] == "completed"
     assert generation["usage"] == {"input_tokens": message.usage.input_tokens, "output_tokens": 7}
-    assert generation["output"]["content"] == message.content[0].text
+    assert generation["output"]["content"] == _text(message)
     assert generation["cost"] == str(DR14.cost(Usage(message.usage.input_tokens, 7)))
     await _books_balance(clean_db)
 
@@ -115,7 +121,7 @@ async def test_an_upstream_that_ends_its_turn_is_end_turn_with_its_usage(
     upstream.use(with_usage(4, 40, 4))
     message = await _sdk(http, token).messages.create(model=f"msg2{provider}-{provider}", max_tokens=50, messages=HELLO)
     assert message.stop_reason == "end_turn"
-    assert message.content[0].type == "text" and message.content[0].text == "tok0 tok1 tok2 tok3 "
+    assert _text(message) == "tok0 tok1 tok2 tok3 "
     assert (message.usage.input_tokens, message.usage.output_tokens) == (40, 4)
     assert (await _generation(http, token, message.id))["cost"] == str(UPSTREAM_PRICE.cost(Usage(40, 4)))
     await _books_balance(clean_db)
@@ -130,7 +136,7 @@ async def test_the_stream_helper_accumulates_the_message_the_ledger_bills(
         texts = [text async for text in stream.text_stream]
         final = await stream.get_final_message()
     assert "".join(texts) == "tok0 tok1 tok2 tok3 tok4 "
-    assert final.content[0].type == "text" and final.content[0].text == "".join(texts)
+    assert _text(final) == "".join(texts)
     assert final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (30, 5)
     generation = await _generation(http, token, final.id)
@@ -151,7 +157,8 @@ async def test_the_raw_stream_has_anthropics_event_sequence(http: httpx.AsyncCli
         "message_stop",
     ]
     start, delta = events[0], events[-2]
-    assert start.type == "message_start" and delta.type == "message_delta"
+    assert isinstance(start, RawMessageStartEvent)
+    assert isinstance(delta, RawMessageDeltaEvent)
     assert start.message.usage.output_tokens == 0
     assert start.message.model == "gemini-flash"
     assert delta.delta.stop_reason == "max_tokens"
@@ -192,9 +199,12 @@ async def test_an_upstream_failure_mid_stream_is_an_anthropic_error_event(
     upstream.use(fail_after(3))
     stream = await _sdk(http, token).messages.create(model="msg6-openai", max_tokens=50, messages=HELLO, stream=True)
     seen: list[str] = []
+
+    async def read() -> None:
+        seen.extend([event.type async for event in stream])
+
     with pytest.raises(anthropic.APIStatusError) as raised:
-        async for event in stream:
-            seen.append(event.type)
+        await read()
     assert seen[:2] == ["message_start", "content_block_start"]
     assert seen.count("content_block_delta") == 3
     assert raised.value.body == {
