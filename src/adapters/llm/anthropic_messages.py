@@ -54,13 +54,13 @@ class AnthropicMessagesProvider(SseProvider):
         body: dict[str, object] = {
             "model": request.upstream_model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": message.role, "content": message.content} for message in chat],
+            "messages": [{"role": message.role, "content": message.text} for message in chat],
             "stream": True,
         }
         if system is not None:
             body["system"] = system
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
+        if request.options.temperature is not None:
+            body["temperature"] = request.options.temperature
         return body
 
     def _reader(self) -> WireReader:

@@ -51,13 +51,13 @@ class GeminiProvider(SseProvider):
     def _body(self, request: CompletionRequest) -> dict[str, object]:
         system, chat = split_system(request.messages)
         config: dict[str, object] = {"maxOutputTokens": request.max_tokens}
-        if request.temperature is not None:
-            config["temperature"] = request.temperature
-        if request.json_output:
+        if request.options.temperature is not None:
+            config["temperature"] = request.options.temperature
+        if request.options.json_output:
             config["responseMimeType"] = "application/json"
         body: dict[str, object] = {
             "contents": [
-                {"role": "model" if message.role == "assistant" else "user", "parts": [{"text": message.content}]}
+                {"role": "model" if message.role == "assistant" else "user", "parts": [{"text": message.text}]}
                 for message in chat
             ],
             "generationConfig": config,

@@ -44,14 +44,14 @@ class OpenAIChatProvider(SseProvider):
     def _body(self, request: CompletionRequest) -> dict[str, object]:
         body: dict[str, object] = {
             "model": request.upstream_model,
-            "messages": [{"role": message.role, "content": message.content} for message in request.messages],
+            "messages": [{"role": message.role, "content": message.text} for message in request.messages],
             "max_tokens": request.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.json_output:
+        if request.options.temperature is not None:
+            body["temperature"] = request.options.temperature
+        if request.options.json_output:
             body["response_format"] = {"type": "json_object"}
         return body
 

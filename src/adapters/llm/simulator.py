@@ -47,7 +47,7 @@ class SimulatorProvider(LLMProvider):
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         rng = random.Random(_seed(request))  # noqa: S311 - pseudo-text, not a secret
-        pieces = _json_pieces(rng, request) if request.json_output else _text_pieces(rng, request.max_tokens)
+        pieces = _json_pieces(rng, request) if request.options.json_output else _text_pieces(rng, request.max_tokens)
         for piece in pieces:
             await asyncio.sleep(self._delay_s)  # even at 0: stays cancellable and lets the loop breathe
             yield TextDelta(piece, tokens=1)
@@ -78,5 +78,5 @@ def _json_pieces(rng: random.Random, request: CompletionRequest) -> list[str]:
 
 def _scale(messages: Sequence[ChatMessage]) -> int:
     """The N of the last "from 0 to N" in the prompt (a rendered `{scale}`), else DEFAULT_SCALE."""
-    found = [match for message in messages for match in _SCALE_PHRASE.findall(message.content)]
+    found = [match for message in messages for match in _SCALE_PHRASE.findall(message.text)]
     return int(found[-1]) if found else DEFAULT_SCALE

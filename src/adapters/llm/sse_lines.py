@@ -200,6 +200,6 @@ def _is_token_count(value: object) -> TypeGuard[int]:
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:
     """System messages joined into one instruction, for vendors that take it apart from the chat."""
-    system = [message.content for message in messages if message.role == "system"]
+    system = [message.text for message in messages if message.role == "system"]
     chat = [message for message in messages if message.role != "system"]
     return ("\n\n".join(system) if system else None), chat

@@ -7,7 +7,7 @@ import msgspec
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
-from application.ports.llm import ChatMessage, Role
+from application.ports.llm import ChatMessage, CompletionOptions, JsonOutput, Role
 from application.ports.security import IdentityProvider
 from domain.errors import InvalidInput
 
@@ -129,8 +129,12 @@ class ChatCompletions:
                 model_id=request.model,
                 messages=[_message(m) for m in request.messages],
                 max_tokens=request.max_completion_tokens or request.max_tokens,
-                temperature=request.temperature,
-                json_output=request.response_format is not None and request.response_format.type == "json_object",
+                options=CompletionOptions(
+                    temperature=request.temperature,
+                    json_output=JsonOutput()
+                    if request.response_format and request.response_format.type == "json_object"
+                    else None,
+                ),
             )
         )
 

@@ -17,7 +17,7 @@ import structlog
 
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import StreamEvent, TextDelta, TokenCounter, UsageReport
+from application.ports.llm import StreamEvent, TextDelta, TokenCounter, ToolCallDelta, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -287,7 +287,7 @@ class _OutputTally:
         self._counted = 0
         self._uncounted: list[str] = []
 
-    def add(self, delta: TextDelta) -> None:
+    def add(self, delta: TextDelta | ToolCallDelta) -> None:
         if delta.tokens is None:
             self._uncounted.append(delta.text)
         else:
