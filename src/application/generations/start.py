@@ -2,8 +2,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-import msgspec
-
 from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
 from application.limits.quota import Quotas
@@ -15,8 +13,7 @@ from application.ports.llm import (
     CompletionOptions,
     CompletionRequest,
     ProviderRegistry,
-    TokenCounter,
-    Tool,
+    prompt_tokens,
 )
 from application.ports.metrics import GenerationMetrics
 from domain.errors import InvalidInput, ModelNotFound, UnsupportedParameter
@@ -81,7 +78,7 @@ class StartGeneration:
             raise UnsupportedParameter(parameter, model.id)
         await self._quotas.admit_generation(order.principal)
         counter = provider.counter_for(model.upstream_model)
-        input_tokens = counter.count_messages(order.messages) + _tool_tokens(counter, order.options.tools)
+        input_tokens = prompt_tokens(counter, request)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
         await self._billing.start(
@@ -122,10 +119,3 @@ class StartGeneration:
         )
         await run.open()
         return run
-
-
-def _tool_tokens(counter: TokenCounter, tools: Sequence[Tool]) -> int:
-    """The tool definitions are part of the prompt the model reads: counted as their JSON text."""
-    if not tools:
-        return 0
-    return counter.count_text(msgspec.json.encode(tools).decode())

@@ -7,6 +7,8 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import msgspec
+
 Role = Literal["system", "user", "assistant", "tool"]
 ImageDetail = Literal["auto", "low", "high"]
 
@@ -194,6 +196,12 @@ class TokenCounter(Protocol):
     @abstractmethod
     def count_messages(self, messages: Sequence[ChatMessage]) -> int:
         """Prompt tokens of a chat, including the per-message framing the model sees."""
+
+
+def prompt_tokens(counter: TokenCounter, request: CompletionRequest) -> int:
+    """The prompt as the model reads it: the chat and, when tools are given, their definitions (as JSON text)."""
+    tools = counter.count_text(msgspec.json.encode(request.options.tools).decode()) if request.options.tools else 0
+    return counter.count_messages(request.messages) + tools
 
 
 class LLMProvider(Protocol):
