@@ -336,7 +336,7 @@ def _message(message: OpenAIMessage, at: str) -> ChatMessage:
     content = _content(message.content)
     if role != "user" and not isinstance(content, str) and any(isinstance(p, ImagePart) for p in content):
         raise InvalidInput("images belong in user messages", field=f"{at}.content")
-    calls = tuple(_tool_call(call, f"{at}.tool_calls[{i}]") for i, call in enumerate(message.tool_calls or ()))
+    calls = tuple(ToolCall(call.id, call.function.name, call.function.arguments) for call in message.tool_calls or ())
     return ChatMessage(role=role, content=content, tool_calls=calls, tool_call_id=message.tool_call_id)
 
 
@@ -349,16 +349,6 @@ def _content(content: str | list[TextContent | ImageContent] | None) -> str | tu
         TextPart(part.text) if isinstance(part, TextContent) else ImagePart(part.image_url.url, part.image_url.detail)
         for part in content
     )
-
-
-def _tool_call(call: ToolCallItem, at: str) -> ToolCall:
-    try:
-        arguments = msgspec.json.decode(call.function.arguments)
-    except msgspec.DecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise InvalidInput("the arguments must be a JSON object", field=f"{at}.function.arguments")
-    return ToolCall(call.id, call.function.name, call.function.arguments)
 
 
 def _tool(function: FunctionDefinition) -> Tool:

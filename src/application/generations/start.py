@@ -2,6 +2,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+import msgspec
+
 from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
 from application.limits.quota import Quotas
@@ -69,6 +71,7 @@ class StartGeneration:
             raise ModelNotFound
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
+        check_tool_messages(order.messages)
         provider = self._providers.get(model.provider)
         max_tokens = order.max_tokens or min(
             model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
@@ -119,3 +122,22 @@ class StartGeneration:
         )
         await run.open()
         return run
+
+
+def check_tool_messages(messages: Sequence[ChatMessage]) -> None:
+    """Every provider's rule: a tool call's arguments are a JSON object, and a tool message answers a call made
+    earlier in the chat."""
+    called: set[str] = set()
+    for i, message in enumerate(messages):
+        for j, call in enumerate(message.tool_calls):
+            try:
+                arguments = msgspec.json.decode(call.arguments)
+            except msgspec.DecodeError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                raise InvalidInput(
+                    "the arguments must be a JSON object", field=f"messages[{i}].tool_calls[{j}].arguments"
+                )
+            called.add(call.id)
+        if message.role == "tool" and message.tool_call_id not in called:
+            raise InvalidInput("it answers no earlier tool call", field=f"messages[{i}].tool_call_id")

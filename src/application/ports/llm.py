@@ -124,7 +124,17 @@ class CompletionOptions:
 
 
 Parameter = Literal[
-    "temperature", "top_p", "stop", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "images"
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "images",
+    "image_urls",  # images the provider would fetch (http(s) URLs, not data: URLs)
+    "image_detail",  # an image's `detail` other than "auto"
 ]
 
 
@@ -138,6 +148,7 @@ class CompletionRequest:
     def parameters(self) -> list[Parameter]:
         """The parameters this request sets, for a provider to check against what it honours."""
         options = self.options
+        images = [image for message in self.messages for image in message.images]
         used: list[tuple[Parameter, bool]] = [
             ("temperature", options.temperature is not None),
             ("top_p", options.top_p is not None),
@@ -147,7 +158,9 @@ class CompletionRequest:
             ("tool_choice", options.tool_choice is not None),
             ("parallel_tool_calls", options.parallel_tool_calls is not None),
             ("response_format", options.json_output is not None),
-            ("images", any(message.images for message in self.messages)),
+            ("images", bool(images)),
+            ("image_urls", any(image.inline is None for image in images)),
+            ("image_detail", any(image.detail not in {None, "auto"} for image in images)),
         ]
         return [name for name, is_set in used if is_set]
 
