@@ -164,6 +164,16 @@ class TypeIdInUse(Conflict):
     default_detail = "API keys still use this TypeID."
 
 
+class UnsupportedParameter(DomainError):
+    """The model's provider cannot honour a parameter the request sets: refused, never silently dropped."""
+
+    code = "unsupported_parameter"
+
+    def __init__(self, parameter: str, model: str) -> None:
+        super().__init__(f"`{parameter}` is not supported by model {model!r}.")
+        self.parameter = parameter
+
+
 class UnknownModel(InvalidInput):
     code = "unknown_model"
     default_detail = "The model and llm do not name a model of the catalog."

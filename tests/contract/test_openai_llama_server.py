@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from adapters.llm.openai_chat import OpenAIChatProvider
-from application.ports.llm import ChatMessage
+from application.ports.llm import ChatMessage, JsonOutput
 from tests.contract import llama_cases
 from tests.contract.conftest import COUNTER, LlamaServer, run
 
@@ -38,6 +38,6 @@ async def test_a_wrong_key_is_an_upstream_error(http: httpx.AsyncClient, llama_s
 async def test_json_output_is_requested_as_a_json_object(provider: OpenAIChatProvider) -> None:
     """llama-server turns `response_format: json_object` into a grammar: the text is JSON from its first token."""
     request = llama_cases.request(8, [ChatMessage("user", "Rate this text from 0 to 10 as JSON with a score.")])
-    outcome = await run(provider, replace(request, json_output=True))
+    outcome = await run(provider, replace(request, options=replace(request.options, json_output=JsonOutput())))
     assert outcome.error is None
     assert outcome.text.lstrip().startswith("{")
