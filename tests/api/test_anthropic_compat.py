@@ -10,7 +10,7 @@ from uuid import UUID
 import anthropic
 import httpx
 import pytest
-from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent, TextBlock
+from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent, TextBlock, ToolUseBlock
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.credits import Credits
@@ -275,10 +275,10 @@ async def test_an_invalid_request_names_its_field(http: httpx.AsyncClient, setti
             "details": {"error_code": "validation_error"},
         },
     }
-    image = {"type": "image", "source": {"type": "url", "url": "https://example.org/cat.png"}}
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "a PDF"}}
     refused = await http.post(
         "/v1/messages",
-        json={"model": "dr14", "max_tokens": 5, "messages": [{"role": "user", "content": [image]}]},
+        json={"model": "dr14", "max_tokens": 5, "messages": [{"role": "user", "content": [document]}]},
         headers=bearer(token),
     )
     assert refused.status_code == 422
@@ -302,3 +302,135 @@ async def test_x_api_key_is_read_on_the_anthropic_surface_only(http: httpx.Async
     assert (await http.get("/api/v1/me", headers={"x-api-key": token})).status_code == 401
     body = {"model": "dr14", "messages": HELLO}
     assert (await http.post("/v1/chat/completions", json=body, headers={"x-api-key": token})).status_code == 401
+
+
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "The current weather of a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+WEATHER_QUESTION: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def _tool_use(message: Message) -> ToolUseBlock:
+    assert [block.type for block in message.content] == ["tool_use"]
+    block = message.content[0]
+    assert isinstance(block, ToolUseBlock)
+    return block
+
+
+async def test_a_tool_round_trip_on_the_simulator_is_billed_each_turn(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "tool1")
+    sdk = _sdk(http, token)
+    asked = await sdk.messages.create(model="dr14", max_tokens=40, tools=[WEATHER], messages=WEATHER_QUESTION)
+    call = _tool_use(asked)
+    assert asked.stop_reason == "tool_use"
+    assert call.name == "get_weather"
+    assert isinstance(call.input, dict)
+    assert isinstance(call.input["city"], str)
+    result = {"type": "tool_result", "tool_use_id": call.id, "content": "18 °C, light rain"}
+    answered = await sdk.messages.create(
+        model="dr14",
+        max_tokens=6,
+        tools=[WEATHER],
+        messages=[
+            *WEATHER_QUESTION,
+            {"role": "assistant", "content": [block.model_dump() for block in asked.content]},  # type: ignore[misc]
+            {"role": "user", "content": [result]},
+        ],
+    )
+    assert _text(answered)
+    assert answered.stop_reason == "max_tokens"
+    for message in (asked, answered):
+        generation = await _generation(http, token, message.id)
+        usage = (message.usage.input_tokens, message.usage.output_tokens)
+        assert (generation["usage"]["input_tokens"], generation["usage"]["output_tokens"]) == usage
+        assert generation["cost"] == str(DR14.cost(Usage(*usage)))
+    await _books_balance(clean_db)
+
+
+async def test_a_streamed_tool_call_is_the_same_call_as_input_json_deltas(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "tool2")
+    sdk = _sdk(http, token)
+    whole = await sdk.messages.create(model="dr14", max_tokens=40, tools=[WEATHER], messages=WEATHER_QUESTION)
+    async with sdk.messages.stream(model="dr14", max_tokens=40, tools=[WEATHER], messages=WEATHER_QUESTION) as stream:
+        kinds = [event.type async for event in stream]
+        streamed = await stream.get_final_message()
+    assert "input_json" in kinds
+    assert streamed.stop_reason == "tool_use"
+    assert (_tool_use(streamed).name, _tool_use(streamed).input) == (_tool_use(whole).name, _tool_use(whole).input)
+    assert streamed.usage.output_tokens == whole.usage.output_tokens
+    await _books_balance(clean_db)
+
+
+async def test_tool_results_and_calls_reach_the_provider_as_its_tool_messages(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream
+) -> None:
+    token = await _funded(http, settings, "tool3")
+    upstream.use(with_usage(2, 30, 2))
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "no data"}]}
+    await _sdk(http, token).messages.create(
+        model="tool3-openai",
+        max_tokens=20,
+        tools=[WEATHER],
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+        messages=[
+            *WEATHER_QUESTION,
+            {"role": "assistant", "content": [{"type": "text", "text": "Let me look."}, call]},
+            {"role": "user", "content": [result | {"is_error": True}, {"type": "text", "text": "Go on."}]},
+        ],
+    )
+    sent = upstream.requests[0].body
+    assert sent["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": "Error: no data", "tool_call_id": "toolu_1"},
+        {"role": "user", "content": "Go on."},
+    ]
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+    assert sent["parallel_tool_calls"] is False
+
+
+async def test_an_image_block_reaches_the_provider_as_an_image_part(
+    http: httpx.AsyncClient, settings: Settings, upstream: FakeUpstream
+) -> None:
+    token = await _funded(http, settings, "img1")
+    upstream.use(with_usage(2, 30, 2))
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    content = [{"type": "text", "text": "What is this?"}, image]
+    await _sdk(http, token).messages.create(
+        model="img1-openai", max_tokens=20, messages=[{"role": "user", "content": content}]
+    )
+    parts = upstream.requests[0].body["messages"][0]["content"]
+    assert parts[1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+async def test_a_parameter_no_provider_honours_is_refused_before_any_charge(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    token = await _funded(http, settings, "tool4")
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        await _sdk(http, token).messages.create(model="dr14", max_tokens=5, messages=HELLO, extra_body={"top_k": 5})
+    assert raised.value.body == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "`top_k` is not supported by model 'dr14'.",
+            "details": {"error_code": "unsupported_parameter"},
+        },
+    }
+    assert (await http.get("/api/v1/me/balance", headers=bearer(token))).json()["balance"] == "50"

@@ -1,5 +1,10 @@
-"""The Anthropic Messages surface over the same generation use case: same auth, same billing."""
+"""The Anthropic Messages surface over the same generation use case: same auth, same billing.
 
+Anthropic's blocks map onto the vendor-neutral chat of the provider port: `tool_use` blocks become the assistant
+message's tool calls, each `tool_result` block a `tool` message (before the rest of its user message), image blocks
+image parts (a base64 source as a `data:` URL)."""
+
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -7,46 +12,165 @@ import msgspec
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
-from application.ports.llm import ChatMessage
+from application.ports.llm import (
+    ChatMessage,
+    CompletionOptions,
+    ContentPart,
+    ImagePart,
+    NamedTool,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 from application.ports.security import IdentityProvider
+from domain.errors import InvalidInput, UnsupportedParameter
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+ToolUseId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+MAX_TOOLS = 128
+MAX_STOP_SEQUENCES = 16
+TOOL_ERROR_PREFIX = "Error: "
 
 
-class TextBlock(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
-    """Other fields of a text block (`cache_control`, `citations`) are accepted and have no effect."""
+class TextBlockParam(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
+    """Other fields of a block (`cache_control`, `citations`) are accepted and have no effect."""
 
     text: str
 
     example: ClassVar[dict[str, Any]] = {"type": "text", "text": "Name three uses of a paperclip."}
 
 
-ContentBlockParam = TextBlock
+class Base64ImageSource(msgspec.Struct, frozen=True, tag="base64", tag_field="type"):
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+    data: str
+
+    example: ClassVar[dict[str, Any]] = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+class URLImageSource(msgspec.Struct, frozen=True, tag="url", tag_field="type"):
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+
+    example: ClassVar[dict[str, Any]] = {"type": "url", "url": "https://example.com/paperclip.png"}
+
+
+class ImageBlockParam(msgspec.Struct, frozen=True, tag="image", tag_field="type"):
+    source: Base64ImageSource | URLImageSource
+
+    example: ClassVar[dict[str, Any]] = {"type": "image", "source": URLImageSource.example}
+
+
+class ToolUseBlockParam(msgspec.Struct, frozen=True, tag="tool_use", tag_field="type"):
+    """A call the assistant made (in an assistant message)."""
+
+    id: ToolUseId
+    name: ToolName
+    input: dict[str, Any]
+
+    example: ClassVar[dict[str, Any]] = {
+        "type": "tool_use",
+        "id": "toolu_01A09q90qw90lq917835lq9",
+        "name": "get_weather",
+        "input": {"city": "Paris"},
+    }
+
+
+class ToolResultBlockParam(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type", kw_only=True):
+    """The answer to a call (in a user message); `is_error` prefixes its text with `Error: ` for the model."""
+
+    tool_use_id: ToolUseId
+    content: str | list[TextBlockParam] = ""
+    is_error: bool = False
+
+    example: ClassVar[dict[str, Any]] = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_01A09q90qw90lq917835lq9",
+        "content": "18 °C, light rain",
+    }
+
+
+ContentBlockParam = TextBlockParam | ImageBlockParam | ToolUseBlockParam | ToolResultBlockParam
 
 
 class MessageParam(msgspec.Struct, frozen=True):
     role: Literal["user", "assistant"]
     content: str | list[ContentBlockParam]
 
-    example: ClassVar[dict[str, Any]] = {"role": "user", "content": [TextBlock.example]}
+    example: ClassVar[dict[str, Any]] = {"role": "user", "content": [TextBlockParam.example]}
 
 
-class Metadata(msgspec.Struct, frozen=True):
+class ToolParam(msgspec.Struct, frozen=True, kw_only=True):
+    """A client tool; `input_schema` is the JSON Schema of its input (an object)."""
+
+    name: ToolName
+    input_schema: dict[str, Any]
+    description: str | None = None
+    type: Literal["custom"] | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "name": "get_weather",
+        "description": "The current weather of a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+
+
+class ToolChoiceAuto(msgspec.Struct, frozen=True, tag="auto", tag_field="type"):
+    disable_parallel_tool_use: bool | None = None
+
+    example: ClassVar[dict[str, Any]] = {"type": "auto"}
+
+
+class ToolChoiceAny(msgspec.Struct, frozen=True, tag="any", tag_field="type"):
+    disable_parallel_tool_use: bool | None = None
+
+    example: ClassVar[dict[str, Any]] = {"type": "any"}
+
+
+class ToolChoiceTool(msgspec.Struct, frozen=True, tag="tool", tag_field="type", kw_only=True):
+    name: ToolName
+    disable_parallel_tool_use: bool | None = None
+
+    example: ClassVar[dict[str, Any]] = {"type": "tool", "name": "get_weather"}
+
+
+class ToolChoiceNone(msgspec.Struct, frozen=True, tag="none", tag_field="type"):
+    example: ClassVar[dict[str, Any]] = {"type": "none"}
+
+
+ToolChoiceParam = ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone
+
+
+class ThinkingParam(msgspec.Struct, frozen=True, kw_only=True):
+    type: Literal["enabled", "disabled"]
+    budget_tokens: int | None = None
+
+    example: ClassVar[dict[str, Any]] = {"type": "disabled"}
+
+
+class MessagesMetadata(msgspec.Struct, frozen=True):
     user_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
     example: ClassVar[dict[str, Any]] = {"user_id": "ada"}
 
 
 class MessagesRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Unknown fields are ignored, as Anthropic clients send some (`anthropic-beta` features, `service_tier`)."""
+    """Unknown fields are ignored (`service_tier`, `container`, …); a parameter the model's provider cannot
+    honour (`top_k` and extended `thinking` are honoured by none yet) is refused: 400 `unsupported_parameter`."""
 
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     messages: Annotated[list[MessageParam], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
-    system: str | list[TextBlock] | None = None
+    system: str | list[TextBlockParam] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    stop_sequences: Annotated[list[str], msgspec.Meta(max_length=MAX_STOP_SEQUENCES)] | None = None
+    tools: Annotated[list[ToolParam], msgspec.Meta(max_length=MAX_TOOLS)] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    thinking: ThinkingParam | None = None
     stream: bool = False
-    metadata: Metadata | None = None
+    metadata: MessagesMetadata | None = None
 
     example: ClassVar[dict[str, Any]] = {
         "model": "gemini-flash",
@@ -56,14 +180,50 @@ class MessagesRequest(msgspec.Struct, frozen=True, kw_only=True):
         "temperature": 0.7,
     }
 
+    def options(self) -> CompletionOptions:
+        choice = self.tool_choice
+        serial = not isinstance(choice, ToolChoiceNone | None) and choice.disable_parallel_tool_use
+        return CompletionOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=tuple(self.stop_sequences or ()),
+            tools=tuple(Tool(t.name, t.input_schema, t.description) for t in self.tools or ()),
+            tool_choice=self._tool_choice(),
+            parallel_tool_calls=False if serial else None,
+        )
 
-class TextContent(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
+    def _tool_choice(self) -> ToolChoice | None:
+        """`none` without tools is no choice at all; any other choice needs tools."""
+        choice = self.tool_choice
+        names = {tool.name for tool in self.tools or ()}
+        if choice is None or (isinstance(choice, ToolChoiceNone) and not names):
+            return None
+        if not names:
+            raise InvalidInput("`tool_choice` needs `tools`", field="tool_choice")
+        if isinstance(choice, ToolChoiceTool):
+            if choice.name not in names:
+                raise InvalidInput(f"no tool is named {choice.name!r}", field="tool_choice.name")
+            return NamedTool(choice.name)
+        if isinstance(choice, ToolChoiceAny):
+            return "required"
+        return "none" if isinstance(choice, ToolChoiceNone) else "auto"
+
+
+class TextBlock(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     text: str
 
     example: ClassVar[dict[str, Any]] = {
         "type": "text",
         "text": "Hold papers together, reset a router through its pinhole, and pick a jammed zipper.",
     }
+
+
+class ToolUseBlock(msgspec.Struct, frozen=True, tag="tool_use", tag_field="type"):
+    id: str
+    name: str
+    input: dict[str, Any]
+
+    example: ClassVar[dict[str, Any]] = ToolUseBlockParam.example
 
 
 class MessageUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,7 +248,7 @@ class AnthropicMessage(msgspec.Struct, frozen=True, kw_only=True):
     type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
     model: str
-    content: list[TextContent]
+    content: list[TextBlock | ToolUseBlock]
     stop_reason: StopReason
     stop_sequence: str | None = None
     usage: MessageUsage
@@ -98,7 +258,7 @@ class AnthropicMessage(msgspec.Struct, frozen=True, kw_only=True):
         "type": "message",
         "role": "assistant",
         "model": "gemini-flash",
-        "content": [TextContent.example],
+        "content": [TextBlock.example],
         "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": MessageUsage.example,
@@ -106,22 +266,28 @@ class AnthropicMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AnthropicMessages:
-    """Anthropic-compatible messages (stream or not), for every model of the catalog whatever its provider,
-    billed exactly like `POST /api/v1/generations`. The token goes in `x-api-key` or `Authorization: Bearer`;
-    `anthropic-version` is accepted and has no effect."""
+    """Anthropic-compatible messages (stream or not; tools, images, stop sequences), for every model of the
+    catalog whatever its provider, billed exactly like `POST /api/v1/generations`; tool names and inputs are
+    output tokens. The token goes in `x-api-key` or `Authorization: Bearer`; `anthropic-version` is accepted and
+    has no effect. `stop_reason` is never `stop_sequence`: most providers do not tell it from `end_turn`."""
 
     def __init__(self, identity: IdentityProvider, start: StartGeneration) -> None:
         self._identity = identity
         self._start = start
 
     async def stream(self, request: MessagesRequest) -> GenerationRun:
+        principal = await self._identity.current()
+        if request.top_k is not None:
+            raise UnsupportedParameter("top_k", request.model)
+        if request.thinking is not None and request.thinking.type == "enabled":
+            raise UnsupportedParameter("thinking", request.model)
         return await self._start(
             Order(
-                principal=await self._identity.current(),
+                principal=principal,
                 model_id=request.model,
                 messages=_chat(request),
                 max_tokens=request.max_tokens,
-                temperature=request.temperature,
+                options=request.options(),
             )
         )
 
@@ -131,10 +297,13 @@ class AnthropicMessages:
         if outcome.error is not None:
             raise outcome.error
         started = run.started
+        content: list[TextBlock | ToolUseBlock] = [TextBlock(outcome.output)] if outcome.output else []
+        for i, call in enumerate(outcome.tool_calls):
+            content.append(ToolUseBlock(tool_use_id(started, i, call.id), call.name, _input(call.arguments)))
         return AnthropicMessage(
             id=message_id(started),
             model=started.model_id,
-            content=[TextContent(outcome.output)] if outcome.output else [],
+            content=content,
             stop_reason=stop_reason(started, outcome),
             usage=message_usage(outcome),
         )
@@ -144,20 +313,81 @@ def message_id(run: Started) -> str:
     return f"msg_{run.generation_id.hex}"
 
 
+def tool_use_id(run: Started, index: int, provided: str | None) -> str:
+    """The provider's id of the call, or one made from the generation's when it gave none."""
+    return provided or f"toolu_{run.generation_id.hex}_{index}"
+
+
 def stop_reason(run: Started, outcome: Outcome) -> StopReason:
-    return "max_tokens" if outcome.usage.output_tokens >= run.max_tokens else "end_turn"
+    if outcome.usage.output_tokens >= run.max_tokens:
+        return "max_tokens"
+    return "tool_use" if outcome.tool_calls else "end_turn"
 
 
 def message_usage(outcome: Outcome) -> MessageUsage:
     return MessageUsage(input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens)
 
 
+def _input(arguments: str) -> dict[str, Any]:
+    """The call's arguments as an object; `{}` when the model's JSON is cut short (by `max_tokens`)."""
+    try:
+        value = msgspec.json.decode(arguments)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _chat(request: MessagesRequest) -> list[ChatMessage]:
-    chat = [ChatMessage(role=message.role, content=_text(message.content)) for message in request.messages]
+    chat = [
+        piece for i, message in enumerate(request.messages) for piece in _messages(message, f"messages[{i}].content")
+    ]
     if request.system is None:
         return chat
     return [ChatMessage(role="system", content=_text(request.system)), *chat]
 
 
-def _text(content: str | list[TextBlock]) -> str:
+def _messages(message: MessageParam, at: str) -> Iterator[ChatMessage]:
+    """One Anthropic message as the port's: its tool results first (each a `tool` message), then the rest."""
+    if isinstance(message.content, str):
+        yield ChatMessage(role=message.role, content=message.content)
+        return
+    parts: list[ContentPart] = []
+    calls: list[ToolCall] = []
+    for j, block in enumerate(message.content):
+        if isinstance(block, ToolResultBlockParam):
+            _expect(message.role == "user", "a `tool_result` belongs in a user message", f"{at}[{j}]")
+            text = _text(block.content)
+            text = f"{TOOL_ERROR_PREFIX}{text}" if block.is_error else text
+            yield ChatMessage("tool", text, tool_call_id=block.tool_use_id)
+        elif isinstance(block, ToolUseBlockParam):
+            _expect(message.role == "assistant", "a `tool_use` belongs in an assistant message", f"{at}[{j}]")
+            calls.append(ToolCall(block.id, block.name, msgspec.json.encode(block.input).decode()))
+        elif isinstance(block, ImageBlockParam):
+            _expect(message.role == "user", "images belong in user messages", f"{at}[{j}]")
+            parts.append(ImagePart(_image_url(block.source)))
+        else:
+            parts.append(TextPart(block.text))
+    if parts or calls:
+        yield ChatMessage(role=message.role, content=_content(parts), tool_calls=tuple(calls))
+
+
+def _expect(condition: bool, detail: str, field: str) -> None:
+    if not condition:
+        raise InvalidInput(detail, field=field)
+
+
+def _content(parts: list[ContentPart]) -> str | tuple[ContentPart, ...]:
+    """Text only (the common shape) as one string, else the parts in order."""
+    if all(isinstance(part, TextPart) for part in parts):
+        return "".join(part.text for part in parts if isinstance(part, TextPart))
+    return tuple(parts)
+
+
+def _image_url(source: Base64ImageSource | URLImageSource) -> str:
+    if isinstance(source, URLImageSource):
+        return source.url
+    return f"data:{source.media_type};base64,{source.data}"
+
+
+def _text(content: str | list[TextBlockParam]) -> str:
     return content if isinstance(content, str) else "".join(block.text for block in content)

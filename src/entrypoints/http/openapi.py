@@ -232,6 +232,7 @@ CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
 }
 
 _INDEX = {"type": "integer", "minimum": 0}
+_OBJECT = {"type": "object"}
 _STOP_REASON = {"enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use"]}
 
 
@@ -261,7 +262,12 @@ MESSAGE_EVENTS: dict[str, Any] = {
             _typed(
                 "content_block_start",
                 index=_INDEX,
-                content_block=_closed({"type": {"const": "text"}, "text": _STRING}),
+                content_block={
+                    "oneOf": [
+                        _closed({"type": {"const": "text"}, "text": _STRING}),
+                        _closed({"type": {"const": "tool_use"}, "id": _STRING, "name": _STRING, "input": _OBJECT}),
+                    ]
+                },
             ),
         ),
         _event(
@@ -269,7 +275,12 @@ MESSAGE_EVENTS: dict[str, Any] = {
             _typed(
                 "content_block_delta",
                 index=_INDEX,
-                delta=_closed({"type": {"const": "text_delta"}, "text": _STRING}),
+                delta={
+                    "oneOf": [
+                        _closed({"type": {"const": "text_delta"}, "text": _STRING}),
+                        _closed({"type": {"const": "input_json_delta"}, "partial_json": _STRING}),
+                    ]
+                },
             ),
         ),
         _event("content_block_stop", _typed("content_block_stop", index=_INDEX)),

@@ -18,8 +18,10 @@ from application.generations.anthropic_messages import (
     message_id,
     message_usage,
     stop_reason,
+    tool_use_id,
 )
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from application.ports.llm import ToolCallDelta
 from domain.errors import DomainError
 from entrypoints.http.guards import require_user
 from entrypoints.http.identity import API_KEY_SCHEME
@@ -40,15 +42,17 @@ _ERROR_TYPES = {
     504: "timeout_error",
 }
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
-_TEXT_BLOCK_START = (
-    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-    b'"content_block":{"type":"text","text":""}}\n\n'
-)
+_BLOCK_START = b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,"content_block":%b}\n\n'
+_TEXT_BLOCK = b'{"type":"text","text":""}'
 _TEXT_DELTA = (
-    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
     b'"delta":{"type":"text_delta","text":%b}}\n\n'
 )
-_TEXT_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+_JSON_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"input_json_delta","partial_json":%b}}\n\n'
+)
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 
 
@@ -76,14 +80,12 @@ async def messages(data: JSONBody[MessagesRequest], use_case: FromDishka[Anthrop
 
 
 async def _events(run: GenerationRun) -> AsyncIterator[bytes]:
-    """Anthropic's events; a text delta is its payload spliced into bytes built once: one string encode each."""
-    text_open = False
+    blocks = _Blocks(run.started)
     async for event in run:
         if isinstance(event, Delta):
-            if not text_open:
-                text_open = True
-                yield _TEXT_BLOCK_START
-            yield _TEXT_DELTA % _ENCODE(event.text)
+            yield blocks.text(event.text)
+        elif isinstance(event, ToolCallDelta):
+            yield blocks.tool_call(event)
         elif isinstance(event, Started):
             yield _event(b"message_start", {"type": "message_start", "message": _opening(event)})
             yield _PING
@@ -91,10 +93,46 @@ async def _events(run: GenerationRun) -> AsyncIterator[bytes]:
             if event.outcome.error is not None:
                 yield _event(b"error", _error_body(event.outcome.error))
                 return
-            if text_open:
-                yield _TEXT_BLOCK_STOP
+            yield blocks.closed()
             yield _event(b"message_delta", _closing(run.started, event.outcome))
             yield _MESSAGE_STOP
+
+
+class _Blocks:
+    """The answer's content blocks, numbered as they open: a block of text while text comes, a `tool_use` block per
+    tool call (its input streamed as JSON fragments). A block closes when another opens, or when the answer ends.
+    Each delta is its payload spliced into bytes built once: one string encode per delta."""
+
+    def __init__(self, started: Started) -> None:
+        self._started = started
+        self._opened = 0
+        self._current: int | None = None  # the open block
+        self._text: int | None = None  # the open block, when it holds text
+        self._calls: dict[int, int] = {}  # tool call -> its block
+
+    def text(self, text: str) -> bytes:
+        opening = b""
+        if self._text is None:
+            opening = self._open(_TEXT_BLOCK)
+            self._text = self._current
+        return opening + _TEXT_DELTA % (self._text, _ENCODE(text))
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        opening = b""
+        if (block := self._calls.get(delta.index)) is None:
+            call_id = tool_use_id(self._started, delta.index, delta.id)
+            opening = self._open(_ENCODE({"type": "tool_use", "id": call_id, "name": delta.name or "", "input": {}}))
+            block = self._calls[delta.index] = self._opened - 1
+        return opening + (_JSON_DELTA % (block, _ENCODE(delta.arguments)) if delta.arguments else b"")
+
+    def closed(self) -> bytes:
+        return b"" if self._current is None else _BLOCK_STOP % self._current
+
+    def _open(self, block: bytes) -> bytes:
+        closing = self.closed()
+        self._current, self._text = self._opened, None
+        self._opened += 1
+        return closing + _BLOCK_START % (self._current, block)
 
 
 def _opening(started: Started) -> dict[str, Any]:
