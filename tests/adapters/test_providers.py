@@ -168,7 +168,9 @@ EXPECTED_WIRE = {
             "messages": [{"role": m.role, "content": m.content} for m in CHAT.messages[1:]],
             "temperature": 0.5,
             "stream": True,
-            "tools": [{"name": "json_answer", "description": "Answer with this JSON.", "input_schema": {"type": "object"}}],
+            "tools": [
+                {"name": "json_answer", "description": "Answer with this JSON.", "input_schema": {"type": "object"}}
+            ],
             "tool_choice": {"type": "tool", "name": "json_answer"},
         },
     ),
