@@ -12,6 +12,7 @@ import hashlib
 import random
 import re
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import replace
 
 import msgspec
 
@@ -68,7 +69,9 @@ class SimulatorProvider(LLMProvider):
 
 
 def _seed(request: CompletionRequest) -> int:
-    return int.from_bytes(hashlib.sha256(msgspec.json.encode(request)).digest()[:8], "big")
+    """Of everything but the stop sequences: they end the same answer sooner."""
+    unstopped = replace(request, options=replace(request.options, stop=()))
+    return int.from_bytes(hashlib.sha256(msgspec.json.encode(unstopped)).digest()[:8], "big")
 
 
 def _answer(rng: random.Random, request: CompletionRequest) -> list[TextDelta | ToolCallDelta]:

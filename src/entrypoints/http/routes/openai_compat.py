@@ -122,10 +122,12 @@ def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
 
 
 def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """The same decision as the native API's problems, in OpenAI's shape."""
+    """The same decision as the native API's problems, in OpenAI's shape (`param`: the first invalid field)."""
     problem = to_problem(exc)
-    code = problem.extra["code"] if isinstance(problem.extra, dict) else "error"
-    body = _error_body(problem.detail, problem.status_code, code)
+    extra = problem.extra if isinstance(problem.extra, dict) else {}
+    body = _error_body(problem.detail, problem.status_code, extra.get("code", "error"))
+    if errors := extra.get("errors"):
+        body["param"] = errors[0]["field"]
     return Response({"error": body}, status_code=problem.status_code, headers=problem.headers)
 
 
