@@ -285,6 +285,33 @@ async def test_an_invalid_request_names_its_field(http: httpx.AsyncClient, setti
     assert refused.json()["error"]["message"].startswith("messages[0].content")
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "code"),
+    [
+        (b"{not json", 400, "invalid_request_error", "malformed_json"),
+        (b'{"model": "' + b"x" * (1024 * 1024) + b'"}', 413, "request_too_large", "payload_too_large"),
+    ],
+)
+async def test_a_body_that_cannot_be_read_is_an_anthropic_error(
+    http: httpx.AsyncClient, settings: Settings, body: bytes, status: int, kind: str, code: str
+) -> None:
+    token = await _funded(http, settings, f"msg12{status}")
+    headers = bearer(token) | {"content-type": "application/json"}
+    response = await http.post("/v1/messages", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == kind
+    assert response.json()["error"]["details"] == {"error_code": code}
+
+
+async def test_a_tool_result_from_the_assistant_is_refused(http: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded(http, settings, "msg13")
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 °C"}
+    body = {"model": "dr14", "max_tokens": 5, "messages": [*HELLO, {"role": "assistant", "content": [result]}]}
+    response = await http.post("/v1/messages", json=body, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == ("messages[1].content[0]: a `tool_result` belongs in a user message")
+
+
 @pytest.mark.parametrize("header", ["x-api-key", "authorization"])
 async def test_the_token_goes_in_x_api_key_or_as_a_bearer(
     http: httpx.AsyncClient, settings: Settings, header: str

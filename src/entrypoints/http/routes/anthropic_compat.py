@@ -75,17 +75,19 @@ _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 @inject
 async def messages(data: JSONBody[MessagesRequest], use_case: FromDishka[AnthropicMessages]) -> AnthropicMessage | Any:
     if data.stream:
-        return EventStream(_events(await use_case.stream(data)))
+        return EventStream(message_events(await use_case.stream(data)))
     return await use_case.complete(data)
 
 
-async def _events(run: GenerationRun) -> AsyncIterator[bytes]:
+async def message_events(run: GenerationRun) -> AsyncIterator[bytes]:
+    """Anthropic's events for one run; an error once the stream is open is an `error` event, and the last."""
     blocks = _Blocks(run.started)
     async for event in run:
         if isinstance(event, Delta):
             yield blocks.text(event.text)
         elif isinstance(event, ToolCallDelta):
-            yield blocks.tool_call(event)
+            if frames := blocks.tool_call(event):
+                yield frames
         elif isinstance(event, Started):
             yield _event(b"message_start", {"type": "message_start", "message": _opening(event)})
             yield _PING
@@ -93,46 +95,45 @@ async def _events(run: GenerationRun) -> AsyncIterator[bytes]:
             if event.outcome.error is not None:
                 yield _event(b"error", _error_body(event.outcome.error))
                 return
-            yield blocks.closed()
-            yield _event(b"message_delta", _closing(run.started, event.outcome))
-            yield _MESSAGE_STOP
+            yield blocks.closed() + _event(b"message_delta", _closing(run.started, event.outcome)) + _MESSAGE_STOP
 
 
 class _Blocks:
-    """The answer's content blocks, numbered as they open: a block of text while text comes, a `tool_use` block per
-    tool call (its input streamed as JSON fragments). A block closes when another opens, or when the answer ends.
-    Each delta is its payload spliced into bytes built once: one string encode per delta."""
+    """The answer's content blocks, numbered as they open: a text block while text comes, a `tool_use` block per
+    tool call (its input streamed as JSON fragments; a late fragment of a call still names the call's block). A
+    block closes when the next opens, or when the answer ends. Each delta is its payload spliced into bytes built
+    once: one string encode per delta."""
 
     def __init__(self, started: Started) -> None:
         self._started = started
-        self._opened = 0
-        self._current: int | None = None  # the open block
+        self._open: int | None = None
         self._text: int | None = None  # the open block, when it holds text
         self._calls: dict[int, int] = {}  # tool call -> its block
 
     def text(self, text: str) -> bytes:
         opening = b""
         if self._text is None:
-            opening = self._open(_TEXT_BLOCK)
-            self._text = self._current
+            self._text, opening = self._next(_TEXT_BLOCK)
         return opening + _TEXT_DELTA % (self._text, _ENCODE(text))
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
         opening = b""
         if (block := self._calls.get(delta.index)) is None:
             call_id = tool_use_id(self._started, delta.index, delta.id)
-            opening = self._open(_ENCODE({"type": "tool_use", "id": call_id, "name": delta.name or "", "input": {}}))
-            block = self._calls[delta.index] = self._opened - 1
+            start = {"type": "tool_use", "id": call_id, "name": delta.name or "", "input": {}}
+            block, opening = self._next(_ENCODE(start))
+            self._calls[delta.index] = block
         return opening + (_JSON_DELTA % (block, _ENCODE(delta.arguments)) if delta.arguments else b"")
 
     def closed(self) -> bytes:
-        return b"" if self._current is None else _BLOCK_STOP % self._current
+        return b"" if self._open is None else _BLOCK_STOP % self._open
 
-    def _open(self, block: bytes) -> bytes:
+    def _next(self, block: bytes) -> tuple[int, bytes]:
+        """Close the open block, open `block` after it: its index, and the frames that say so."""
         closing = self.closed()
-        self._current, self._text = self._opened, None
-        self._opened += 1
-        return closing + _BLOCK_START % (self._current, block)
+        index = 0 if self._open is None else self._open + 1
+        self._open, self._text = index, None
+        return index, closing + _BLOCK_START % (index, block)
 
 
 def _opening(started: Started) -> dict[str, Any]:
