@@ -283,6 +283,10 @@ async def test_an_invalid_request_names_its_field(http: httpx.AsyncClient, setti
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["message"].startswith("messages[0].content")
+    untyped = {"model": "dr14", "max_tokens": 5, "system": [{"text": "Be brief."}], "messages": HELLO}
+    response = await http.post("/v1/messages", json=untyped, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].endswith("Object missing required field `type`")
 
 
 @pytest.mark.parametrize(

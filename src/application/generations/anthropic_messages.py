@@ -42,6 +42,15 @@ class TextBlockParam(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
     example: ClassVar[dict[str, Any]] = {"type": "text", "text": "Name three uses of a paperclip."}
 
 
+class TextOnlyBlockParam(msgspec.Struct, frozen=True):
+    """A text block where only text may come (the system prompt, a tool result's content)."""
+
+    type: Literal["text"]
+    text: str
+
+    example: ClassVar[dict[str, Any]] = {"type": "text", "text": "You are a concise assistant."}
+
+
 class Base64ImageSource(msgspec.Struct, frozen=True, tag="base64", tag_field="type"):
     media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
     data: str
@@ -80,7 +89,7 @@ class ToolResultBlockParam(msgspec.Struct, frozen=True, tag="tool_result", tag_f
     """The answer to a call (in a user message); `is_error` prefixes its text with `Error: ` for the model."""
 
     tool_use_id: ToolUseId
-    content: str | list[TextBlockParam] = ""
+    content: str | list[TextOnlyBlockParam] = ""
     is_error: bool = False
 
     example: ClassVar[dict[str, Any]] = {
@@ -161,7 +170,7 @@ class MessagesRequest(msgspec.Struct, frozen=True, kw_only=True):
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     messages: Annotated[list[MessageParam], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
-    system: str | list[TextBlockParam] | None = None
+    system: str | list[TextOnlyBlockParam] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
@@ -389,5 +398,5 @@ def _image_url(source: Base64ImageSource | URLImageSource) -> str:
     return f"data:{source.media_type};base64,{source.data}"
 
 
-def _text(content: str | list[TextBlockParam]) -> str:
+def _text(content: str | list[TextOnlyBlockParam]) -> str:
     return content if isinstance(content, str) else "".join(block.text for block in content)
