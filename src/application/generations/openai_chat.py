@@ -200,7 +200,7 @@ class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
             seed=self.seed,
             tools=tuple(_tool(tool.function) for tool in self.tools or ()),
             tool_choice=self._tool_choice(),
-            parallel_tool_calls=self.parallel_tool_calls,
+            parallel_tool_calls=self.parallel_tool_calls if self.tools else None,  # means nothing without tools
             json_output=_json_output(self.response_format),
         )
 
