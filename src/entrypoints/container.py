@@ -97,6 +97,7 @@ from application.ports.persistence import (
 from application.ports.rate_limit import RateLimiter
 from application.ports.security import AccessTokens, IdentityProvider, PasswordHasher, PrincipalReader, SecretCipher
 from domain.credits import Credits
+from entrypoints import local_model
 from entrypoints.http.identity import BearerIdentity
 from entrypoints.settings import Settings
 
@@ -197,9 +198,13 @@ class ModelProvidersProvider(Provider):
         if settings.gemini_api_key or settings.gemini_base_url:
             base_url = settings.gemini_base_url or "https://generativelanguage.googleapis.com"
             providers["gemini"] = GeminiProvider(client, base_url, settings.gemini_api_key, counter)
-        if settings.local_model_base_url:  # the sidecar `serve` started, or any OpenAI-compatible local server
+        if settings.local_model_base_url:  # the sidecar `serve` started (other local servers: the `openai` provider)
             providers["local"] = OpenAIChatProvider(
-                client, settings.local_model_base_url, settings.local_model_api_key, counter
+                client,
+                settings.local_model_base_url,
+                settings.local_model_api_key,
+                counter,
+                refuses=local_model.UNSUPPORTED_PARAMETERS,
             )
         return StaticProviderRegistry(providers)
 

@@ -16,9 +16,11 @@ from domain.credits import Credits
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.adapters.test_provider_tools import OPENAI_TOOL_STREAM
 from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, upstream_model_client
 from tests.support.audit import ledger_violations
+from tests.support.fake_upstream import FakeUpstream, garbage, serve_fake_upstream
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
 
@@ -332,3 +334,49 @@ async def test_a_parameter_the_provider_cannot_honour_is_refused_and_costs_nothi
     async with httpx.AsyncClient(base_url=gemini_base_url) as http:
         me = (await http.get("/api/v1/me", headers={"Authorization": f"Bearer {sdk.api_key}"})).json()
     assert me["balance"] == "1000"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with serve_fake_upstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def upstream_base_url(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> AsyncIterator[str]:
+    app = create_app(replace_settings(settings, openai_base_url=f"{upstream.base_url}/v1", openai_api_key="sk-up"))
+    async with serve_on_loopback(app) as url:
+        yield url
+
+
+async def test_an_upstream_tool_call_reaches_the_sdk_and_is_billed_its_reported_usage(
+    upstream_base_url: str, upstream: FakeUpstream, settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """Through the `openai` adapter: the vendor's tool-call deltas relayed in OpenAI's shape, its usage billed."""
+    async with httpx.AsyncClient(base_url=upstream_base_url) as http:
+        token = await upstream_model_client(http, settings, "tooled", "up1")
+    sdk = openai.AsyncOpenAI(base_url=f"{upstream_base_url}/v1", api_key=token, max_retries=0)
+    upstream.use(garbage(OPENAI_TOOL_STREAM))
+    stream = await sdk.chat.completions.create(
+        model="tooled",
+        messages=WEATHER_QUESTION,  # type: ignore[arg-type]
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+    assert [(c.index, c.id, c.function and c.function.name) for c in calls] == [
+        (0, "call_a", "get_weather"),
+        (0, None, None),
+        (0, None, None),
+        (1, "call_b", "get_time"),
+    ]
+    assert "".join(c.function.arguments or "" for c in calls if c.function and c.index == 0) == '{"city": "Paris"}'
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (20, 9)
+    (sent,) = upstream.requests
+    assert sent.body["tools"] == [WEATHER_TOOL]
+    assert await ledger_violations(clean_db) == []
+    assert await generation_violations(clean_db) == []

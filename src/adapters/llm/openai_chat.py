@@ -1,8 +1,10 @@
 """OpenAI Chat Completions (also OpenRouter, vLLM, Ollama, llama.cpp server, LM Studio, DeepSeek, ...).
 
-Every parameter of the port is an OpenAI one, so all pass through; a server that cannot honour one answers an
-error (llama-server takes tools in its `--jinja` mode, images only with a vision projector)."""
+Every parameter of the port is an OpenAI one, so all pass through, except those the server is known not to honour
+(`refuses`): llama-server, for one, silently ignores tools when its model's chat template has none, and answers 500
+to images without a vision projector."""
 
+import httpx
 import msgspec
 
 from adapters.llm.sse_lines import SseProvider, WireReader, decode_payload, plausible_usage
@@ -12,7 +14,9 @@ from application.ports.llm import (
     CompletionRequest,
     ImagePart,
     NamedTool,
+    Parameter,
     TextPart,
+    TokenCounter,
     ToolCallDelta,
 )
 from domain.errors import UpstreamError
@@ -57,6 +61,20 @@ class OpenAIChatProvider(SseProvider):
     """`base_url` ends with /v1; without an API key no Authorization header is sent (local servers)."""
 
     vendor = "openai"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        counter: TokenCounter,
+        refuses: frozenset[Parameter] = frozenset(),
+    ) -> None:
+        super().__init__(client, base_url, api_key, counter)
+        self._refuses = refuses
+
+    def unsupported(self, request: CompletionRequest) -> Parameter | None:
+        return next((name for name in request.parameters() if name in self._refuses), None)
 
     def _url(self, request: CompletionRequest) -> str:
         return f"{self._base_url}/chat/completions"

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 import re
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 
 import msgspec
@@ -41,6 +41,9 @@ _JSON_FRAME = ('{"score": ', ', "explanation": "', '"}')
 _JSON_MIN_DELTAS = len(_JSON_FRAME) + 1  # the frame plus the score
 _JSON_FRAGMENT = re.compile(r'"(?:[^"\\]|\\.)*"|[^"]+')  # a string, or what lies between strings
 _NUMBER_SPAN = 100
+_MAX_NUMBER = 10**12
+_MAX_DEPTH = 32
+_MAX_ITEMS = 16
 
 
 DEFAULT_MAX_TOKENS = 64
@@ -118,53 +121,39 @@ def _fragments(value: object, max_tokens: int) -> list[str]:
     return [*pieces[: max_tokens - 1], "".join(pieces[max_tokens - 1 :])]
 
 
-def _value(rng: random.Random, schema: Mapping[str, object]) -> object:
-    """A value valid against the simple JSON Schemas (types, properties, items, enum, const, bounds)."""
+def _value(rng: random.Random, schema: Mapping[str, object], depth: int = 0) -> object:
+    """A value valid against the simple JSON Schemas (types, properties, items, enum, const, bounds); null below
+    _MAX_DEPTH levels, and at most _MAX_ITEMS items an array, whatever the schema asks."""
+    if depth > _MAX_DEPTH:
+        return None
     if "const" in schema:
         return schema["const"]
     if isinstance(enum := schema.get("enum"), list) and enum:
         return rng.choice(enum)
     for combined in ("anyOf", "oneOf", "allOf"):
         if isinstance(options := schema.get(combined), list) and options and isinstance(options[0], Mapping):
-            return _value(rng, options[0])
-    return _BY_TYPE.get(_type(schema), _string)(rng, schema)
+            return _value(rng, options[0], depth + 1)
+    return _typed(rng, schema, _type(schema), depth)
 
 
-def _object(rng: random.Random, schema: Mapping[str, object]) -> object:
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return {}
-    return {name: _value(rng, sub if isinstance(sub, Mapping) else {}) for name, sub in properties.items()}
+def _typed(rng: random.Random, schema: Mapping[str, object], kind: str, depth: int) -> object:
+    if kind == "object":
+        properties = _schema(schema.get("properties"))
+        return {name: _value(rng, _schema(sub), depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        count = min(max(1, _bound(schema, "minItems", 1)), _MAX_ITEMS)
+        return [_value(rng, _schema(schema.get("items")), depth + 1) for _ in range(count)]
+    if kind in {"integer", "number"}:
+        low = _bound(schema, "minimum", 0)
+        number = rng.randint(low, max(low, _bound(schema, "maximum", low + _NUMBER_SPAN)))
+        return number if kind == "integer" else float(number)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return None if kind == "null" else " ".join(_words(rng, 2))
 
 
-def _array(rng: random.Random, schema: Mapping[str, object]) -> object:
-    items = schema.get("items")
-    return [
-        _value(rng, items if isinstance(items, Mapping) else {}) for _ in range(max(1, _bound(schema, "minItems", 1)))
-    ]
-
-
-def _integer(rng: random.Random, schema: Mapping[str, object]) -> int:
-    low = _bound(schema, "minimum", 0)
-    return rng.randint(low, _bound(schema, "maximum", low + _NUMBER_SPAN))
-
-
-def _number(rng: random.Random, schema: Mapping[str, object]) -> float:
-    return float(_integer(rng, schema))
-
-
-def _string(rng: random.Random, schema: Mapping[str, object]) -> object:
-    return " ".join(_words(rng, 2))
-
-
-_BY_TYPE: dict[str, Callable[[random.Random, Mapping[str, object]], object]] = {
-    "object": _object,
-    "array": _array,
-    "integer": _integer,
-    "number": _number,
-    "boolean": lambda rng, _: rng.random() < 0.5,
-    "null": lambda _rng, _schema: None,
-}
+def _schema(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _type(schema: Mapping[str, object]) -> str:
@@ -178,7 +167,9 @@ def _type(schema: Mapping[str, object]) -> str:
 
 def _bound(schema: Mapping[str, object], key: str, default: int) -> int:
     value = schema.get(key)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return default
+    return int(min(max(value, -_MAX_NUMBER), _MAX_NUMBER))
 
 
 def _until_stop(pieces: list[str], stop: Sequence[str]) -> list[str]:

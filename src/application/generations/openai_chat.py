@@ -35,6 +35,7 @@ MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 4
 FunctionName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 FinishReason = Literal["stop", "length", "tool_calls"]
+StopSequence = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
 class TextContent(msgspec.Struct, frozen=True, tag_field="type", tag="text"):
@@ -168,7 +169,7 @@ class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     max_completion_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    stop: str | Annotated[list[str], msgspec.Meta(max_length=MAX_STOP_SEQUENCES)] | None = None
+    stop: StopSequence | Annotated[list[StopSequence], msgspec.Meta(max_length=MAX_STOP_SEQUENCES)] | None = None
     seed: int | None = None
     tools: Annotated[list[FunctionTool], msgspec.Meta(max_length=MAX_TOOLS)] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
@@ -199,7 +200,7 @@ class ChatCompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
             seed=self.seed,
             tools=tuple(_tool(tool.function) for tool in self.tools or ()),
             tool_choice=self._tool_choice(),
-            parallel_tool_calls=self.parallel_tool_calls,
+            parallel_tool_calls=self.parallel_tool_calls if self.tools else None,  # means nothing without tools
             json_output=_json_output(self.response_format),
         )
 

@@ -71,7 +71,7 @@ class StartGeneration:
             raise ModelNotFound
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
-        check_tool_messages(order.messages)
+        _check_tool_messages(order.messages)
         provider = self._providers.get(model.provider)
         max_tokens = order.max_tokens or min(
             model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
@@ -124,7 +124,7 @@ class StartGeneration:
         return run
 
 
-def check_tool_messages(messages: Sequence[ChatMessage]) -> None:
+def _check_tool_messages(messages: Sequence[ChatMessage]) -> None:
     """Every provider's rule: a tool call's arguments are a JSON object, and a tool message answers a call made
     earlier in the chat."""
     called: set[str] = set()
