@@ -219,12 +219,13 @@ async def test_an_upstream_failure_mid_stream_is_an_anthropic_error_event(
     await _books_balance(clean_db)
 
 
-async def test_no_balance_is_a_402_billing_error(
-    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
+@pytest.mark.parametrize("stream", [False, True])
+async def test_no_balance_is_a_402_billing_error_before_any_stream(
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine, stream: bool
 ) -> None:
-    token = await _funded(http, settings, "msg7", amount=None)
-    with pytest.raises(anthropic.APIStatusError) as raised:
-        await _sdk(http, token).messages.create(model="dr14", max_tokens=5, messages=HELLO)
+    token = await _funded(http, settings, f"msg7{stream}", amount=None)
+    with pytest.raises(anthropic.PaymentRequiredError) as raised:
+        await _sdk(http, token).messages.create(model="dr14", max_tokens=5, messages=HELLO, stream=stream)
     assert raised.value.status_code == 402
     assert raised.value.body == {
         "type": "error",
