@@ -66,7 +66,7 @@ from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext, ReferenceStorage
 from application.comparison.typeids import TypeIdAdmin
-from application.generations.anthropic_messages import AnthropicMessages
+from application.generations.anthropic_messages import AnthropicMessages, CountMessageTokens
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import HousekeepingPolicy, PurgeExpiredRecords
 from application.generations.open_runs import LiveRuns, OpenRuns
@@ -319,6 +319,7 @@ class UseCaseProvider(Provider):
         CreateGeneration,
         ChatCompletions,
         AnthropicMessages,
+        CountMessageTokens,
         ListGenerations,
         GetGeneration,
         TypeIdAdmin,

@@ -466,3 +466,19 @@ async def test_a_parameter_no_provider_honours_is_refused_before_any_charge(
         },
     }
     assert (await http.get("/api/v1/me/balance", headers=bearer(token))).json()["balance"] == "50"
+
+
+async def test_count_tokens_is_what_the_message_is_billed_and_is_free(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    token = await _funded(http, settings, "count1")
+    sdk = _sdk(http, token)
+    prompt: dict[str, Any] = {"model": "dr14", "system": "Be brief.", "tools": [WEATHER], "messages": WEATHER_QUESTION}
+    counted = await sdk.messages.count_tokens(**prompt)
+    assert (await http.get("/api/v1/me/balance", headers=bearer(token))).json()["balance"] == "50"
+    message = await sdk.messages.create(max_tokens=5, **prompt)
+    assert counted.input_tokens == message.usage.input_tokens
+    without_tools = await sdk.messages.count_tokens(model="dr14", system="Be brief.", messages=WEATHER_QUESTION)
+    assert without_tools.input_tokens < counted.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        await sdk.messages.count_tokens(model="nope", messages=HELLO)

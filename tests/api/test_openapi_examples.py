@@ -127,7 +127,8 @@ async def test_the_request_examples_work_as_they_stand(client: AsyncTestClient[L
         "/api/v1/admin/models", json=example("post", "/api/v1/admin/models"), headers=admin
     )
     assert created_model.status_code == 201, created_model.text
-    for method, path in (("post", "/api/v1/generations"), ("post", "/v1/chat/completions"), ("post", "/v1/messages")):
+    generations = ("/api/v1/generations", "/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens")
+    for method, path in (("post", path) for path in generations):
         answered = await client.request(
             method, path, json=example(method, path), headers=bearer(tokens["access_token"])
         )

@@ -12,19 +12,23 @@ import msgspec
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
+from application.ports.catalog import ModelLookup
 from application.ports.llm import (
     ChatMessage,
     CompletionOptions,
+    CompletionRequest,
     ContentPart,
     ImagePart,
     NamedTool,
+    ProviderRegistry,
     TextPart,
     Tool,
     ToolCall,
     ToolChoice,
+    prompt_tokens,
 )
 from application.ports.security import IdentityProvider
-from domain.errors import InvalidInput, UnsupportedParameter
+from domain.errors import InvalidInput, ModelNotFound, UnsupportedParameter
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -163,43 +167,31 @@ class MessagesMetadata(msgspec.Struct, frozen=True):
     example: ClassVar[dict[str, Any]] = {"user_id": "ada"}
 
 
-class MessagesRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Unknown fields are ignored (`service_tier`, `container`, …); a parameter the model's provider cannot
-    honour (`top_k` and extended `thinking` are honoured by none yet) is refused: 400 `unsupported_parameter`."""
+class MessagesPrompt(msgspec.Struct, frozen=True, kw_only=True):
+    """What the model reads: the chat, its system prompt and the tools it may call."""
 
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
     messages: Annotated[list[MessageParam], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
     system: str | list[TextOnlyBlockParam] | None = None
-    temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    stop_sequences: Annotated[list[str], msgspec.Meta(max_length=MAX_STOP_SEQUENCES)] | None = None
     tools: Annotated[list[ToolParam], msgspec.Meta(max_length=MAX_TOOLS)] | None = None
     tool_choice: ToolChoiceParam | None = None
-    thinking: ThinkingParam | None = None
-    stream: bool = False
-    metadata: MessagesMetadata | None = None
 
     example: ClassVar[dict[str, Any]] = {
         "model": "gemini-flash",
-        "max_tokens": 40,
         "system": "You are a concise assistant.",
         "messages": [{"role": "user", "content": "Name three uses of a paperclip."}],
-        "temperature": 0.7,
     }
 
-    def options(self) -> CompletionOptions:
-        choice = self.tool_choice
-        serial = not isinstance(choice, ToolChoiceNone | None) and choice.disable_parallel_tool_use
-        return CompletionOptions(
-            temperature=self.temperature,
-            top_p=self.top_p,
-            stop=tuple(self.stop_sequences or ()),
-            tools=tuple(Tool(t.name, t.input_schema, t.description) for t in self.tools or ()),
-            tool_choice=self._tool_choice(),
-            parallel_tool_calls=False if serial else None,
-        )
+    def chat(self) -> list[ChatMessage]:
+        chat = [
+            piece for i, message in enumerate(self.messages) for piece in _messages(message, f"messages[{i}].content")
+        ]
+        if self.system is None:
+            return chat
+        return [ChatMessage(role="system", content=_text(self.system)), *chat]
+
+    def tool_definitions(self) -> tuple[Tool, ...]:
+        return tuple(Tool(t.name, t.input_schema, t.description) for t in self.tools or ())
 
     def _tool_choice(self) -> ToolChoice | None:
         """`none` without tools is no choice at all; any other choice needs tools."""
@@ -216,6 +208,34 @@ class MessagesRequest(msgspec.Struct, frozen=True, kw_only=True):
         if isinstance(choice, ToolChoiceAny):
             return "required"
         return "none" if isinstance(choice, ToolChoiceNone) else "auto"
+
+
+class MessagesRequest(MessagesPrompt, frozen=True, kw_only=True):
+    """Unknown fields are ignored (`service_tier`, `container`, …); a parameter the model's provider cannot
+    honour (`top_k` and extended `thinking` are honoured by none yet) is refused: 400 `unsupported_parameter`."""
+
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    stop_sequences: Annotated[list[str], msgspec.Meta(max_length=MAX_STOP_SEQUENCES)] | None = None
+    thinking: ThinkingParam | None = None
+    stream: bool = False
+    metadata: MessagesMetadata | None = None
+
+    example: ClassVar[dict[str, Any]] = MessagesPrompt.example | {"max_tokens": 40, "temperature": 0.7}
+
+    def options(self) -> CompletionOptions:
+        choice = self.tool_choice
+        serial = not isinstance(choice, ToolChoiceNone | None) and choice.disable_parallel_tool_use
+        return CompletionOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=tuple(self.stop_sequences or ()),
+            tools=self.tool_definitions(),
+            tool_choice=self._tool_choice(),
+            parallel_tool_calls=False if serial else None,
+        )
 
 
 class TextBlock(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
@@ -294,7 +314,7 @@ class AnthropicMessages:
             Order(
                 principal=principal,
                 model_id=request.model,
-                messages=_chat(request),
+                messages=request.chat(),
                 max_tokens=request.max_tokens,
                 options=request.options(),
             )
@@ -316,6 +336,29 @@ class AnthropicMessages:
             stop_reason=stop_reason(started, outcome),
             usage=message_usage(outcome),
         )
+
+
+class TokenCount(msgspec.Struct, frozen=True):
+    input_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"input_tokens": 24}
+
+
+class CountMessageTokens:
+    """The prompt tokens of a message (Anthropic's `count_tokens`), its tools included, counted as its
+    pre-charge counts them, by the model's own tokenizer: free, nothing is generated (404 `model_not_found`)."""
+
+    def __init__(self, catalog: ModelLookup, providers: ProviderRegistry) -> None:
+        self._catalog = catalog
+        self._providers = providers
+
+    async def __call__(self, prompt: MessagesPrompt) -> TokenCount:
+        model = await self._catalog.get(prompt.model)
+        if model is None or not model.enabled:
+            raise ModelNotFound
+        counter = self._providers.get(model.provider).counter_for(model.upstream_model)
+        options = CompletionOptions(tools=prompt.tool_definitions())
+        return TokenCount(prompt_tokens(counter, CompletionRequest(model.upstream_model, prompt.chat(), 1, options)))
 
 
 def message_id(run: Started) -> str:
@@ -344,15 +387,6 @@ def _input(arguments: str) -> dict[str, Any]:
     except msgspec.DecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _chat(request: MessagesRequest) -> list[ChatMessage]:
-    chat = [
-        piece for i, message in enumerate(request.messages) for piece in _messages(message, f"messages[{i}].content")
-    ]
-    if request.system is None:
-        return chat
-    return [ChatMessage(role="system", content=_text(request.system)), *chat]
 
 
 def _messages(message: MessageParam, at: str) -> Iterator[ChatMessage]:

@@ -14,7 +14,10 @@ from litestar.status_codes import HTTP_200_OK
 from application.generations.anthropic_messages import (
     AnthropicMessage,
     AnthropicMessages,
+    CountMessageTokens,
+    MessagesPrompt,
     MessagesRequest,
+    TokenCount,
     message_id,
     message_usage,
     stop_reason,
@@ -77,6 +80,17 @@ async def messages(data: JSONBody[MessagesRequest], use_case: FromDishka[Anthrop
     if data.stream:
         return EventStream(message_events(await use_case.stream(data)))
     return await use_case.complete(data)
+
+
+@post(
+    "/messages/count_tokens",
+    status_code=HTTP_200_OK,
+    description=CountMessageTokens.__doc__,
+    responses={404: ResponseSpec(None, description="`model_not_found` (`not_found_error`)")},
+)
+@inject
+async def count_tokens(data: JSONBody[MessagesPrompt], use_case: FromDishka[CountMessageTokens]) -> TokenCount:
+    return await use_case(data)
 
 
 async def message_events(run: GenerationRun) -> AsyncIterator[bytes]:
@@ -184,7 +198,7 @@ def _anthropic_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict
 def anthropic_router() -> Router:
     return Router(
         "/v1",
-        route_handlers=[messages],
+        route_handlers=[messages, count_tokens],
         guards=[require_user],
         tags=["anthropic-compatible"],
         security=[{"BearerAuth": []}, {API_KEY_SCHEME: []}],
