@@ -482,3 +482,33 @@ async def test_count_tokens_is_what_the_message_is_billed_and_is_free(
     assert without_tools.input_tokens < counted.input_tokens
     with pytest.raises(anthropic.NotFoundError):
         await sdk.messages.count_tokens(model="nope", messages=HELLO)
+
+
+async def test_tool_choice_names_the_tool_to_call(http: httpx.AsyncClient, settings: Settings) -> None:
+    token = await _funded(http, settings, "tool5")
+    clock = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
+    sdk = _sdk(http, token)
+    chosen = await sdk.messages.create(
+        model="dr14",
+        max_tokens=20,
+        tools=[WEATHER, clock],
+        tool_choice={"type": "tool", "name": "get_time"},
+        messages=WEATHER_QUESTION,
+    )
+    assert _tool_use(chosen).name == "get_time"
+    with pytest.raises(anthropic.UnprocessableEntityError) as raised:
+        await sdk.messages.create(
+            model="dr14",
+            max_tokens=20,
+            tools=[WEATHER],
+            tool_choice={"type": "tool", "name": "get_time"},
+            messages=WEATHER_QUESTION,
+        )
+    assert raised.value.body == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "tool_choice.name: no tool is named 'get_time'",
+            "details": {"error_code": "validation_error"},
+        },
+    }

@@ -90,7 +90,7 @@ class ToolUseBlockParam(msgspec.Struct, frozen=True, tag="tool_use", tag_field="
 
 
 class ToolResultBlockParam(msgspec.Struct, frozen=True, tag="tool_result", tag_field="type", kw_only=True):
-    """The answer to a call (in a user message); `is_error` prefixes its text with `Error: ` for the model."""
+    """The answer to a call (in a user message), as text; `is_error` prefixes it with `Error: ` for the model."""
 
     tool_use_id: ToolUseId
     content: str | list[TextOnlyBlockParam] = ""
@@ -193,22 +193,6 @@ class MessagesPrompt(msgspec.Struct, frozen=True, kw_only=True):
     def tool_definitions(self) -> tuple[Tool, ...]:
         return tuple(Tool(t.name, t.input_schema, t.description) for t in self.tools or ())
 
-    def _tool_choice(self) -> ToolChoice | None:
-        """`none` without tools is no choice at all; any other choice needs tools."""
-        choice = self.tool_choice
-        names = {tool.name for tool in self.tools or ()}
-        if choice is None or (isinstance(choice, ToolChoiceNone) and not names):
-            return None
-        if not names:
-            raise InvalidInput("`tool_choice` needs `tools`", field="tool_choice")
-        if isinstance(choice, ToolChoiceTool):
-            if choice.name not in names:
-                raise InvalidInput(f"no tool is named {choice.name!r}", field="tool_choice.name")
-            return NamedTool(choice.name)
-        if isinstance(choice, ToolChoiceAny):
-            return "required"
-        return "none" if isinstance(choice, ToolChoiceNone) else "auto"
-
 
 class MessagesRequest(MessagesPrompt, frozen=True, kw_only=True):
     """Unknown fields are ignored (`service_tier`, `container`, …); a parameter the model's provider cannot
@@ -236,6 +220,22 @@ class MessagesRequest(MessagesPrompt, frozen=True, kw_only=True):
             tool_choice=self._tool_choice(),
             parallel_tool_calls=False if serial else None,
         )
+
+    def _tool_choice(self) -> ToolChoice | None:
+        """`none` without tools is no choice at all; any other choice needs tools."""
+        choice = self.tool_choice
+        names = {tool.name for tool in self.tools or ()}
+        if choice is None or (isinstance(choice, ToolChoiceNone) and not names):
+            return None
+        if not names:
+            raise InvalidInput("`tool_choice` needs `tools`", field="tool_choice")
+        if isinstance(choice, ToolChoiceTool):
+            if choice.name not in names:
+                raise InvalidInput(f"no tool is named {choice.name!r}", field="tool_choice.name")
+            return NamedTool(choice.name)
+        if isinstance(choice, ToolChoiceAny):
+            return "required"
+        return "none" if isinstance(choice, ToolChoiceNone) else "auto"
 
 
 class TextBlock(msgspec.Struct, frozen=True, tag="text", tag_field="type"):
