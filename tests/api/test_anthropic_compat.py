@@ -239,7 +239,7 @@ async def test_no_balance_is_a_402_billing_error_before_any_stream(
 
 
 async def test_a_bad_token_and_an_unknown_model_are_anthropic_errors(
-    http: httpx.AsyncClient, settings: Settings
+    http: httpx.AsyncClient, settings: Settings, clean_db: AsyncEngine
 ) -> None:
     with pytest.raises(anthropic.AuthenticationError) as unauthenticated:
         await _sdk(http, "not-a-token").messages.create(model="dr14", max_tokens=5, messages=HELLO)
@@ -262,6 +262,7 @@ async def test_a_bad_token_and_an_unknown_model_are_anthropic_errors(
             "details": {"error_code": "model_not_found"},
         },
     }
+    await _books_balance(clean_db)
 
 
 async def test_an_invalid_request_names_its_field(http: httpx.AsyncClient, settings: Settings) -> None:
