@@ -6,9 +6,9 @@ from adapters.postgres.change_feed import ChangeFeed, ReadThroughCache
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
-from application.ports.catalog import Catalog, ModelExists, ModelLookup
+from application.ports.catalog import Catalog, ModelLookup
 from application.ports.persistence import Page, PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.pricing import Pricing
 

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.tables import api_keys, auth_nonces, generations, text_references, type_profiles, users
-from application.comparison.typeids import TypeIdTaken
 from application.ports.comparison import (
     ApiKeys,
     KeyChanges,
@@ -23,8 +22,7 @@ from application.ports.comparison import (
 from application.ports.persistence import Page, PageRequest
 from domain.api_key import ApiKey, KeyStatus
 from domain.credits import Credits
-from domain.errors import TypeIdInUse
-from domain.typeid import TypeProfile
+from domain.typeid import TypeIdInUse, TypeIdTaken, TypeProfile
 from domain.user import Role
 
 _KEY_COLUMNS = (

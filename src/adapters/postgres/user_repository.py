@@ -9,8 +9,7 @@ from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.tables import users, wallets
 from application.ports.persistence import Account, NewUser, Page, PageRequest, StoredCredentials, UserRepository
 from domain.credits import Credits
-from domain.errors import UsernameTaken
-from domain.user import Role, User
+from domain.user import Role, User, UsernameTaken
 
 USERNAME_INDEX = "uq_users_username_lower"
 

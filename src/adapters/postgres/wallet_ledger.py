@@ -7,8 +7,8 @@ from adapters.postgres.cursors import decode_cursor, encode_cursor
 from adapters.postgres.tables import ledger_entries, wallets
 from application.ports.persistence import Page, PageRequest, Posting, WalletLedger
 from domain.credits import Credits
-from domain.errors import BalanceOutOfRange, NotFound
-from domain.wallet import MAX_BALANCE, EntryKind, LedgerEntry
+from domain.errors import NotFound
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, EntryKind, LedgerEntry
 
 _ENTRY_COLUMNS = (
     ledger_entries.c.id,

@@ -6,11 +6,17 @@ import msgspec
 
 from application.patterns import STORABLE_TEXT
 from application.ports.clock import IdGenerator
-from application.ports.persistence import ClaimOutcome, IdempotencyStore, Posting, UnitOfWork, WalletLedger
+from application.ports.persistence import (
+    ClaimOutcome,
+    IdempotencyKeyReused,
+    IdempotencyStore,
+    Posting,
+    UnitOfWork,
+    WalletLedger,
+)
 from application.ports.security import IdentityProvider
 from application.views import CreditsText, TransactionView
 from domain.credits import Credits
-from domain.errors import IdempotencyKeyReused
 from domain.wallet import EntryKind, require_non_zero
 
 

@@ -15,22 +15,13 @@ from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
 from application.ports.security import IdentityProvider, SecretCipher
 from application.views import CreditsText
-from domain.api_key import ApiKey, KeyStatus, SubscriptionStatus
+from domain.api_key import ApiKey, KeyIsRevoked, KeyNotFound, KeyStatus, SubscriptionStatus
 from domain.credits import Credits
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import InvalidInput
 
 DEFAULT_LIFETIME = timedelta(days=30)
 KEY_ID_BYTES = 18
 SECRET_BYTES = 32
-
-
-class KeyNotFound(NotFound):
-    default_detail = "No such API key."
-
-
-class KeyIsRevoked(Conflict):
-    code = "key_revoked"
-    default_detail = "This API key was revoked; a revoked key cannot change."
 
 
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

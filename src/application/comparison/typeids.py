@@ -11,21 +11,11 @@ from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
 from application.ports.persistence import PageRequest, UnitOfWork
-from domain.errors import Conflict, NotFound, UnknownModel
-from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
+from domain.typeid import MAX_SCALE, MIN_SCALE, TypeIdNotFound, TypeProfile, UnknownModel
 
 TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"), examples=["essay-grader"])]
 GENERATED_ID_BYTES = 10  # 80 bits: exactly 16 base32 characters, no padding
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000, pattern=STORABLE_TEXT)]
-
-
-class TypeIdNotFound(NotFound):
-    default_detail = "No such TypeID."
-
-
-class TypeIdTaken(Conflict):
-    code = "typeid_taken"
-    default_detail = "A TypeID with this id exists."
 
 
 class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
