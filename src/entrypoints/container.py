@@ -61,15 +61,15 @@ from application.catalog.use_cases import (
 )
 from application.comparison.billing import GetKeyBilling, GetKeysActivity
 from application.comparison.key_login import KeyLogin
-from application.comparison.keys import KeyAdmin
+from application.comparison.keys import CreateKey, ListKeys, RevokeKey, UpdateKey
 from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext, ReferenceStorage
-from application.comparison.typeids import TypeIdAdmin
+from application.comparison.typeids import CreateTypeId, DeleteTypeId, GetTypeId, ListTypeIds, ReplaceTypeId
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import HousekeepingPolicy, PurgeExpiredRecords
 from application.generations.open_runs import LiveRuns, OpenRuns
-from application.generations.openai_chat import ChatCompletions
+from application.generations.openai_chat import CreateChatCompletion
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.reaper import ReapExpiredGenerations
 from application.generations.run import GenerationPolicy
@@ -311,11 +311,18 @@ class UseCaseProvider(Provider):
         DeleteModel,
         StartGeneration,
         CreateGeneration,
-        ChatCompletions,
+        CreateChatCompletion,
         ListGenerations,
         GetGeneration,
-        TypeIdAdmin,
-        KeyAdmin,
+        CreateTypeId,
+        ListTypeIds,
+        GetTypeId,
+        ReplaceTypeId,
+        DeleteTypeId,
+        CreateKey,
+        ListKeys,
+        UpdateKey,
+        RevokeKey,
         GetSubscription,
         KeyLogin,
         KeyContext,

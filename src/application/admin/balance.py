@@ -77,7 +77,7 @@ class AdjustBalance:
         )
         result = AdjustmentResult(balance=str(entry.balance_after), transaction=TransactionView.of(entry))
         if idempotency_key is not None:
-            await self._idempotency.complete(scope, idempotency_key, msgspec.json.encode(result))
+            await self._idempotency.save_response(scope, idempotency_key, msgspec.json.encode(result))
         await self._uow.commit()
         return result
 

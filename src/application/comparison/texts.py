@@ -232,13 +232,11 @@ class CompareText:
             run = await self._start(
                 Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
             )
-            outcome = await run.outcome()
+            outcome = await run.whole_answer()
             usage = Usage(
                 usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
             )
             cost += outcome.cost
-            if outcome.error is not None:
-                raise outcome.error
             if (parsed := parse_score(outcome.output, profile)) is not None:
                 score, explanation = parsed
                 return ComparisonView(

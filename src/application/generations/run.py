@@ -150,6 +150,14 @@ class GenerationRun:
                 finished = event.outcome
         return finished or await self._close()
 
+    async def whole_answer(self) -> Outcome:
+        """`outcome()` of a run that completed; a run that did not is still billed for what it produced, then its
+        error is raised."""
+        outcome = await self.outcome()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
     async def _events(self) -> AsyncGenerator[GenerationEvent, None]:
         try:
             yield self.started

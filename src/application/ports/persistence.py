@@ -153,7 +153,8 @@ class IdempotencyStore(Protocol):
         """
 
     @abstractmethod
-    async def complete(self, scope: str, key: str, response: bytes) -> None: ...
+    async def save_response(self, scope: str, key: str, response: bytes) -> None:
+        """Store the response of a claimed key, for the replays of its request."""
 
 
 class ThrottleCounter(Protocol):
