@@ -162,6 +162,22 @@ async def test_another_users_generation_is_404_and_admins_see_it(
     assert (await client.get(GENERATIONS, headers=bearer(other))).json()["items"] == []
 
 
+async def test_the_generation_list_pages_newest_first_with_a_cursor(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    token = await _funded_client(client, settings, "gen-pages")
+    body = {"model": "dr14", "messages": HELLO, "max_tokens": 2}
+    created = [(await client.post(GENERATIONS, json=body, headers=bearer(token))).json()["id"] for _ in range(3)]
+    first = (await client.get(GENERATIONS, params={"limit": 2}, headers=bearer(token))).json()
+    second = (
+        await client.get(GENERATIONS, params={"limit": 2, "cursor": first["next_cursor"]}, headers=bearer(token))
+    ).json()
+    assert [g["id"] for g in first["items"] + second["items"]] == created[::-1]
+    assert second["next_cursor"] is None
+    forged = await client.get(GENERATIONS, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=bearer(token))
+    assert (forged.status_code, forged.json()["code"]) == (422, "validation_error")
+
+
 async def test_a_burst_spends_exactly_what_the_balance_covers(
     client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
 ) -> None:

@@ -79,7 +79,8 @@ GenerationEvent = Started | Delta | Finished
 
 
 class GenerationRun:
-    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` to read it to the end."""
+    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` (`whole_answer()`) to read
+    it to the end."""
 
     def __init__(
         self,
