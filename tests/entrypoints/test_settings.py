@@ -10,18 +10,18 @@ STRONG_SECRET = "s" * 32
 
 def test_defaults_follow_the_spec(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
-    assert settings.port == 3000
-    assert settings.creditgate_env == "development"
-    assert settings.database_url is None
-    assert settings.simulator_token_delay_ms == 15
-    assert settings.rate_limit_user_rpm == 600
-    assert settings.login_failure_limit == 10
+    assert settings.http.port == 3000
+    assert settings.runtime.environment == "development"
+    assert settings.database.url is None
+    assert settings.providers.simulator_token_delay_ms == 15
+    assert settings.rate_limits.user_rpm == 600
+    assert settings.accounts.login_failure_limit == 10
 
 
 def test_numbers_and_flags_are_converted_from_text(tmp_path: Path) -> None:
     settings = load_settings({"PORT": "8080", "DB_POOL_SIZE": "3", "JWT_SECRET": "x"}, env_file=tmp_path / "none")
-    assert settings.port == 8080
-    assert settings.db_pool_size == 3
+    assert settings.http.port == 8080
+    assert settings.database.pool_size == 3
 
 
 @pytest.mark.parametrize(
@@ -50,15 +50,15 @@ def test_production_refuses_a_missing_or_weak_jwt_secret(tmp_path: Path, secret:
 
 def test_production_accepts_a_32_byte_secret(tmp_path: Path) -> None:
     environ = {"CREDITGATE_ENV": "production", "JWT_SECRET": STRONG_SECRET, "SECRET_KEYS": generate_master_key()}
-    assert load_settings(environ, env_file=tmp_path / "x").is_production
+    assert load_settings(environ, env_file=tmp_path / "x").runtime.is_production
 
 
 def test_development_generates_a_jwt_secret_once_and_keeps_it(tmp_path: Path) -> None:
     first = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
     second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
-    assert first.jwt_secret
-    assert len(first.jwt_secret) >= 32
-    assert first.jwt_secret == second.jwt_secret
+    assert first.security.jwt_secret
+    assert len(first.security.jwt_secret) >= 32
+    assert first.security.jwt_secret == second.security.jwt_secret
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
 
 
@@ -66,9 +66,9 @@ def test_dot_env_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("PORT=4000\nSIMULATOR_TOKEN_DELAY_MS=3\nJWT_SECRET=from-file\n")
     settings = load_settings({"PORT": "5000"}, env_file=env_file)
-    assert settings.port == 5000
-    assert settings.simulator_token_delay_ms == 3
-    assert settings.jwt_secret == "from-file"
+    assert settings.http.port == 5000
+    assert settings.providers.simulator_token_delay_ms == 3
+    assert settings.security.jwt_secret == "from-file"
 
 
 def test_production_requires_the_master_key_for_api_key_secrets(tmp_path: Path) -> None:
@@ -85,14 +85,14 @@ def test_a_malformed_master_key_is_named_but_not_echoed(tmp_path: Path) -> None:
 def test_development_generates_the_master_key_once(tmp_path: Path) -> None:
     first = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
     second = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
-    assert first.secret_keys
-    assert first.secret_keys == second.secret_keys
+    assert first.security.secret_keys
+    assert first.security.secret_keys == second.security.secret_keys
 
 
 def test_no_proxy_is_trusted_and_no_cors_origin_allowed_by_default(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
-    assert settings.trusted_proxy_list == []
-    assert settings.cors_origin_list == []
+    assert settings.http.trusted_proxy_list == []
+    assert settings.http.cors_origin_list == []
 
 
 def test_trusted_proxies_and_cors_origins_are_comma_lists(tmp_path: Path) -> None:
@@ -102,8 +102,8 @@ def test_trusted_proxies_and_cors_origins_are_comma_lists(tmp_path: Path) -> Non
         "JWT_SECRET": "x",
     }
     settings = load_settings(environ, env_file=tmp_path / "none")
-    assert settings.trusted_proxy_list == ["10.0.0.1", "192.168.0.0/16", "::1"]
-    assert settings.cors_origin_list == ["https://app.example", "http://localhost:5173"]
+    assert settings.http.trusted_proxy_list == ["10.0.0.1", "192.168.0.0/16", "::1"]
+    assert settings.http.cors_origin_list == ["https://app.example", "http://localhost:5173"]
 
 
 @pytest.mark.parametrize(
@@ -124,14 +124,14 @@ def test_a_bad_proxy_or_origin_is_refused_by_name(tmp_path: Path, name: str, val
 
 def test_metrics_are_for_loopback_unless_configured(tmp_path: Path) -> None:
     settings = load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none")
-    assert settings.metrics_token is None
-    assert settings.metrics_network_list == ["127.0.0.1/32", "::1/128"]
+    assert settings.metrics.token is None
+    assert settings.metrics.network_list == ["127.0.0.1/32", "::1/128"]
     configured = load_settings(
         {"DATA_DIR": str(tmp_path), "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7", "METRICS_TOKEN": "t" * 32},
         env_file=tmp_path / "none",
     )
-    assert configured.metrics_network_list == ["10.0.0.0/8", "192.168.1.7"]
-    assert configured.metrics_token == "t" * 32
+    assert configured.metrics.network_list == ["10.0.0.0/8", "192.168.1.7"]
+    assert configured.metrics.token == "t" * 32
 
 
 @pytest.mark.parametrize(
