@@ -1,9 +1,13 @@
+import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from adapters.security.aes_gcm_cipher import generate_master_key
-from entrypoints.settings import SettingsError, load_settings
+from entrypoints.settings import Settings, SettingsError, load_settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 STRONG_SECRET = "s" * 32
 
@@ -34,6 +38,11 @@ def test_numbers_and_flags_are_converted_from_text(tmp_path: Path) -> None:
         ("LOG_LEVEL", "loud"),
         ("SIGNUP_CREDITS", "1e3"),
         ("SIGNUP_CREDITS", "1000000000000.000001"),
+        ("DB_PGBOUNCER", "maybe"),
+        ("RATE_LIMIT_REDIS_TIMEOUT_MS", "5"),
+        ("UPSTREAM_READ_TIMEOUT_SECONDS", "0"),
+        ("LOCAL_MODEL_THREADS", "many"),
+        ("REFERENCE_RETENTION_DAYS", "0"),
     ],
 )
 def test_a_bad_value_is_reported_by_its_variable_name(tmp_path: Path, name: str, value: str) -> None:
@@ -140,3 +149,38 @@ def test_metrics_are_for_loopback_unless_configured(tmp_path: Path) -> None:
 def test_a_bad_metrics_setting_is_refused(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({"DATA_DIR": str(tmp_path), name: value}, env_file=tmp_path / "none")
+
+
+def test_every_variable_read_is_in_the_readme_and_the_readme_lists_no_other() -> None:
+    variables = {
+        setting.encode_name
+        for group in msgspec.structs.fields(Settings)
+        for setting in msgspec.structs.fields(group.type)
+    }
+    configuration = README.read_text().split("## Configuration", 1)[1].split("\n### ", 1)[0]
+    documented = {
+        name
+        for row in configuration.splitlines()
+        if row.startswith("| `")
+        for name in re.findall(r"`([A-Z0-9_]+)`", row.split("|")[1])
+    }
+    assert variables == documented
+
+
+def test_a_variable_lands_in_its_group(tmp_path: Path) -> None:
+    environ = {
+        "DATA_DIR": str(tmp_path),
+        "DB_TIMEOUT_SECONDS": "2.5",
+        "RATE_LIMIT_REGISTRATIONS_PER_HOUR": "7",
+        "RATE_LIMIT_REDIS_PREFIX": "p:",
+        "UPSTREAM_READ_TIMEOUT_SECONDS": "9",
+        "LOCAL_MODEL": "off",
+        "HOUSEKEEPING_INTERVAL_SECONDS": "30",
+    }
+    settings = load_settings(environ, env_file=tmp_path / "none")
+    assert settings.database.timeout_seconds == 2.5
+    assert settings.accounts.registrations_per_hour == 7
+    assert settings.rate_limits.redis_prefix == "p:"
+    assert settings.providers.read_timeout_seconds == 9
+    assert settings.local_model.mode == "off"
+    assert settings.housekeeping.interval_seconds == 30
