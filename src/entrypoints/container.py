@@ -1,6 +1,6 @@
-"""dishka wiring, read as a table of contents: the only place that names concrete adapters (HTTP and CLI share
-it). Each provider (`entrypoints.di.*`, one module per concern) takes from the context only the settings groups
-it needs."""
+"""dishka wiring, read as a table of contents, ring by ring. The providers (`entrypoints.di`, one module per
+concern) are the only place that names concrete adapters; each takes from the context only the settings groups it
+needs. HTTP and the CLI share them."""
 
 from dishka import AsyncContainer, Provider, make_async_container
 from dishka.integrations.litestar import LitestarProvider
@@ -16,22 +16,14 @@ from entrypoints.di.use_cases import CommandLineProvider, UseCaseProvider
 from entrypoints.settings import Settings
 
 
-def _shared() -> tuple[Provider, ...]:
-    return (
-        PolicyProvider(),  # domain and application policy: account, rate limit, generation, housekeeping rules
-        PersistenceProvider(),  # adapters: PostgreSQL (engine, statement pool, change feed, repositories)
-        SecurityProvider(),  # adapters: password hashing, secret encryption, access tokens
-        SystemProvider(),  # adapters: clock, identifiers, generation metrics
-    )
-
-
 def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
     return make_async_container(
-        *_shared(),
-        ModelProvidersProvider(),  # adapters: LLM providers over one upstream HTTP client
-        RateLimitProvider(),  # adapters: rate limit windows (memory or Redis)
-        UseCaseProvider(),  # application: use cases and the background sweeps
-        HttpProvider(),  # entry point: the bearer's identity, open generation streams
+        PolicyProvider(),  # domain and application policy: the operator-set rules
+        UseCaseProvider(),  # application: the routes' use cases, the background sweeps, the quotas
+        *_adapters_every_entry_point_needs(),
+        ModelProvidersProvider(),  # adapters: the LLM providers, over one upstream HTTP client
+        RateLimitProvider(),  # adapters: the rate limit windows, in memory or Redis
+        HttpProvider(),  # entry point: the bearer's identity, the generation streams a request holds open
         LitestarProvider(),
         *overrides,
         context=_settings_context(settings),
@@ -40,7 +32,20 @@ def build_container(settings: Settings, *overrides: Provider) -> AsyncContainer:
 
 def build_cli_container(settings: Settings) -> AsyncContainer:
     """The same wiring without the HTTP request: for commands such as create-admin."""
-    return make_async_container(*_shared(), CommandLineProvider(), context=_settings_context(settings))
+    return make_async_container(
+        PolicyProvider(),
+        CommandLineProvider(),  # application: the commands' use cases
+        *_adapters_every_entry_point_needs(),
+        context=_settings_context(settings),
+    )
+
+
+def _adapters_every_entry_point_needs() -> tuple[Provider, ...]:
+    return (
+        PersistenceProvider(),  # adapters: PostgreSQL (engine, statement pool, change feed, repositories)
+        SecurityProvider(),  # adapters: password hashing, secret encryption, access tokens
+        SystemProvider(),  # adapters: clock, identifiers, generation metrics
+    )
 
 
 def _settings_context(settings: Settings) -> dict[type, object]:
