@@ -95,6 +95,16 @@ class ProviderUnavailable(DomainError):
     default_detail = "The model provider is unavailable; retry later."
 
 
+class UnsupportedParameter(DomainError):
+    """The model's provider cannot honour a parameter the request sets: refused, never silently dropped."""
+
+    code = "unsupported_parameter"
+
+    def __init__(self, parameter: str, model: str) -> None:
+        super().__init__(f"`{parameter}` is not supported by model {model!r}.")
+        self.parameter = parameter
+
+
 class TextTooLarge(DomainError):
     code = "payload_too_large"
     default_detail = "The text is larger than 256 KiB once decoded."

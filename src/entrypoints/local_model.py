@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from application.ports.catalog import Catalog
+from application.ports.llm import Parameter
 from application.ports.persistence import UnitOfWork
 from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
@@ -52,6 +53,12 @@ CATALOG_MODEL = CatalogModel(
     pricing=Pricing(100, Credits.parse("1"), Credits.parse("1")),
     max_output_tokens=512,
     enabled=True,
+)
+
+# What llama-server cannot do with SmolLM2: its chat template has no tools (the server would silently ignore them:
+# `chat_template_caps.supports_tools` is false) and no vision projector is loaded. The `local` provider refuses these.
+UNSUPPORTED_PARAMETERS: frozenset[Parameter] = frozenset(
+    {"tools", "tool_choice", "parallel_tool_calls", "images", "image_urls", "image_detail"}
 )
 
 log = logging.getLogger("creditgate.local_model")

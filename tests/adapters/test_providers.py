@@ -19,7 +19,15 @@ from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.sse_lines import SseProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
-from application.ports.llm import ChatMessage, CompletionRequest, LLMProvider, TextDelta, UsageReport
+from application.ports.llm import (
+    ChatMessage,
+    CompletionOptions,
+    CompletionRequest,
+    JsonOutput,
+    LLMProvider,
+    TextDelta,
+    UsageReport,
+)
 from domain.errors import ProviderUnavailable, UpstreamError
 from tests.support.fake_upstream import (
     PROMPT_TOKENS,
@@ -41,6 +49,7 @@ READ_TIMEOUT_S = 1.0
 VENDORS = ("openai", "anthropic", "gemini")
 COUNTER = ApproximateTokenCounter()
 REQUEST = CompletionRequest(upstream_model="m-1", messages=[ChatMessage("user", "Say something.")], max_tokens=64)
+JSON = CompletionOptions(json_output=JsonOutput())
 Outcome = tuple[list[str], list[UsageReport], Exception | None]
 
 
@@ -133,8 +142,7 @@ CHAT = CompletionRequest(
         ChatMessage("user", "Rate this as JSON"),
     ],
     max_tokens=16,
-    temperature=0.5,
-    json_output=True,
+    options=CompletionOptions(temperature=0.5, json_output=JsonOutput()),
 )
 EXPECTED_WIRE = {
     "openai": (
@@ -160,6 +168,10 @@ EXPECTED_WIRE = {
             "messages": [{"role": m.role, "content": m.content} for m in CHAT.messages[1:]],
             "temperature": 0.5,
             "stream": True,
+            "tools": [
+                {"name": "json_answer", "description": "Answer with this JSON.", "input_schema": {"type": "object"}}
+            ],
+            "tool_choice": {"type": "tool", "name": "json_answer"},
         },
     ),
     "gemini": (
@@ -473,7 +485,7 @@ async def test_the_simulator_is_deterministic_per_request() -> None:
 @given(max_tokens=st.integers(1, 200), scale=st.one_of(st.none(), st.integers(1, 1000)))
 async def test_the_simulator_answers_json_with_a_score_within_the_scale(max_tokens: int, scale: int | None) -> None:
     prompt = "Compare the texts." + ("" if scale is None else f" Answer with a score from 0 to {scale}.")
-    request = CompletionRequest("sim", [ChatMessage("user", prompt)], max_tokens=max_tokens, json_output=True)
+    request = CompletionRequest("sim", [ChatMessage("user", prompt)], max_tokens=max_tokens, options=JSON)
     texts, usages, error = await run(simulator(), request)
     answer = json.loads("".join(texts))
     assert error is None

@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from application.generations.run import GenerationPolicy
-from application.ports.llm import ChatMessage, CompletionRequest, StreamEvent, TextDelta, UsageReport
+from application.ports.llm import (
+    ChatMessage,
+    CompletionOptions,
+    CompletionRequest,
+    StreamEvent,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    UsageReport,
+)
 from domain.generation import GenerationStatus, UsageSource
 from tests.support.generation_runs import RecordingBilling, deltas_of, generation_run
 
@@ -112,3 +122,55 @@ async def test_text_is_counted_once_per_checkpoint_on_the_joined_pieces() -> Non
     run = generation_run(_deltas(["ab", "cd", "ef"]), billing, counter=counter, policy=_EVERY_TWO_DELTAS)
     await run.outcome()
     assert counter.calls == ["abcd", "ef"]
+
+
+async def _tool_call_stream(usage: UsageReport | None) -> AsyncGenerator[StreamEvent]:
+    yield TextDelta("Checking.")
+    yield ToolCallDelta(0, "", id="call_a", name="get_weather")
+    yield ToolCallDelta(0, '{"city": ')
+    yield ToolCallDelta(1, "{}", id="call_b", name="get_time")
+    yield ToolCallDelta(0, '"Paris"}')
+    if usage is not None:
+        yield usage
+
+
+async def test_tool_calls_are_relayed_assembled_and_their_names_and_arguments_billed_as_output() -> None:
+    billing = RecordingBilling()
+    counter = ApproximateTokenCounter()
+    run = generation_run(_tool_call_stream(None), billing, max_tokens=100, counter=counter)
+    relayed = [event async for event in run if isinstance(event, ToolCallDelta)]
+    outcome = await run.aclose()
+    assert [(d.index, d.id, d.name) for d in relayed] == [
+        (0, "call_a", "get_weather"),
+        (0, None, None),
+        (1, "call_b", "get_time"),
+        (0, None, None),
+    ]
+    assert outcome.tool_calls == (
+        ToolCall("call_a", "get_weather", '{"city": "Paris"}'),
+        ToolCall("call_b", "get_time", "{}"),
+    )
+    assert outcome.output == "Checking."
+    (settlement,) = billing.settlements
+    generated = 'Checking.get_weather{"city": get_time{}"Paris"}'
+    assert (settlement.usage.output_tokens, settlement.usage_source) == (
+        counter.count_text(generated),
+        UsageSource.COUNTER,
+    )
+    reported = generation_run(_tool_call_stream(UsageReport(3, 9)), RecordingBilling(), max_tokens=100)
+    assert (await reported.outcome()).usage.output_tokens == 9
+
+
+async def test_a_simulated_tool_call_is_billed_one_token_a_fragment() -> None:
+    simulator = SimulatorProvider(ApproximateTokenCounter(), token_delay_ms=0)
+    tool = Tool(
+        "get_weather", {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    )
+    request = CompletionRequest("sim", [ChatMessage("user", "hi")], 50, CompletionOptions(tools=(tool,)))
+    billing = RecordingBilling()
+    run = generation_run(simulator.stream(request), billing, max_tokens=50)
+    fragments = [event async for event in run if isinstance(event, ToolCallDelta)]
+    outcome = await run.aclose()
+    assert outcome.status is GenerationStatus.COMPLETED
+    assert outcome.usage.output_tokens == len(fragments) > 3
+    assert outcome.tool_calls[0].name == "get_weather"

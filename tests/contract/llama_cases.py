@@ -6,10 +6,11 @@ from contextlib import aclosing
 
 import httpx
 
-from application.ports.llm import ChatMessage, CompletionRequest, LLMProvider, TextDelta
+from application.ports.llm import ChatMessage, CompletionOptions, CompletionRequest, LLMProvider, TextDelta
 from domain.errors import UpstreamError
 from tests.contract.conftest import LlamaServer, run
 
+DETERMINISTIC = CompletionOptions(temperature=0)
 STORY = [
     ChatMessage("system", "You are a storyteller."),
     ChatMessage("user", "Tell me a long story about a dragon who learns to bake bread."),
@@ -17,7 +18,9 @@ STORY = [
 
 
 def request(max_tokens: int, messages: list[ChatMessage] = STORY) -> CompletionRequest:
-    return CompletionRequest(upstream_model="smollm2-135m", messages=messages, max_tokens=max_tokens, temperature=0)
+    return CompletionRequest(
+        upstream_model="smollm2-135m", messages=messages, max_tokens=max_tokens, options=DETERMINISTIC
+    )
 
 
 async def streams_text_and_reports_usage(provider: LLMProvider) -> None:

@@ -19,6 +19,7 @@ from application.ports.llm import (
     StreamEvent,
     TextDelta,
     TokenCounter,
+    ToolCallDelta,
     UsageReport,
 )
 from domain.errors import DomainError, ProviderUnavailable, UpstreamError
@@ -41,8 +42,8 @@ class WireReader(ABC):
         self.usage: UsageReport | None = None
 
     @abstractmethod
-    def read(self, data: bytes) -> str:
-        """The text one `data:` payload carries ('' if none); raises on an error payload."""
+    def read(self, data: bytes) -> Sequence[str | ToolCallDelta]:
+        """The text and tool-call pieces one `data:` payload carries (often none); raises on an error payload."""
 
 
 class SseProvider(LLMProvider):
@@ -81,13 +82,13 @@ class SseProvider(LLMProvider):
             headers={"content-type": "application/json", "accept": "text/event-stream", **self._auth_headers()},
             content=msgspec.json.encode(self._body(request)),
         )
-        reader = self._reader()
+        reader = self._reader(request)
         response = await _open(self._client, upstream_request, self.vendor)
         try:
             async with aclosing(_data_payloads(response, self.vendor)) as payloads:
                 async for data in payloads:
-                    if text := reader.read(data):
-                        yield TextDelta(text)
+                    for piece in reader.read(data):
+                        yield TextDelta(piece) if isinstance(piece, str) else piece
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"{self.vendor} stalled for longer than the read timeout.") from exc
         except httpx.RequestError as exc:
@@ -114,7 +115,7 @@ class SseProvider(LLMProvider):
     def _body(self, request: CompletionRequest) -> dict[str, object]: ...
 
     @abstractmethod
-    def _reader(self) -> WireReader: ...
+    def _reader(self, request: CompletionRequest) -> WireReader: ...
 
 
 async def _open(client: httpx.AsyncClient, request: httpx.Request, vendor: str) -> httpx.Response:
@@ -211,6 +212,6 @@ def _is_token_count(value: object) -> TypeGuard[int]:
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:
     """System messages joined into one instruction, for vendors that take it apart from the chat."""
-    system = [message.content for message in messages if message.role == "system"]
+    system = [message.text for message in messages if message.role == "system"]
     chat = [message for message in messages if message.role != "system"]
     return ("\n\n".join(system) if system else None), chat

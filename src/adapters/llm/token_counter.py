@@ -14,6 +14,7 @@ _PIECES = re.compile(r"\w+|[^\w\s]")
 CHARS_PER_TOKEN = 4
 MESSAGE_FRAMING_TOKENS = 4
 CHAT_FRAMING_TOKENS = 2
+IMAGE_TOKENS = 85  # an image at OpenAI's low detail; vendors that take images report their exact usage
 
 
 class ApproximateTokenCounter(TokenCounter):
@@ -22,8 +23,18 @@ class ApproximateTokenCounter(TokenCounter):
         return sum(-(-len(piece) // CHARS_PER_TOKEN) for piece in _PIECES.findall(text))
 
     def count_messages(self, messages: Sequence[ChatMessage]) -> int:
-        framed = sum(self.count_text(message.content) + MESSAGE_FRAMING_TOKENS for message in messages)
+        framed = sum(self.count_text(counted_text(message)) + _framing(message) for message in messages)
         return framed + CHAT_FRAMING_TOKENS
+
+
+def counted_text(message: ChatMessage) -> str:
+    """The message's text and, for an assistant's tool calls, their names and arguments."""
+    calls = "".join(call.name + call.arguments for call in message.tool_calls)
+    return message.text + calls
+
+
+def _framing(message: ChatMessage) -> int:
+    return MESSAGE_FRAMING_TOKENS + len(message.images) * IMAGE_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,10 @@ class EncodingTokenCounter(TokenCounter):
     def count_messages(self, messages: Sequence[ChatMessage]) -> int:
         framing = self._framing
         return framing.per_chat + sum(
-            framing.per_message + self.count_text(message.role) + self.count_text(message.content)
+            framing.per_message
+            + self.count_text(message.role)
+            + self.count_text(counted_text(message))
+            + len(message.images) * IMAGE_TOKENS
             for message in messages
         )
 

@@ -17,7 +17,7 @@ from application.generations.views import UsageView
 from application.patterns import STORABLE_TEXT
 from application.ports.clock import Clock, IdGenerator
 from application.ports.comparison import ApiKeys, References, TextReference, TypeProfiles
-from application.ports.llm import ChatMessage
+from application.ports.llm import ChatMessage, CompletionOptions, JsonOutput
 from application.ports.persistence import UnitOfWork
 from application.ports.security import IdentityProvider
 from application.views import CreditsText
@@ -33,6 +33,7 @@ MAX_TEXT_BYTES = 256 * 1024
 Base64Text = Annotated[str, msgspec.Meta(description="Base64 of UTF-8 text; at most 256 KiB once decoded (else 413).")]
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+JSON_ANSWER = CompletionOptions(json_output=JsonOutput())
 
 
 class InvalidBase64(InvalidInput):
@@ -230,7 +231,7 @@ class CompareText:
         for _ in range(2):
             # The key's credit_limit is enforced atomically with the pre-charge (402 `key_credit_limit`).
             run = await self._start(
-                Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
+                Order(principal, profile.model, messages, options=JSON_ANSWER, kind=GenerationKind.COMPARISON)
             )
             outcome = await run.whole_answer()
             usage = Usage(

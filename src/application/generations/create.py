@@ -1,7 +1,7 @@
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import GenerationRequest, GenerationView, OutputView, UsageView
-from application.ports.llm import ChatMessage
+from application.ports.llm import ChatMessage, CompletionOptions
 from application.ports.security import IdentityProvider
 
 
@@ -25,7 +25,7 @@ class CreateGeneration:
             model_id=request.model,
             messages=[ChatMessage(role=m.role, content=m.content) for m in request.messages],
             max_tokens=request.max_tokens,
-            temperature=request.temperature,
+            options=CompletionOptions(temperature=request.temperature),
         )
 
 

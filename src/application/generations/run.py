@@ -1,4 +1,5 @@
-"""One generation in flight, as one stream of events: `Started`, `Delta`..., then `Finished` with its outcome.
+"""One generation in flight, as one stream of events: `Started`, `Delta`s and `ToolCallDelta`s, then `Finished` with its
+outcome.
 
 The stream owns the generation's life: it relays the provider's deltas, checkpoints them under a lease, and settles
 exactly once in its own shielded cleanup, whatever ends it (completion, upstream error, the reader gone, cancellation,
@@ -17,7 +18,7 @@ import structlog
 
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import StreamEvent, TextDelta, TokenCounter, UsageReport
+from application.ports.llm import StreamEvent, TextDelta, TokenCounter, ToolCall, ToolCallDelta, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -54,6 +55,7 @@ class Outcome:
     output: str
     error: DomainError | None
     finished_at: datetime
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Finished:
     outcome: Outcome
 
 
-GenerationEvent = Started | Delta | Finished
+GenerationEvent = Started | Delta | ToolCallDelta | Finished
 
 
 class GenerationRun:
@@ -111,9 +113,10 @@ class GenerationRun:
         self._on_settled = on_settled
         self._probe = probe
         self._pieces: list[str] = []
+        self._calls = _ToolCalls()
         self._tally = _OutputTally(counter, max_tokens)
         self._reported: UsageReport | None = None
-        self._pending: str | None = None
+        self._pending: Delta | ToolCallDelta | None = None
         self._error: DomainError | None = None
         self._exhausted = False
         self._outcome: Outcome | None = None
@@ -129,7 +132,7 @@ class GenerationRun:
 
     async def open(self) -> None:
         """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
-        self._pending = await self._next_text()
+        self._pending = await self._next_piece()
         if self._error is not None:
             outcome = await self._close()
             raise outcome.error or self._error
@@ -163,10 +166,10 @@ class GenerationRun:
         try:
             yield self.started
             if self._pending is not None:
-                yield Delta(self._pending)
+                yield self._pending
                 self._pending = None
-            while (text := await self._next_text()) is not None:
-                yield Delta(text)
+            while (piece := await self._next_piece()) is not None:
+                yield piece
                 self._checkpoint_if_due()
         except BaseException:  # the reader left (GeneratorExit) or was cancelled: settle, then let it end
             await self._close()
@@ -200,20 +203,24 @@ class GenerationRun:
         cost = self._model.pricing.cost(usage)
         output = "".join(self._pieces)
         status, now = GenerationStatus.RUNNING, self._clock.now()
-        return Outcome(self.generation_id, status, usage, cost, None, output, SettlementDeferred(), now)
+        error = SettlementDeferred()
+        return Outcome(self.generation_id, status, usage, cost, None, output, error, now, self._calls.built())
 
-    async def _next_text(self) -> str | None:
+    async def _next_piece(self) -> Delta | ToolCallDelta | None:
         try:
             async for event in self._provider_events:
                 if isinstance(event, UsageReport):
                     self._reported = event
-                elif event.text:
-                    if not self._pieces:
+                elif event.text or isinstance(event, ToolCallDelta):
+                    if not self._pieces and not self._calls:
                         self._probe.first_token()
-                    self._pieces.append(event.text)
                     self._tally.add(event)
                     self._deltas_since_checkpoint += 1
-                    return event.text
+                    if isinstance(event, ToolCallDelta):
+                        self._calls.add(event)
+                        return event
+                    self._pieces.append(event.text)
+                    return Delta(event.text)
         except (UpstreamError, ProviderUnavailable) as error:
             self._error = error
             self._probe.upstream_error(error.code)
@@ -270,7 +277,8 @@ class GenerationRun:
             self._probe.settled(status, billed, cost)
             if self._on_settled is not None:
                 await self._on_settled(billed.input_tokens + billed.output_tokens)
-        return Outcome(self.generation_id, status, usage, cost, balance, output, self._error, finished_at)
+        calls = self._calls.built()
+        return Outcome(self.generation_id, status, usage, cost, balance, output, self._error, finished_at, calls)
 
     def _status(self) -> GenerationStatus:
         if self._error is not None:
@@ -296,7 +304,7 @@ class _OutputTally:
         self._counted = 0
         self._uncounted: list[str] = []
 
-    def add(self, delta: TextDelta) -> None:
+    def add(self, delta: TextDelta | ToolCallDelta) -> None:
         if delta.tokens is None:
             self._uncounted.append(delta.text)
         else:
@@ -307,3 +315,28 @@ class _OutputTally:
             self._counted += self._counter.count_text("".join(self._uncounted))
             self._uncounted.clear()
         return min(self._counted, self._max_tokens)
+
+
+class _ToolCalls:
+    """The tool calls of the answer, assembled from their deltas (by index, in the order they began)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._arguments: dict[int, list[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._arguments)
+
+    def add(self, delta: ToolCallDelta) -> None:
+        if delta.id:
+            self._ids[delta.index] = delta.id
+        if delta.name:
+            self._names[delta.index] = self._names.get(delta.index, "") + delta.name
+        self._arguments.setdefault(delta.index, []).append(delta.arguments)
+
+    def built(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(self._ids.get(index, ""), self._names.get(index, ""), "".join(arguments))
+            for index, arguments in self._arguments.items()
+        )

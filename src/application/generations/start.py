@@ -1,6 +1,8 @@
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+
+import msgspec
 
 from application.generations.open_runs import OpenRuns
 from application.generations.run import GenerationPolicy, GenerationRun
@@ -8,10 +10,16 @@ from application.limits.quota import Quotas
 from application.ports.billing import GenerationBilling, GenerationStart
 from application.ports.catalog import ModelLookup
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
+from application.ports.llm import (
+    ChatMessage,
+    CompletionOptions,
+    CompletionRequest,
+    ProviderRegistry,
+    prompt_tokens,
+)
 from application.ports.metrics import GenerationMetrics
 from domain.catalog import ModelNotFound
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, UnsupportedParameter
 from domain.generation import GenerationKind
 from domain.pricing import Usage
 from domain.user import Principal
@@ -25,8 +33,7 @@ class Order:
     model_id: str
     messages: Sequence[ChatMessage]
     max_tokens: int | None = None
-    temperature: float | None = None
-    json_output: bool = False
+    options: CompletionOptions = field(default_factory=CompletionOptions)
     kind: GenerationKind = GenerationKind.GENERATION
 
 
@@ -65,15 +72,19 @@ class StartGeneration:
             raise ModelNotFound
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
-        await self._quotas.admit_generation(order.principal)
+        _check_tool_messages(order.messages)
         provider = self._providers.get(model.provider)
-        counter = provider.counter_for(model.upstream_model)
-        input_tokens = counter.count_messages(order.messages)
-        generation_id = self._ids.new_id()
-        created_at = self._clock.now()
         max_tokens = order.max_tokens or min(
             model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
         )
+        request = CompletionRequest(model.upstream_model, order.messages, max_tokens, order.options)
+        if (parameter := provider.unsupported(request)) is not None:
+            raise UnsupportedParameter(parameter, model.id)
+        await self._quotas.admit_generation(order.principal)
+        counter = provider.counter_for(model.upstream_model)
+        input_tokens = prompt_tokens(counter, request)
+        generation_id = self._ids.new_id()
+        created_at = self._clock.now()
         await self._billing.start(
             GenerationStart(
                 generation_id=generation_id,
@@ -91,15 +102,7 @@ class StartGeneration:
                 reserve=model.pricing.output_cost(max_tokens),
             )
         )
-        events = provider.stream(
-            CompletionRequest(
-                upstream_model=model.upstream_model,
-                messages=order.messages,
-                max_tokens=max_tokens,
-                temperature=order.temperature,
-                json_output=order.json_output,
-            )
-        )
+        events = provider.stream(request)
         run = self._open_runs.add(
             GenerationRun(
                 generation_id=generation_id,
@@ -120,3 +123,22 @@ class StartGeneration:
         )
         await run.open()
         return run
+
+
+def _check_tool_messages(messages: Sequence[ChatMessage]) -> None:
+    """Every provider's rule: a tool call's arguments are a JSON object, and a tool message answers a call made
+    earlier in the chat."""
+    called: set[str] = set()
+    for i, message in enumerate(messages):
+        for j, call in enumerate(message.tool_calls):
+            try:
+                arguments = msgspec.json.decode(call.arguments)
+            except msgspec.DecodeError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                raise InvalidInput(
+                    "the arguments must be a JSON object", field=f"messages[{i}].tool_calls[{j}].arguments"
+                )
+            called.add(call.id)
+        if message.role == "tool" and message.tool_call_id not in called:
+            raise InvalidInput("it answers no earlier tool call", field=f"messages[{i}].tool_call_id")

@@ -14,6 +14,7 @@ from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from application.ports.llm import ProviderRegistry, TokenCounter
+from entrypoints.local_model import UNSUPPORTED_PARAMETERS
 from entrypoints.settings import LocalModelSettings, ProviderSettings
 
 UPSTREAM_MAX_CONNECTIONS = 1000
@@ -51,7 +52,11 @@ class ModelProvidersProvider(Provider):
                     client, counter, api_key=providers.gemini_api_key, base_url=providers.gemini_base_url
                 ),
                 "local": OpenAIChatProvider.local(
-                    client, counter, base_url=local_model.base_url, api_key=local_model.api_key
+                    client,
+                    counter,
+                    base_url=local_model.base_url,
+                    api_key=local_model.api_key,
+                    refuses=UNSUPPORTED_PARAMETERS,
                 ),
             }
         )

@@ -20,6 +20,7 @@ from application.generations.openai_chat import (
     finish_reason,
 )
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from application.ports.llm import ToolCallDelta
 from entrypoints.http.guards import require_user
 from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
@@ -70,10 +71,14 @@ async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[b
     head = b""
     first = True
     async for event in run:
-        if isinstance(event, Delta):
+        if isinstance(event, Delta | ToolCallDelta):
             role = b'"role":"assistant",' if first else b""
             first = False
-            yield b'%b%b"content":%b},"finish_reason":null}]}\r\n\r\n' % (head, role, _ENCODE(event.text))
+            if isinstance(event, Delta):
+                delta = b'"content":%b' % _ENCODE(event.text)
+            else:
+                delta = b'"tool_calls":[%b]' % _ENCODE(_tool_call_chunk(event))
+            yield b'%b%b%b},"finish_reason":null}]}\r\n\r\n' % (head, role, delta)
         elif isinstance(event, Started):
             base = _chunk_base(event)
             head = b"data: " + _ENCODE(base)[:-1] + b',"choices":[{"index":0,"delta":{'
@@ -81,6 +86,17 @@ async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[b
             for payload in _final_chunks(run.started, event.outcome, include_usage=include_usage):
                 yield b"data: %b\r\n\r\n" % _ENCODE(payload)
     yield b"data: [DONE]\r\n\r\n"
+
+
+def _tool_call_chunk(delta: ToolCallDelta) -> dict[str, Any]:
+    """OpenAI's shape: the first piece of a call has its id, type and name, each piece an arguments fragment."""
+    function: dict[str, str] = {"arguments": delta.arguments}
+    chunk: dict[str, Any] = {"index": delta.index}
+    if delta.id is not None:
+        chunk |= {"id": delta.id, "type": "function"}
+    if delta.name is not None:
+        function = {"name": delta.name} | function
+    return chunk | {"function": function}
 
 
 def _chunk_base(started: Started) -> dict[str, Any]:
@@ -107,10 +123,12 @@ def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
 
 
 def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """The same decision as the native API's problems, in OpenAI's shape."""
+    """The same decision as the native API's problems, in OpenAI's shape (`param`: the first invalid field)."""
     problem = to_problem(exc)
-    code = problem.extra["code"] if isinstance(problem.extra, dict) else "error"
-    body = _error_body(problem.detail, problem.status_code, code)
+    extra = problem.extra if isinstance(problem.extra, dict) else {}
+    body = _error_body(problem.detail, problem.status_code, extra.get("code", "error"))
+    if errors := extra.get("errors"):
+        body["param"] = errors[0]["field"]
     return Response({"error": body}, status_code=problem.status_code, headers=problem.headers)
 
 
