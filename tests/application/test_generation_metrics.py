@@ -11,8 +11,8 @@ from domain.credits import Credits
 from domain.errors import UpstreamError
 from domain.generation import GenerationStatus
 from domain.pricing import Usage
+from tests.support.fakes.metrics import RecordingMetrics
 from tests.support.generation_runs import MODEL, RecordingBilling, generation_run
-from tests.support.metrics import RecordingMetrics
 
 
 async def _answer(*texts: str, usage: UsageReport | None = None, fail: bool = False) -> AsyncGenerator[StreamEvent]:
