@@ -221,15 +221,17 @@ class WordCounter(TokenCounter):
 
 
 class Stall:
-    """In a script: the upstream goes silent here until `resume()` (or forever)."""
+    """In a script: the upstream goes silent here until `resume()` (or forever); `reached` is set once it is."""
 
     def __init__(self) -> None:
+        self.reached = asyncio.Event()
         self._resumed = asyncio.Event()
 
     def resume(self) -> None:
         self._resumed.set()
 
     async def wait(self) -> None:
+        self.reached.set()
         await self._resumed.wait()
 
 
