@@ -314,3 +314,16 @@ async def test_secrets_are_reencrypted_with_the_new_master_key_and_unreadable_on
     assert not fakes.cipher.needs_reencryption(ciphertext)
     assert fakes.cipher.decrypt(ciphertext, old.api_key) == KEY_SECRET
     assert current.api_key != old.api_key
+
+
+async def test_an_admin_acting_through_a_key_has_no_admin_powers() -> None:
+    fakes = Fakes()
+    admin, ada = await _world(fakes)
+    await fakes.key(ada)
+    own = await fakes.key(admin)
+    fakes.act_as(admin, own.api_key)
+    assert [k.api_key for k in (await _keys(fakes).list(None, PageRequest())).items] == [own.api_key]
+    with pytest.raises(KeyNotFound):
+        await GetSubscription(fakes.keys, fakes.identity, fakes.clock)(
+            next(k for k in fakes.db.tables.keys if k != own.api_key)
+        )

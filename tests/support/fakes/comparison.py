@@ -82,13 +82,13 @@ class FakeApiKeys(ApiKeys):
         if row is None or row.key.status is KeyStatus.REVOKED:
             return False
         key = row.key
-        credit_limit = None if changes.clear_credit_limit else (changes.credit_limit or key.credit_limit)
+        limit_changed = changes.credit_limit is not None or changes.clear_credit_limit
         row.key = dataclasses.replace(
             key,
-            expires_at=changes.expires_at or key.expires_at,
-            status=changes.status or key.status,
-            typeid=changes.typeid or key.typeid,
-            credit_limit=credit_limit,
+            expires_at=key.expires_at if changes.expires_at is None else changes.expires_at,
+            status=key.status if changes.status is None else changes.status,
+            typeid=key.typeid if changes.typeid is None else changes.typeid,
+            credit_limit=changes.credit_limit if limit_changed else key.credit_limit,
         )
         return True
 

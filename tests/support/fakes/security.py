@@ -112,7 +112,10 @@ class FakeCipher(SecretCipher):
         return "\n".join((self.keys[0], associated_data, plaintext)).encode()
 
     def decrypt(self, ciphertext: bytes, associated_data: str) -> str | None:
-        key, bound_to, plaintext = ciphertext.decode().split("\n", 2)
+        parts = ciphertext.decode(errors="replace").split("\n", 2)
+        if len(parts) != 3:
+            return None
+        key, bound_to, plaintext = parts
         return plaintext if key in self.keys and bound_to == associated_data else None
 
     def needs_reencryption(self, ciphertext: bytes) -> bool:
