@@ -123,7 +123,7 @@ async def test_replacing_keeps_the_creation_time_and_dates_the_change() -> None:
 async def test_a_typeid_in_use_by_a_key_cannot_be_deleted() -> None:
     fakes = Fakes()
     _, ada = await _world(fakes)
-    await fakes.key(ada, typeid="grader")
+    await fakes.key(ada)
     with pytest.raises(TypeIdInUse):
         await _typeids(fakes).delete("grader")
     await fakes.profile("unused")

@@ -5,7 +5,7 @@ The cosmicpython model (`FakeUnitOfWork` in tests/unit/test_handlers.py), with r
 case did not commit is gone after `end_request()`."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 from adapters.rate_limit.memory import MemoryRateLimiter
@@ -40,7 +40,7 @@ from tests.support.fakes.generations import (
     FakeProviders,
     ScriptedProvider,
 )
-from tests.support.fakes.housekeeping import FakeDatabaseProbe, FakeHousekeeping
+from tests.support.fakes.housekeeping import FakeHousekeeping
 from tests.support.fakes.metrics import RecordingMetrics
 from tests.support.fakes.security import (
     FakeAccessTokens,
@@ -81,7 +81,6 @@ class Fakes:
         self.records = FakeGenerationRecords(self.db)
         self.providers = FakeProviders({"scripted": self.provider})
         self.housekeeping = FakeHousekeeping(self.db)
-        self.database_probe = FakeDatabaseProbe()
         self.metrics = RecordingMetrics()
         self.rate_limiter = MemoryRateLimiter()
         self.hasher = FakePasswordHasher()
@@ -115,10 +114,8 @@ class Fakes:
         await self.fund(user.id, amount)
         return user
 
-    def act_as(self, user: User | None, api_key: str | None = None) -> Principal | None:
-        principal = None if user is None else Principal(user.id, user.role, api_key)
-        self.identity.act_as(principal)
-        return principal
+    def act_as(self, user: User, api_key: str | None = None) -> None:
+        self.identity.act_as(Principal(user.id, user.role, api_key))
 
     async def model(self, model_id: str = "m1", *, max_output_tokens: int = 100, enabled: bool = True) -> CatalogModel:
         model = CatalogModel(model_id, "scripted", f"up-{model_id}", "", PRICING, max_output_tokens, enabled)
@@ -126,10 +123,11 @@ class Fakes:
         await self.uow.commit()
         return model
 
-    async def profile(self, typeid: str = "grader", *, model: str = "m1", scale: int = 10) -> TypeProfile:
+    async def profile(self, typeid: str = "grader") -> TypeProfile:
+        """A TypeID scoring on 0-10 with the model `m1`."""
         now = self.clock.now()
         profile = TypeProfile(
-            typeid, None, scale, "Answer JSON.", "{reference} vs {text} on {scale}", model, "scripted", "", now, now
+            typeid, None, 10, "Answer JSON.", "{reference} vs {text} on {scale}", "m1", "scripted", "", now, now
         )
         await self.profiles.add(profile)
         await self.uow.commit()
@@ -139,24 +137,22 @@ class Fakes:
         self,
         user: User,
         *,
-        typeid: str = "grader",
-        secret: str = KEY_SECRET,
         lifetime: timedelta = timedelta(days=30),
         credit_limit: str | None = None,
         status: KeyStatus = KeyStatus.ACTIVE,
     ) -> ApiKey:
-        now: datetime = self.clock.now()
+        now = self.clock.now()
         key = ApiKey(
             api_key=f"ak_{self.ids.new_id().hex[-8:]}",
             user_id=user.id,
-            typeid=typeid,
+            typeid="grader",
             name=None,
             status=status,
             expires_at=now + lifetime,
             credit_limit=None if credit_limit is None else Credits.parse(credit_limit),
             created_at=now,
         )
-        await self.keys.add(key, self.cipher.encrypt(secret, key.api_key))
+        await self.keys.add(key, self.cipher.encrypt(KEY_SECRET, key.api_key))
         await self.uow.commit()
         return key
 
@@ -185,9 +181,11 @@ class Fakes:
         wallet = tables.wallets[user_id]
         rows = sum((e.amount for e in tables.ledger if e.user_id == user_id), Credits.zero())
         assert wallet.balance == rows, f"wallet {wallet.balance} != sum of its ledger rows {rows}"
-        running = [g for g in tables.generations.values() if g.generation.user_id == user_id]
-        held = sum(
-            (g.wallet_reserved for g in running if g.generation.status is GenerationStatus.RUNNING), Credits.zero()
-        )
+        running = [
+            g
+            for g in tables.generations.values()
+            if g.generation.user_id == user_id and g.generation.status is GenerationStatus.RUNNING
+        ]
+        held = sum((g.wallet_reserved for g in running), Credits.zero())
         assert wallet.reserved == held, f"wallet reserve {wallet.reserved} != held by running generations {held}"
         return wallet.balance

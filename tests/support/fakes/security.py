@@ -90,7 +90,7 @@ class FakeIdentity(IdentityProvider):
         self._db = db
         self.principal: Principal | None = None
 
-    def act_as(self, principal: Principal | None) -> None:
+    def act_as(self, principal: Principal) -> None:
         self.principal = principal
 
     async def current(self) -> Principal:
