@@ -88,14 +88,6 @@ class PgWorld:
         return await balance_of(self.engine, user_id)
 
 
-@pytest.fixture(params=["fake", "postgres"])
-def backend(request: pytest.FixtureRequest) -> tuple[AsyncEngine, StatementPool] | None:
-    """None for the fakes; PostgreSQL's fixtures are asked for only by its own run."""
-    if request.param == "fake":
-        return None
-    return request.getfixturevalue("clean_db"), request.getfixturevalue("statements")
-
-
 @pytest.fixture
 async def ports(backend: tuple[AsyncEngine, StatementPool] | None) -> AsyncIterator[Ports]:
     if backend is None:
