@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from adapters.postgres.generation_billing import PgGenerationBilling
+from adapters.postgres.generation_records import PgGenerationRecords
 from adapters.postgres.idempotency import PgIdempotencyStore
 from adapters.postgres.statements import StatementPool
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
+from application.ports.generations import GenerationRecords, UsageGrouping
 from application.ports.persistence import (
     ClaimOutcome,
     IdempotencyStore,
@@ -52,6 +54,7 @@ class Ports:
     idempotency: IdempotencyStore
     uow: UnitOfWork
     billing: GenerationBilling
+    records: GenerationRecords
     world: World
 
 
@@ -92,13 +95,18 @@ class PgWorld:
 async def ports(backend: tuple[AsyncEngine, StatementPool] | None) -> AsyncIterator[Ports]:
     if backend is None:
         fakes = Fakes()
-        yield Ports(fakes.ledger, fakes.idempotency, fakes.uow, fakes.billing, FakeWorld(fakes))
+        yield Ports(fakes.ledger, fakes.idempotency, fakes.uow, fakes.billing, fakes.records, FakeWorld(fakes))
         return
     engine, statements = backend
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         uow = SqlaUnitOfWork(session)
         yield Ports(
-            PgWalletLedger(session), PgIdempotencyStore(session), uow, PgGenerationBilling(statements), PgWorld(engine)
+            PgWalletLedger(session),
+            PgIdempotencyStore(session),
+            uow,
+            PgGenerationBilling(statements),
+            PgGenerationRecords(session),
+            PgWorld(engine),
         )
 
 
@@ -261,3 +269,25 @@ async def test_the_reaper_settles_expired_leases_from_their_checkpoint(ports: Po
     assert [(a.generation_id, a.usage) for a in seen] == [(expired.generation_id, Usage(10, 3))]
     assert await ports.world.balance(user_id) == 1000 - PRICING.cost(Usage(10, 3)).micros - 100
     assert await ports.billing.reap(datetime.now(UTC), 10, verdict) == 0
+
+
+async def test_records_total_spend_per_group_largest_first_and_per_key(ports: Ports) -> None:
+    ada, bob = await ports.world.user(10_000), await ports.world.user(10_000)
+    api_key = await ports.world.key(ada, credit_limit=None)
+    for user_id, key, cost in ((ada, None, 100), (ada, api_key, 300), (bob, None, 50)):
+        start = _start(user_id, 10, api_key=key)
+        await ports.billing.start(start)
+        await ports.billing.settle(_settlement(start, cost))
+    by_user = await ports.records.usage(UsageGrouping.USER, None, None)
+    assert [(t.key, t.requests, t.credits) for t in by_user] == [
+        (str(ada), 2, Credits(400)),
+        (str(bob), 1, Credits(50)),
+    ]
+    by_key = await ports.records.usage(UsageGrouping.KEY, None, None)
+    assert [(t.key, t.credits) for t in by_key] == [(api_key, Credits(300)), (None, Credits(150))]
+    (only,) = await ports.records.key_usage(api_key, None, None)
+    assert (only.key, only.requests, only.output_tokens) == ("dr14", 1, 1)
+    assert await ports.records.usage(UsageGrouping.MODEL, None, datetime.now(UTC) - timedelta(hours=1)) == []
+    (activity,) = await ports.records.key_activity(datetime.now(UTC) - timedelta(hours=1))
+    assert (activity.api_key, activity.requests, activity.credits) == (api_key, 1, Credits(300))
+    assert await ports.records.last_use(api_key) == activity.last_used_at
