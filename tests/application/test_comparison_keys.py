@@ -160,7 +160,7 @@ async def test_a_key_needs_its_user_its_typeid_and_a_positive_limit(changes: dic
 
 async def test_admins_list_every_key_and_clients_only_their_own() -> None:
     fakes = Fakes()
-    admin, ada = await _world(fakes)
+    _, ada = await _world(fakes)
     bob = await fakes.user("bob")
     for owner in (ada, bob, ada):
         await fakes.key(owner)
@@ -171,7 +171,6 @@ async def test_admins_list_every_key_and_clients_only_their_own() -> None:
     mine = await _keys(fakes).list(bob.id, PageRequest())
     assert [k.user_id for k in mine.items] == [ada.id, ada.id]
     assert mine.items[0].created_at > mine.items[1].created_at
-    assert admin.role is Role.ADMIN
 
 
 async def test_suspending_a_key_ends_its_sessions_and_a_limit_can_be_cleared() -> None:
@@ -313,7 +312,7 @@ async def test_secrets_are_reencrypted_with_the_new_master_key_and_unreadable_on
     ciphertext = fakes.db.committed.keys[old.api_key].secret_ciphertext
     assert not fakes.cipher.needs_reencryption(ciphertext)
     assert fakes.cipher.decrypt(ciphertext, old.api_key) == KEY_SECRET
-    assert current.api_key != old.api_key
+    assert fakes.db.committed.keys[current.api_key].secret_ciphertext.startswith(b"k2\n")
 
 
 async def test_an_admin_acting_through_a_key_has_no_admin_powers() -> None:
