@@ -11,9 +11,8 @@ from adapters.postgres.catalog import ModelCache, PgCatalog, PgModelLookup
 from adapters.postgres.change_feed import ChangeFeed
 from adapters.postgres.engine import autocommit
 from adapters.postgres.tables import models
-from application.ports.catalog import ModelExists
 from application.ports.persistence import PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.errors import InvalidInput
 from domain.pricing import Pricing

@@ -14,10 +14,11 @@ from adapters.postgres.statements import StatementPool
 from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.reaper import ReapExpiredGenerations
 from application.ports.billing import GenerationStart, Settlement
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
+from domain.wallet import InsufficientBalance
 from tests.support.audit import ledger_violations
 from tests.support.fakes.metrics import RecordingMetrics
 from tests.support.money import balance_of, funded_user, generation_violations, key_row

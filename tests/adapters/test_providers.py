@@ -545,6 +545,61 @@ def test_the_registry_serves_configured_providers_and_refuses_others() -> None:
         registry.get("openai")
 
 
+GEMINI_PATH = "/v1beta/models/m-1:streamGenerateContent?alt=sse"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "public_url", "base_url", "proxied_url"),
+    [
+        (
+            OpenAIChatProvider,
+            "https://api.openai.com/v1/chat/completions",
+            "http://proxy.internal/v1",
+            "http://proxy.internal/v1/chat/completions",
+        ),
+        (
+            AnthropicMessagesProvider,
+            "https://api.anthropic.com/v1/messages",
+            "http://proxy.internal",
+            "http://proxy.internal/v1/messages",
+        ),
+        (
+            GeminiProvider,
+            f"https://generativelanguage.googleapis.com{GEMINI_PATH}",
+            "http://proxy.internal",
+            f"http://proxy.internal{GEMINI_PATH}",
+        ),
+    ],
+)
+async def test_a_vendor_serves_once_its_key_or_base_url_is_set(
+    vendor: type[SseProvider], public_url: str, base_url: str, proxied_url: str
+) -> None:
+    """No key and no base URL: not configured. A key alone: the vendor's own endpoint. A base URL: that one."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(400)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        assert vendor.configured(client, COUNTER, api_key=None, base_url=None) is None
+        assert vendor.configured(client, COUNTER, api_key=None, base_url=base_url) is not None
+        for configured_url in (None, base_url):
+            provider = vendor.configured(client, COUNTER, api_key=KEY, base_url=configured_url)
+            assert provider is not None
+            await run(provider)
+    assert asked == [public_url, proxied_url]
+
+
+async def test_the_local_provider_serves_only_where_a_server_is_named() -> None:
+    async with httpx.AsyncClient() as client:
+        assert OpenAIChatProvider.local(client, COUNTER, base_url=None, api_key="k") is None
+        assert OpenAIChatProvider.local(client, COUNTER, base_url="http://127.0.0.1:9/v1", api_key=None) is not None
+    registry = StaticProviderRegistry({"simulator": simulator(), "local": None})
+    with pytest.raises(ProviderUnavailable, match="'local' is not configured"):
+        registry.get("local")
+
+
 async def test_a_pooled_connection_closed_before_any_answer_is_retried_on_a_fresh_one() -> None:
     """llama-server closes its connection after a stream; httpx may hand that dead connection to the next request."""
     calls = 0

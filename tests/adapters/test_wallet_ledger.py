@@ -20,10 +20,10 @@ from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
 from application.ports.persistence import PageRequest, Posting
 from domain.credits import MAX_MICROS, MIN_MICROS, Credits
-from domain.errors import BalanceOutOfRange, InsufficientBalance, InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-from domain.wallet import MAX_BALANCE, EntryKind, Wallet
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, EntryKind, InsufficientBalance, Wallet
 from tests.support.audit import ledger_violations
 from tests.support.money import balance_of, funded_user
 

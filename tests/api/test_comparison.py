@@ -5,7 +5,7 @@ import base64
 import re
 import secrets
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,12 +25,12 @@ from domain.hmac_signature import SignedLogin
 from entrypoints.cli import reencrypt_secrets
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, client_token, fund, user_id_of
 from tests.support.audit import ledger_violations
 from tests.support.fakes.clock import FrozenClock
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
+from tests.support.settings import replace_settings
 
 TYPE = {
     "typeid": "essay",
@@ -387,7 +387,7 @@ async def test_the_documented_bound_pattern_is_what_validation_accepts(world: Wo
 
 
 @asynccontextmanager
-async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[World]:
+async def _world_with(settings: Settings, **changes: Mapping[str, object]) -> AsyncIterator[World]:
     async with AsyncTestClient(app=create_app(replace_settings(settings, **changes))) as client:
         yield await world_on(client, settings)
 
@@ -395,7 +395,7 @@ async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[Wo
 async def test_references_count_against_the_key_and_user_request_limits(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    async with _world_with(settings, rate_limit_key_rpm=3) as world:
+    async with _world_with(settings, rate_limits={"key_rpm": 3}) as world:
         _, token = await world.key_token()
         statuses = [
             (await world.client.post("/api/v1/reference", json={"text": b64("r")}, headers=bearer(token))).status_code
@@ -408,7 +408,7 @@ async def test_stored_reference_bytes_have_a_per_user_quota_that_concurrent_uplo
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
     """10 concurrent uploads of 200 KiB against a 1 MiB quota: 5 fit. Deleted rows (the purge) free their bytes."""
-    async with _world_with(settings, reference_storage_bytes_per_user=1024 * 1024) as world:
+    async with _world_with(settings, accounts={"reference_storage_bytes_per_user": 1024 * 1024}) as world:
         (_, token), (_, other_token) = await world.key_token(), await world.key_token()
         body = {"text": b64("é" * (100 * 1024))}  # 200 KiB of UTF-8: the quota counts bytes, not characters
         responses = await asyncio.gather(
@@ -540,12 +540,12 @@ async def test_swapped_ciphertexts_fail_closed(world: World, clean_db: AsyncEngi
 async def test_secrets_survive_a_master_key_rotation(world: World, settings: Settings) -> None:
     key = await world.key()
     new_master = generate_master_key()
-    rotated = replace_settings(settings, secret_keys=f"{new_master},{settings.secret_keys}")
+    rotated = replace_settings(settings, security={"secret_keys": f"{new_master},{settings.security.secret_keys}"})
     report = await reencrypt_secrets(rotated)
     assert report.reencrypted == 1
     assert report.unreadable == []
     assert (await reencrypt_secrets(rotated)).reencrypted == 0
-    only_new = create_app(replace_settings(settings, secret_keys=new_master))
+    only_new = create_app(replace_settings(settings, security={"secret_keys": new_master}))
     async with AsyncTestClient(app=only_new) as client:
         body = signed_login(key["api_key"], "carla", key["secret_key"])
         assert (await client.post("/api/v1/auth", json=body)).status_code == 200

@@ -18,11 +18,11 @@ from domain.errors import StorageUnavailable
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, client_token, fund, funded_client_token, user_id_of
 from tests.support.audit import ledger_violations
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
 GEMINI_FLASH = Pricing(100, Credits.whole(1), Credits.whole(1))
@@ -151,6 +151,22 @@ async def test_another_users_generation_is_404_and_admins_see_it(
     assert (await client.get(GENERATIONS, headers=bearer(other))).json()["items"] == []
 
 
+async def test_the_generation_list_pages_newest_first_with_a_cursor(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    token = await funded_client_token(client, settings, "gen-pages")
+    body = {"model": "dr14", "messages": HELLO, "max_tokens": 2}
+    created = [(await client.post(GENERATIONS, json=body, headers=bearer(token))).json()["id"] for _ in range(3)]
+    first = (await client.get(GENERATIONS, params={"limit": 2}, headers=bearer(token))).json()
+    second = (
+        await client.get(GENERATIONS, params={"limit": 2, "cursor": first["next_cursor"]}, headers=bearer(token))
+    ).json()
+    assert [g["id"] for g in first["items"] + second["items"]] == created[::-1]
+    assert second["next_cursor"] is None
+    forged = await client.get(GENERATIONS, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=bearer(token))
+    assert (forged.status_code, forged.json()["code"]) == (422, "validation_error")
+
+
 async def test_a_burst_spends_exactly_what_the_balance_covers(
     client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
 ) -> None:
@@ -183,7 +199,7 @@ async def test_a_burst_spends_exactly_what_the_balance_covers(
 async def test_parallel_streams_overdraw_by_at_most_one_completion(settings: Settings, clean_db: AsyncEngine) -> None:
     """The issue's scenario: 1 credit, 40 parallel streams of gemini-flash with max_tokens 1000 (10 credits each
     at most). Only what the balance less the output reserves of the running ones covers may start."""
-    app = create_app(replace_settings(settings, simulator_token_delay_ms=2))
+    app = create_app(replace_settings(settings, providers={"simulator_token_delay_ms": 2}))
     async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         token = await funded_client_token(http, settings, "overdraft", amount="1")
         body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 1000, "stream": True}
@@ -218,7 +234,7 @@ def _final_event(stream: str) -> dict[str, Any]:
 async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    app = create_app(replace_settings(settings, simulator_token_delay_ms=50))
+    app = create_app(replace_settings(settings, providers={"simulator_token_delay_ms": 50}))
     async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
         token = await funded_client_token(http, settings, "gen7")
         body = {"model": "dr14", "messages": HELLO, "max_tokens": 200, "stream": True}

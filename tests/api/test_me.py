@@ -98,7 +98,7 @@ async def test_forged_tokens_are_refused(
 ) -> None:
     token = await client_token(client, "forger")
     user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
-    forged = _forged(settings.require_jwt_secret(), user_id, **changes)
+    forged = _forged(settings.security.require_jwt_secret(), user_id, **changes)
     response = await client.get("/api/v1/admin/users", headers=bearer(forged))
     assert response.status_code == 401, changes
     assert response.json()["code"] == "invalid_token"

@@ -20,12 +20,12 @@ from adapters.prometheus_metrics import PrometheusGenerationMetrics
 from application.generations.reaper import ReapExpiredGenerations
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import bearer, upstream_model_client
 from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, serve_fake_upstream, steady
 from tests.support.fakes import Fakes
 from tests.support.generation_runs import LEASE, started
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 HELLO = [{"role": "user", "content": "hello there"}]
 GENERATIONS = "/api/v1/generations"
@@ -43,7 +43,10 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 @pytest.fixture
 def gateway(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> Litestar:
     return create_app(
-        replace_settings(settings, openai_base_url=f"{upstream.base_url}/v1", openai_api_key="sk-upstream-secret")
+        replace_settings(
+            settings,
+            providers={"openai_base_url": f"{upstream.base_url}/v1", "openai_api_key": "sk-upstream-secret"},
+        )
     )
 
 

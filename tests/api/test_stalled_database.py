@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import bearer, funded_client_token
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 from tests.support.stall import PausableProxy, pausable_database
 
 pytestmark = pytest.mark.timeout(90)
@@ -35,10 +35,11 @@ Stalling = tuple[httpx.AsyncClient, Settings, PausableProxy]
 
 @asynccontextmanager
 async def _served_behind_a_proxy(settings: Settings, db_timeout_seconds: float) -> AsyncIterator[Stalling]:
-    assert settings.database_url is not None
-    async with pausable_database(settings.database_url) as (url, proxy):
+    async with pausable_database(settings.database.require_url()) as (url, proxy):
         proxied = replace_settings(
-            settings, database_url=url, db_timeout_seconds=db_timeout_seconds, simulator_token_delay_ms=40
+            settings,
+            database={"url": url, "timeout_seconds": db_timeout_seconds},
+            providers={"simulator_token_delay_ms": 40},
         )
         async with (
             serve_on_loopback(create_app(proxied)) as base_url,

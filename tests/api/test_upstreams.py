@@ -19,7 +19,6 @@ from domain.credits import Credits
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, upstream_model_client
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import (
@@ -37,6 +36,7 @@ from tests.support.fake_upstream import (
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 PRICE = Pricing(1, Credits(1000), Credits(2000))
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -54,9 +54,11 @@ def gateway(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -
     return create_app(
         replace_settings(
             settings,
-            openai_base_url=f"{upstream.base_url}/v1",
-            openai_api_key="sk-upstream-secret",
-            upstream_read_timeout_seconds=1.0,
+            providers={
+                "openai_base_url": f"{upstream.base_url}/v1",
+                "openai_api_key": "sk-upstream-secret",
+                "read_timeout_seconds": 1.0,
+            },
         )
     )
 

@@ -7,27 +7,19 @@ import pytest
 
 from application.accounts.authenticate import Authenticate
 from application.accounts.create_admin import CreateAdmin
-from application.accounts.login import Credentials, LoginUser
+from application.accounts.login import Credentials, InvalidCredentials, LoginUser
 from application.accounts.me import GetMe, GetMyBalance, ListMyTransactions
 from application.accounts.policy import AccountPolicy, window_start
-from application.accounts.refresh import Logout, RefreshRequest, RefreshSession
+from application.accounts.refresh import Logout, RefreshRequest, RefreshSession, TokenReused
 from application.accounts.register import RegisterUser, Registration
 from application.accounts.sessions import session_cutoff
 from application.ports.comparison import KeyChanges
 from application.ports.persistence import PageRequest
-from domain.api_key import KeyStatus
+from application.ports.security import InvalidToken
+from domain.api_key import KeyRevoked, KeyStatus, SubscriptionInactive
 from domain.credits import Credits
-from domain.errors import (
-    InvalidCredentials,
-    InvalidToken,
-    KeyRevoked,
-    RateLimited,
-    SubscriptionInactive,
-    TokenReused,
-    Unauthenticated,
-    UsernameTaken,
-)
-from domain.user import Principal, Role
+from domain.errors import RateLimited, Unauthenticated
+from domain.user import Principal, Role, UsernameTaken
 from domain.wallet import EntryKind
 from tests.support.fakes import ACCOUNTS, PASSWORD, Fakes
 

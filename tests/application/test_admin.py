@@ -7,22 +7,16 @@ import pytest
 
 from application.admin.balance import AdjustBalance, BalanceAdjustment
 from application.admin.usage import GetUsage
-from application.admin.users import (
-    GetUser,
-    LastAdmin,
-    ListUsers,
-    ListUserTransactions,
-    UpdateUser,
-    UserNotFound,
-    UserPatch,
-)
+from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
 from application.generations.start import Order
 from application.ports.generations import UsageGrouping
 from application.ports.llm import ChatMessage, TextDelta
-from application.ports.persistence import PageRequest
+from application.ports.persistence import IdempotencyKeyReused, PageRequest
+from application.ports.security import InvalidToken
 from domain.credits import InvalidAmount
-from domain.errors import BalanceOutOfRange, IdempotencyKeyReused, InvalidInput, InvalidToken, NotFound
-from domain.user import Principal, Role, User
+from domain.errors import InvalidInput, NotFound
+from domain.user import LastAdmin, Principal, Role, User, UserNotFound
+from domain.wallet import BalanceOutOfRange
 from tests.support.fakes import Fakes
 
 

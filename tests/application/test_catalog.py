@@ -14,9 +14,8 @@ from application.catalog.use_cases import (
     UpdateModel,
 )
 from application.catalog.views import PricingInput
-from application.ports.catalog import ModelExists
 from application.ports.persistence import PageRequest
-from domain.errors import ModelNotFound
+from domain.catalog import ModelExists, ModelNotFound
 from tests.support.fakes import Fakes
 
 PRICE = PricingInput(unit_tokens=100, input_credits="20", output_credits="40")

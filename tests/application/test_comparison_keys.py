@@ -7,23 +7,31 @@ import msgspec
 import pytest
 
 from application.comparison.key_login import KeyLogin, KeyLoginRequest
-from application.comparison.keys import DEFAULT_LIFETIME, KeyAdmin, KeyIsRevoked, KeyNotFound, KeyPatch, NewKey
+from application.comparison.keys import (
+    DEFAULT_LIFETIME,
+    CreateKey,
+    KeyPatch,
+    ListKeys,
+    NewKey,
+    RevokeKey,
+    UpdateKey,
+)
 from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
-from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdNotFound, TypeIdTaken
-from application.ports.persistence import PageRequest
-from domain.api_key import KeyStatus, SubscriptionStatus
-from domain.errors import (
-    InvalidInput,
-    InvalidSignature,
-    KeyRevoked,
-    ReplayedNonce,
-    StaleTimestamp,
-    SubscriptionInactive,
-    TypeIdInUse,
-    UnknownModel,
+from application.comparison.typeids import (
+    CreateTypeId,
+    DeleteTypeId,
+    GetTypeId,
+    ListTypeIds,
+    NewTypeId,
+    ReplaceTypeId,
+    TypeIdFields,
 )
-from domain.hmac_signature import SignedLogin
+from application.ports.persistence import PageRequest
+from domain.api_key import KeyIsRevoked, KeyNotFound, KeyRevoked, KeyStatus, SubscriptionInactive, SubscriptionStatus
+from domain.errors import InvalidInput
+from domain.hmac_signature import InvalidSignature, ReplayedNonce, SignedLogin, StaleTimestamp
+from domain.typeid import TypeIdInUse, TypeIdNotFound, TypeIdTaken, UnknownModel
 from domain.user import Principal, Role, User
 from tests.support.fakes import KEY_SECRET, Fakes
 from tests.support.fakes.security import FakeCipher
@@ -31,13 +39,32 @@ from tests.support.fakes.security import FakeCipher
 FIELDS = TypeIdFields(scale=10, system="Grade.", user="{reference} / {text} (0-{scale})", model="m1", llm="scripted")
 
 
-def _typeids(fakes: Fakes) -> TypeIdAdmin:
-    return TypeIdAdmin(fakes.profiles, fakes.catalog, fakes.uow, fakes.clock)
+def _create_typeid(f: Fakes) -> CreateTypeId:
+    return CreateTypeId(f.profiles, f.catalog, f.uow, f.clock)
 
 
-def _keys(fakes: Fakes) -> KeyAdmin:
-    f = fakes
-    return KeyAdmin(f.keys, f.profiles, f.users, f.cipher, f.refresh_tokens, f.identity, f.uow, f.clock)
+def _replace_typeid(f: Fakes) -> ReplaceTypeId:
+    return ReplaceTypeId(f.profiles, f.catalog, f.uow, f.clock)
+
+
+def _delete_typeid(f: Fakes) -> DeleteTypeId:
+    return DeleteTypeId(f.profiles, f.uow)
+
+
+def _create_key(f: Fakes) -> CreateKey:
+    return CreateKey(f.keys, f.profiles, f.users, f.cipher, f.uow, f.clock)
+
+
+def _list_keys(f: Fakes) -> ListKeys:
+    return ListKeys(f.keys, f.identity, f.clock)
+
+
+def _update_key(f: Fakes) -> UpdateKey:
+    return UpdateKey(f.keys, f.profiles, f.refresh_tokens, f.uow, f.clock)
+
+
+def _revoke_key(f: Fakes) -> RevokeKey:
+    return RevokeKey(f.keys, f.refresh_tokens, f.uow, f.clock)
 
 
 def _key_login(fakes: Fakes) -> KeyLogin:
@@ -77,7 +104,7 @@ async def _world(fakes: Fakes) -> tuple[User, User]:
 async def test_a_typeid_is_generated_when_none_is_given_and_a_given_one_must_be_unused() -> None:
     fakes = Fakes()
     await fakes.model("m1")
-    create = _typeids(fakes).create
+    create = _create_typeid(fakes)
     generated = await create(NewTypeId(**msgspec.structs.asdict(FIELDS)))
     assert generated.typeid.startswith("tid_")
     assert len(generated.typeid) == 20
@@ -85,7 +112,7 @@ async def test_a_typeid_is_generated_when_none_is_given_and_a_given_one_must_be_
     await create(named)
     with pytest.raises(TypeIdTaken):
         await create(named)
-    listed = await _typeids(fakes).list(PageRequest(limit=1))
+    listed = await ListTypeIds(fakes.profiles)(PageRequest(limit=1))
     assert [p.typeid for p in listed.items] == ["essay"]
     assert listed.next_cursor is not None
 
@@ -96,7 +123,7 @@ async def test_a_typeid_names_a_model_of_the_catalog_with_its_provider(model: st
     await fakes.model("m1")
     fields = msgspec.structs.replace(FIELDS, model=model, llm=llm)
     with pytest.raises(UnknownModel):
-        await _typeids(fakes).create(NewTypeId(**msgspec.structs.asdict(fields)))
+        await _create_typeid(fakes)(NewTypeId(**msgspec.structs.asdict(fields)))
 
 
 async def test_a_template_without_its_placeholders_is_refused() -> None:
@@ -104,20 +131,20 @@ async def test_a_template_without_its_placeholders_is_refused() -> None:
     await fakes.model("m1")
     fields = msgspec.structs.replace(FIELDS, user="only {text}")
     with pytest.raises(InvalidInput, match="reference"):
-        await _typeids(fakes).create(NewTypeId(**msgspec.structs.asdict(fields)))
+        await _create_typeid(fakes)(NewTypeId(**msgspec.structs.asdict(fields)))
 
 
 async def test_replacing_keeps_the_creation_time_and_dates_the_change() -> None:
     fakes = Fakes()
     await fakes.model("m1")
-    created = await _typeids(fakes).create(NewTypeId(**msgspec.structs.asdict(FIELDS), typeid="essay"))
+    created = await _create_typeid(fakes)(NewTypeId(**msgspec.structs.asdict(FIELDS), typeid="essay"))
     fakes.clock.advance(timedelta(hours=1))
-    replaced = await _typeids(fakes).replace("essay", msgspec.structs.replace(FIELDS, scale=100))
+    replaced = await _replace_typeid(fakes)("essay", msgspec.structs.replace(FIELDS, scale=100))
     await fakes.end_request()
     assert (replaced.scale, replaced.created_at, replaced.updated_at) == (100, created.created_at, fakes.clock.now())
-    assert await _typeids(fakes).get("essay") == replaced
+    assert await GetTypeId(fakes.profiles)("essay") == replaced
     with pytest.raises(TypeIdNotFound):
-        await _typeids(fakes).replace("other", FIELDS)
+        await _replace_typeid(fakes)("other", FIELDS)
 
 
 async def test_a_typeid_in_use_by_a_key_cannot_be_deleted() -> None:
@@ -125,11 +152,11 @@ async def test_a_typeid_in_use_by_a_key_cannot_be_deleted() -> None:
     _, ada = await _world(fakes)
     await fakes.key(ada)
     with pytest.raises(TypeIdInUse):
-        await _typeids(fakes).delete("grader")
+        await _delete_typeid(fakes)("grader")
     await fakes.profile("unused")
-    await _typeids(fakes).delete("unused")
+    await _delete_typeid(fakes)("unused")
     await fakes.end_request()
-    for call in (_typeids(fakes).delete("unused"), _typeids(fakes).get("unused")):
+    for call in (_delete_typeid(fakes)("unused"), GetTypeId(fakes.profiles)("unused")):
         with pytest.raises(TypeIdNotFound):
             await call
 
@@ -137,7 +164,7 @@ async def test_a_typeid_in_use_by_a_key_cannot_be_deleted() -> None:
 async def test_a_new_key_returns_its_secret_once_and_stores_it_encrypted_for_its_row() -> None:
     fakes = Fakes()
     _, ada = await _world(fakes)
-    created = await _keys(fakes).create(NewKey(user_id=ada.id, typeid="grader", credit_limit="50"))
+    created = await _create_key(fakes)(NewKey(user_id=ada.id, typeid="grader", credit_limit="50"))
     await fakes.end_request()
     row = fakes.db.committed.keys[created.api_key]
     assert fakes.cipher.decrypt(row.secret_ciphertext, created.api_key) == created.secret_key
@@ -154,7 +181,7 @@ async def test_a_key_needs_its_user_its_typeid_and_a_positive_limit(changes: dic
     fakes = Fakes()
     _, ada = await _world(fakes)
     with pytest.raises(InvalidInput) as refused:
-        await _keys(fakes).create(NewKey(**({"user_id": ada.id, "typeid": "grader"} | changes)))
+        await _create_key(fakes)(NewKey(**({"user_id": ada.id, "typeid": "grader"} | changes)))
     assert refused.value.field == field
 
 
@@ -165,10 +192,10 @@ async def test_admins_list_every_key_and_clients_only_their_own() -> None:
     for owner in (ada, bob, ada):
         await fakes.key(owner)
         fakes.clock.advance(timedelta(seconds=1))
-    assert len((await _keys(fakes).list(None, PageRequest())).items) == 3
-    assert len((await _keys(fakes).list(bob.id, PageRequest())).items) == 1
+    assert len((await _list_keys(fakes)(None, PageRequest())).items) == 3
+    assert len((await _list_keys(fakes)(bob.id, PageRequest())).items) == 1
     fakes.act_as(ada)
-    mine = await _keys(fakes).list(bob.id, PageRequest())
+    mine = await _list_keys(fakes)(bob.id, PageRequest())
     assert [k.user_id for k in mine.items] == [ada.id, ada.id]
     assert mine.items[0].created_at > mine.items[1].created_at
 
@@ -179,7 +206,7 @@ async def test_suspending_a_key_ends_its_sessions_and_a_limit_can_be_cleared() -
     key = await fakes.key(ada, credit_limit="5")
     pair = await fakes.sessions().start(Principal(ada.id, ada.role, key.api_key), sessions_valid_after=None)
     await fakes.uow.commit()
-    view = await _keys(fakes).update(key.api_key, KeyPatch(status="suspended", credit_limit=None))
+    view = await _update_key(fakes)(key.api_key, KeyPatch(status="suspended", credit_limit=None))
     await fakes.end_request()
     assert (view.subscription, view.credit_limit) == (SubscriptionStatus.SUSPENDED, None)
     committed = fakes.db.committed
@@ -191,9 +218,9 @@ async def test_a_change_that_keeps_the_subscription_keeps_the_sessions() -> None
     fakes = Fakes()
     _, ada = await _world(fakes)
     key = await fakes.key(ada, credit_limit="5")
-    view = await _keys(fakes).update(key.api_key, KeyPatch(credit_limit="7"))
+    view = await _update_key(fakes)(key.api_key, KeyPatch(credit_limit="7"))
     assert view.credit_limit == "7"
-    assert (await _keys(fakes).update(key.api_key, KeyPatch())).credit_limit == "7"
+    assert (await _update_key(fakes)(key.api_key, KeyPatch())).credit_limit == "7"
     assert fakes.db.tables.keys[key.api_key].sessions_valid_after is None
 
 
@@ -201,7 +228,7 @@ async def test_moving_expiry_into_the_past_ends_the_sessions_and_instants_need_a
     fakes = Fakes()
     _, ada = await _world(fakes)
     key = await fakes.key(ada)
-    view = await _keys(fakes).update(key.api_key, KeyPatch(expires_at=fakes.clock.now() - timedelta(seconds=1)))
+    view = await _update_key(fakes)(key.api_key, KeyPatch(expires_at=fakes.clock.now() - timedelta(seconds=1)))
     assert view.subscription is SubscriptionStatus.EXPIRED
     assert fakes.db.tables.keys[key.api_key].sessions_valid_after is not None
 
@@ -210,15 +237,15 @@ async def test_a_revoked_key_is_final_revoking_again_changes_nothing_and_unknown
     fakes = Fakes()
     _, ada = await _world(fakes)
     key = await fakes.key(ada)
-    keys = _keys(fakes)
-    await keys.revoke(key.api_key)
-    await keys.revoke(key.api_key)
+    revoke, update = _revoke_key(fakes), _update_key(fakes)
+    await revoke(key.api_key)
+    await revoke(key.api_key)
     with pytest.raises(KeyIsRevoked):
-        await keys.update(key.api_key, KeyPatch(status="active"))
+        await update(key.api_key, KeyPatch(status="active"))
     with pytest.raises(KeyNotFound):
-        await keys.revoke("ak_unknown")
+        await revoke("ak_unknown")
     with pytest.raises(KeyNotFound):
-        await keys.update("ak_unknown", KeyPatch(status="active"))
+        await update("ak_unknown", KeyPatch(status="active"))
 
 
 async def test_a_subscription_is_shown_to_its_owner_and_admins_only() -> None:
@@ -321,7 +348,7 @@ async def test_an_admin_acting_through_a_key_has_no_admin_powers() -> None:
     await fakes.key(ada)
     own = await fakes.key(admin)
     fakes.act_as(admin, own.api_key)
-    assert [k.api_key for k in (await _keys(fakes).list(None, PageRequest())).items] == [own.api_key]
+    assert [k.api_key for k in (await _list_keys(fakes)(None, PageRequest())).items] == [own.api_key]
     with pytest.raises(KeyNotFound):
         await GetSubscription(fakes.keys, fakes.identity, fakes.clock)(
             next(k for k in fakes.db.tables.keys if k != own.api_key)

@@ -8,34 +8,27 @@ from uuid import UUID
 import pytest
 
 from application.comparison.billing import GetKeyBilling, GetKeysActivity
-from application.comparison.keys import KeyNotFound
 from application.comparison.texts import (
     CompareRequest,
     CompareText,
     CreateReference,
+    InvalidBase64,
+    InvalidUtf8,
     KeyContext,
     KeyTokenRequired,
     NewReference,
     ReferenceNotFound,
+    ReferenceQuotaExceeded,
     ReferenceStorage,
+    UnparseableScore,
 )
 from application.ports.comparison import KeyChanges
 from application.ports.llm import TextDelta
-from domain.api_key import ApiKey, KeyStatus
+from domain.api_key import ApiKey, KeyCreditLimit, KeyNotFound, KeyStatus, SubscriptionInactive
 from domain.credits import Credits
-from domain.errors import (
-    InsufficientBalance,
-    InvalidBase64,
-    InvalidInput,
-    InvalidUtf8,
-    KeyCreditLimit,
-    ReferenceQuotaExceeded,
-    SubscriptionInactive,
-    TextTooLarge,
-    UnparseableScore,
-    UpstreamError,
-)
+from domain.errors import InvalidInput, TextTooLarge, UpstreamError
 from domain.user import User
+from domain.wallet import InsufficientBalance
 from tests.support.fakes import Fakes
 from tests.support.fakes.generations import Step
 

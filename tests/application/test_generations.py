@@ -7,38 +7,32 @@ from uuid import UUID
 
 import pytest
 
-from application.generations.create import CreateGeneration
+from application.generations.create import CreateGeneration, completed_view
 from application.generations.housekeeping import HousekeepingPolicy, PurgeExpiredRecords
 from application.generations.openai_chat import (
     ChatCompletionRequest,
-    ChatCompletions,
     ContentPart,
+    CreateChatCompletion,
     OpenAIMessage,
     ResponseFormat,
+    chat_completion,
 )
-from application.generations.queries import GenerationNotFound, GetGeneration, ListGenerations
+from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.reaper import INTERRUPTED, ReapExpiredGenerations
 from application.generations.run import Delta, Finished, GenerationPolicy, Started
 from application.generations.start import Order
-from application.generations.views import GenerationRequest, Message
+from application.generations.views import GenerationRequest, GenerationView, Message
 from application.limits.quota import RateLimitPolicy
 from application.ports.comparison import TextReference
 from application.ports.llm import ChatMessage, TextDelta, UsageReport
 from application.ports.persistence import PageRequest, RefreshGrant
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelNotFound
 from domain.credits import Credits
-from domain.errors import (
-    InsufficientBalance,
-    InvalidInput,
-    ModelNotFound,
-    ProviderUnavailable,
-    RateLimited,
-    UpstreamError,
-)
-from domain.generation import GenerationStatus
+from domain.errors import InvalidInput, ProviderUnavailable, RateLimited, UpstreamError
+from domain.generation import GenerationNotFound, GenerationStatus
 from domain.pricing import Usage
 from domain.user import Role, User
-from domain.wallet import EntryKind
+from domain.wallet import EntryKind, InsufficientBalance
 from tests.support.fakes import PRICING, Fakes
 from tests.support.fakes.generations import ScriptedProvider, Stall
 
@@ -61,6 +55,12 @@ def _create(
     return CreateGeneration(fakes.identity, fakes.start_generation(policy=policy, limits=limits))
 
 
+async def _whole(create: CreateGeneration, request: GenerationRequest) -> GenerationView:
+    """The non-streaming answer, as the route makes it of the run."""
+    run = await create(request)
+    return completed_view(run.started, await run.whole_answer())
+
+
 def _ledger_kinds(fakes: Fakes) -> list[EntryKind]:
     return [e.kind for e in fakes.db.committed.ledger]
 
@@ -68,7 +68,7 @@ def _ledger_kinds(fakes: Fakes) -> list[EntryKind]:
 async def test_a_completed_generation_is_billed_its_usage_once_and_releases_its_reserve() -> None:
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     user = await _client(fakes)
-    view = await _create(fakes).complete(GenerationRequest(model="m1", messages=HELLO, max_tokens=10))
+    view = await _whole(_create(fakes), GenerationRequest(model="m1", messages=HELLO, max_tokens=10))
     cost = PRICING.cost(Usage(4, 2))
     assert (view.status, view.output and view.output.content, view.cost) == (
         GenerationStatus.COMPLETED,
@@ -85,7 +85,7 @@ async def test_a_completed_generation_is_billed_its_usage_once_and_releases_its_
 async def test_while_it_runs_the_prompt_is_precharged_and_the_most_its_completion_can_cost_is_reserved() -> None:
     fakes = Fakes(provider=ScriptedProvider([TextDelta("a", tokens=1), Stall()]))
     user = await _client(fakes)
-    run = await _create(fakes).stream(GenerationRequest(model="m1", messages=HELLO, max_tokens=10))
+    run = await _create(fakes)(GenerationRequest(model="m1", messages=HELLO, max_tokens=10))
     wallet = fakes.db.committed.wallets[user.id]
     assert (wallet.balance, wallet.reserved) == (Credits.whole(100) - PRICING.input_cost(4), PRICING.output_cost(10))
     outcome = await run.aclose()
@@ -96,7 +96,7 @@ async def test_while_it_runs_the_prompt_is_precharged_and_the_most_its_completio
 async def test_the_stream_is_started_deltas_then_one_finished() -> None:
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     await _client(fakes)
-    run = await _create(fakes).stream(GenerationRequest(model="m1", messages=HELLO, stream=True))
+    run = await _create(fakes)(GenerationRequest(model="m1", messages=HELLO, stream=True))
     events = [event async for event in run]
     assert isinstance(events[0], Started)
     assert events[0].max_tokens == 100
@@ -112,7 +112,7 @@ async def test_an_upstream_error_midway_bills_what_came_and_the_answer_is_the_er
     fakes = Fakes(provider=ScriptedProvider([TextDelta("Hel", tokens=1), UpstreamError("broke off")]))
     user = await _client(fakes)
     with pytest.raises(UpstreamError):
-        await _create(fakes).complete(GenerationRequest(model="m1", messages=HELLO))
+        await _whole(_create(fakes), GenerationRequest(model="m1", messages=HELLO))
     (generation,) = fakes.db.committed.generations.values()
     assert (generation.generation.status, generation.generation.error_code) == (
         GenerationStatus.FAILED,
@@ -125,7 +125,7 @@ async def test_a_provider_failing_before_its_first_token_refunds_the_precharge()
     fakes = Fakes(provider=ScriptedProvider([ProviderUnavailable("overloaded")]))
     user = await _client(fakes)
     with pytest.raises(ProviderUnavailable):
-        await _create(fakes).stream(GenerationRequest(model="m1", messages=HELLO))
+        await _create(fakes)(GenerationRequest(model="m1", messages=HELLO))
     assert fakes.balance(user.id) == Credits.whole(100)
     assert _ledger_kinds(fakes) == [EntryKind.ADMIN_ADJUSTMENT, EntryKind.GENERATION, EntryKind.REFUND]
     assert fakes.metrics.probes[0].reports[0] == ("upstream_error", "provider_unavailable")
@@ -135,7 +135,7 @@ async def test_a_reader_cancelled_while_the_upstream_is_silent_settles_once_for_
     stall = Stall()
     fakes = Fakes(provider=ScriptedProvider([TextDelta("a", tokens=1), stall, TextDelta("b", tokens=1)]))
     user = await _client(fakes)
-    run = await _create(fakes).stream(GenerationRequest(model="m1", messages=HELLO, stream=True))
+    run = await _create(fakes)(GenerationRequest(model="m1", messages=HELLO, stream=True))
 
     async def read() -> None:
         async for _ in run:
@@ -157,7 +157,7 @@ async def test_the_runs_a_request_opened_are_settled_when_it_ends_even_unread() 
     await _client(fakes)
     create = _create(fakes)
     for _ in range(2):
-        await create.stream(GenerationRequest(model="m1", messages=HELLO))
+        await create(GenerationRequest(model="m1", messages=HELLO))
     await fakes.open_runs.close_all()
     assert [s.status for s in fakes.billing.settlements] == [GenerationStatus.CANCELLED] * 2
 
@@ -167,7 +167,7 @@ async def test_nothing_starts_while_the_balance_does_not_cover_the_prompt(funds:
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     await _client(fakes, funds)
     with pytest.raises(InsufficientBalance):
-        await _create(fakes).complete(GenerationRequest(model="m1", messages=HELLO))
+        await _whole(_create(fakes), GenerationRequest(model="m1", messages=HELLO))
     assert fakes.db.committed.generations == {}
     assert fakes.provider.requests == []
 
@@ -176,9 +176,9 @@ async def test_the_reserves_of_running_generations_count_against_the_next_one() 
     fakes = Fakes(provider=ScriptedProvider([TextDelta("a", tokens=1), Stall()]))
     await _client(fakes, "0.2")  # a run takes 0.004 (its prompt) and holds 0.2 (100 completion tokens)
     create = _create(fakes)
-    await create.stream(GenerationRequest(model="m1", messages=HELLO))
+    await create(GenerationRequest(model="m1", messages=HELLO))
     with pytest.raises(InsufficientBalance):
-        await create.stream(GenerationRequest(model="m1", messages=HELLO))
+        await create(GenerationRequest(model="m1", messages=HELLO))
     await fakes.open_runs.close_all()
 
 
@@ -189,9 +189,9 @@ async def test_an_unknown_or_disabled_model_and_too_many_tokens_are_refused() ->
     create = _create(fakes)
     for model in ("nope", "off"):
         with pytest.raises(ModelNotFound):
-            await create.complete(GenerationRequest(model=model, messages=HELLO))
+            await _whole(create, GenerationRequest(model=model, messages=HELLO))
     with pytest.raises(InvalidInput) as refused:
-        await create.complete(GenerationRequest(model="m1", messages=HELLO, max_tokens=11))
+        await _whole(create, GenerationRequest(model="m1", messages=HELLO, max_tokens=11))
     assert refused.value.field == "max_tokens"
 
 
@@ -200,13 +200,13 @@ async def test_a_model_whose_provider_is_not_configured_is_unavailable() -> None
     await _client(fakes)
     fakes.db.tables.models["m1"] = CatalogModel("m1", "openai", "gpt", "", PRICING, 100, True)
     with pytest.raises(ProviderUnavailable):
-        await _create(fakes).complete(GenerationRequest(model="m1", messages=HELLO))
+        await _whole(_create(fakes), GenerationRequest(model="m1", messages=HELLO))
 
 
 async def test_the_providers_default_cap_applies_when_the_client_sets_none() -> None:
     fakes = Fakes(provider=ScriptedProvider(ANSWER, default_max_tokens=16))
     await _client(fakes)
-    run = await _create(fakes).stream(GenerationRequest(model="m1", messages=HELLO))
+    run = await _create(fakes)(GenerationRequest(model="m1", messages=HELLO))
     assert (run.started.max_tokens, fakes.provider.requests[0].max_tokens) == (16, 16)
     await run.aclose()
 
@@ -215,16 +215,16 @@ async def test_tokens_per_minute_are_counted_after_settlement_and_refuse_the_nex
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     await _client(fakes)
     create = _create(fakes, limits=RateLimitPolicy(user_tpm=6))
-    await create.complete(GenerationRequest(model="m1", messages=HELLO))
+    await _whole(create, GenerationRequest(model="m1", messages=HELLO))
     with pytest.raises(RateLimited):
-        await create.complete(GenerationRequest(model="m1", messages=HELLO))
+        await _whole(create, GenerationRequest(model="m1", messages=HELLO))
     assert len(fakes.db.committed.generations) == 1
 
 
 async def test_an_openai_chat_completion_is_billed_the_same_and_says_why_it_stopped() -> None:
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     await _client(fakes)
-    chat = ChatCompletions(fakes.identity, fakes.start_generation())
+    chat = CreateChatCompletion(fakes.identity, fakes.start_generation())
     request = ChatCompletionRequest(
         model="m1",
         messages=[
@@ -237,7 +237,8 @@ async def test_an_openai_chat_completion_is_billed_the_same_and_says_why_it_stop
         max_completion_tokens=2,
         response_format=ResponseFormat("json_object"),
     )
-    completion = await chat.complete(request)
+    run = await chat(request)
+    completion = chat_completion(run.started, await run.whole_answer())
     (sent,) = fakes.provider.requests
     assert [(m.role, m.content) for m in sent.messages] == [("system", "Be brief."), ("user", "one two three")]
     assert (sent.max_tokens, sent.json_output) == (2, True)
@@ -247,24 +248,24 @@ async def test_an_openai_chat_completion_is_billed_the_same_and_says_why_it_stop
     assert (completion.usage.prompt_tokens, completion.usage.total_tokens) == (4, 6)
 
 
-async def test_an_openai_stream_is_the_same_run_and_errors_are_raised_by_complete() -> None:
+async def test_an_openai_stream_is_the_same_run_and_its_whole_answer_raises_the_error() -> None:
     fakes = Fakes(provider=ScriptedProvider([TextDelta("a", tokens=1), UpstreamError("gone")]))
     await _client(fakes)
-    chat = ChatCompletions(fakes.identity, fakes.start_generation())
+    chat = CreateChatCompletion(fakes.identity, fakes.start_generation())
     request = ChatCompletionRequest(model="m1", messages=[OpenAIMessage("user", "hi")])
-    run = await chat.stream(request)
+    run = await chat(request)
     assert isinstance((await run.outcome()).error, UpstreamError)
     with pytest.raises(UpstreamError):
-        await chat.complete(request)
+        await (await chat(request)).whole_answer()
 
 
 async def test_generations_are_read_back_by_their_owner_and_admins_only() -> None:
     fakes = Fakes(provider=ScriptedProvider(ANSWER))
     ada = await _client(fakes)
     create = _create(fakes)
-    first = await create.complete(GenerationRequest(model="m1", messages=HELLO))
+    first = await _whole(create, GenerationRequest(model="m1", messages=HELLO))
     fakes.clock.advance(timedelta(seconds=1))
-    second = await create.complete(GenerationRequest(model="m1", messages=HELLO))
+    second = await _whole(create, GenerationRequest(model="m1", messages=HELLO))
     page = await ListGenerations(fakes.identity, fakes.records)(PageRequest(limit=1))
     assert [g.id for g in page.items] == [second.id]
     get = GetGeneration(fakes.identity, fakes.records)
@@ -285,7 +286,7 @@ async def test_the_reaper_settles_runs_whose_lease_ran_out_from_their_last_check
     steps = [TextDelta(c, tokens=1) for c in "abc"]
     fakes = Fakes(provider=ScriptedProvider([*steps, Stall()]))
     user = await _client(fakes)
-    run = await _create(fakes, policy=policy).stream(GenerationRequest(model="m1", messages=HELLO))
+    run = await _create(fakes, policy=policy)(GenerationRequest(model="m1", messages=HELLO))
     relayed = 0
     async for event in run:
         relayed += isinstance(event, Delta)

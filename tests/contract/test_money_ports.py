@@ -26,11 +26,12 @@ from application.ports.persistence import (
     UnitOfWork,
     WalletLedger,
 )
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import BalanceOutOfRange, InsufficientBalance, KeyCreditLimit, NotFound
+from domain.errors import NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-from domain.wallet import MAX_BALANCE, EntryKind
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, EntryKind, InsufficientBalance
 from tests.support.fakes import Fakes
 from tests.support.money import balance_of, funded_user, key_row
 
@@ -182,7 +183,7 @@ async def test_ledger_entries_page_newest_first(ports: Ports) -> None:
 async def test_an_idempotency_key_is_claimed_once_replays_its_response_and_refuses_another_body(ports: Ports) -> None:
     store = ports.idempotency
     assert (await store.claim("s", "k", "f1")).outcome is ClaimOutcome.CLAIMED
-    await store.complete("s", "k", b"first answer")
+    await store.save_response("s", "k", b"first answer")
     await ports.uow.commit()
     replay = await store.claim("s", "k", "f1")
     assert (replay.outcome, replay.response) == (ClaimOutcome.REPLAY, b"first answer")

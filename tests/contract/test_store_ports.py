@@ -15,7 +15,6 @@ from adapters.postgres.statements import StatementPool
 from adapters.postgres.throttle import PgThrottleCounter
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.user_repository import PgUserRepository
-from application.comparison.typeids import TypeIdTaken
 from application.ports.comparison import (
     ApiKeys,
     KeyChanges,
@@ -36,9 +35,8 @@ from application.ports.persistence import (
 )
 from domain.api_key import ApiKey, KeyStatus
 from domain.credits import Credits
-from domain.errors import TypeIdInUse, UsernameTaken
-from domain.typeid import TypeProfile
-from domain.user import Role, User
+from domain.typeid import TypeIdInUse, TypeIdTaken, TypeProfile
+from domain.user import Role, User, UsernameTaken
 from tests.support.fakes import Fakes
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.accounts.register import Registration
 from entrypoints.cli import create_admin
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer, fund
 from tests.support.audit import ledger_violations
 from tests.support.cluster import Cluster, running_cluster
@@ -32,7 +31,7 @@ HELLO = [{"role": "user", "content": "Say hello to the world"}]
 
 async def _setup(http: httpx.AsyncClient, settings: Settings, cluster: Cluster, username: str) -> tuple[str, str, str]:
     """An admin token, a client token and the client's id, through the cluster's first instance."""
-    await create_admin(replace_settings(settings), Registration(username="cluster-admin", password=PASSWORD))
+    await create_admin(settings, Registration(username="cluster-admin", password=PASSWORD))
     base = cluster.urls[0]
     admin = await http.post(f"{base}/api/v1/auth/login", json={"username": "cluster-admin", "password": PASSWORD})
     registered = await http.post(f"{base}/api/v1/auth/register", json={"username": username, "password": PASSWORD})

@@ -42,6 +42,7 @@ class AnthropicMessagesProvider(SseProvider):
     """`base_url` is the host (https://api.anthropic.com); the adapter adds /v1/messages."""
 
     vendor = "anthropic"
+    default_base_url = "https://api.anthropic.com"
 
     def _url(self, request: CompletionRequest) -> str:
         return f"{self._base_url}/v1/messages"

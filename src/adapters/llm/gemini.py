@@ -40,6 +40,7 @@ class GeminiProvider(SseProvider):
     """`base_url` is the host; the adapter adds /v1beta/models/{model}:streamGenerateContent?alt=sse."""
 
     vendor = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
 
     def _url(self, request: CompletionRequest) -> str:
         model = quote(request.upstream_model, safe="")

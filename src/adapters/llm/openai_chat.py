@@ -1,9 +1,12 @@
 """OpenAI Chat Completions (also OpenRouter, vLLM, Ollama, llama.cpp server, LM Studio, DeepSeek, ...)."""
 
+from typing import Self
+
+import httpx
 import msgspec
 
 from adapters.llm.sse_lines import SseProvider, WireReader, decode_payload, plausible_usage
-from application.ports.llm import CompletionRequest
+from application.ports.llm import CompletionRequest, TokenCounter
 from domain.errors import UpstreamError
 
 
@@ -34,6 +37,14 @@ class OpenAIChatProvider(SseProvider):
     """`base_url` ends with /v1; without an API key no Authorization header is sent (local servers)."""
 
     vendor = "openai"
+    default_base_url = "https://api.openai.com/v1"
+
+    @classmethod
+    def local(
+        cls, client: httpx.AsyncClient, counter: TokenCounter, *, base_url: str | None, api_key: str | None
+    ) -> Self | None:
+        """Provider `local`: the sidecar `serve` started, or any OpenAI-compatible server; only where one is named."""
+        return cls(client, base_url, api_key, counter) if base_url else None
 
     def _url(self, request: CompletionRequest) -> str:
         return f"{self._base_url}/chat/completions"

@@ -6,7 +6,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import ClassVar, TypeGuard, TypeVar
+from typing import ClassVar, Self, TypeGuard, TypeVar
 
 import httpx
 import msgspec
@@ -49,12 +49,23 @@ class SseProvider(LLMProvider):
     """An LLMProvider over a vendor's streaming HTTP API; subclasses state the URL, headers, body and wire format."""
 
     vendor: ClassVar[str]
+    default_base_url: ClassVar[str]
+    """The vendor's own endpoint, used unless a base URL names another (a proxy, a compatible server)."""
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, counter: TokenCounter) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._counter = counter
+
+    @classmethod
+    def configured(
+        cls, client: httpx.AsyncClient, counter: TokenCounter, *, api_key: str | None, base_url: str | None
+    ) -> Self | None:
+        """The vendor serves once its API key or a base URL is set; None leaves it unconfigured."""
+        if not (api_key or base_url):
+            return None
+        return cls(client, base_url or cls.default_base_url, api_key, counter)
 
     @property
     def token_counter(self) -> TokenCounter:

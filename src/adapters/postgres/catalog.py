@@ -3,12 +3,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.change_feed import ChangeFeed, ReadThroughCache
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
-from application.ports.catalog import Catalog, ModelExists, ModelLookup
+from application.ports.catalog import Catalog, ModelLookup
 from application.ports.persistence import Page, PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.pricing import Pricing
 
@@ -81,15 +81,10 @@ class PgCatalog(Catalog):
         return await self._lookup.get(model_id)
 
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
-        query = select(*_COLUMNS).order_by(models.c.id).limit(page.limit + 1)
+        query = select(*_COLUMNS)
         if enabled_only:
             query = query.where(models.c.enabled)
-        if page.cursor is not None:
-            (last_id,) = decode_cursor(page.cursor, str)
-            query = query.where(models.c.id > last_id)
-        rows = (await self._session.execute(query)).all()
-        items = [_model(row._mapping) for row in rows[: page.limit]]
-        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None)
+        return await keyset_page(self._session, query, page, keys=[models.c.id], item=_model)
 
     async def add(self, model: CatalogModel) -> None:
         """ON CONFLICT instead of catching the unique violation: the transaction is never aborted, so no

@@ -13,9 +13,11 @@ import structlog
 
 from adapters.postgres.statements import Connection, StatementPool
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, KeyCreditLimit, StorageUnavailable
+from domain.errors import StorageUnavailable
 from domain.pricing import Pricing, Usage
+from domain.wallet import InsufficientBalance
 
 log = structlog.get_logger(__name__)
 

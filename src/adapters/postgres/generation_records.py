@@ -2,10 +2,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, func, select, tuple_
+from sqlalchemy import ColumnElement, RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, generations
 from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
 from application.ports.persistence import Page, PageRequest
@@ -61,19 +61,14 @@ class PgGenerationRecords(GenerationRecords):
         return None if row is None else _generation(row._mapping)
 
     async def of_user(self, user_id: UUID, page: PageRequest) -> Page[Generation]:
-        query = (
-            select(*_COLUMNS)
-            .where(generations.c.user_id == user_id)
-            .order_by(generations.c.created_at.desc(), generations.c.id.desc())
-            .limit(page.limit + 1)
+        return await keyset_page(
+            self._session,
+            select(*_COLUMNS).where(generations.c.user_id == user_id),
+            page,
+            keys=[generations.c.created_at, generations.c.id],
+            item=_generation,
+            descending=True,
         )
-        if page.cursor is not None:
-            created_at, last_id = decode_cursor(page.cursor, datetime, UUID)
-            query = query.where(tuple_(generations.c.created_at, generations.c.id) < tuple_(created_at, last_id))
-        rows = (await self._session.execute(query)).all()
-        items = [_generation(row._mapping) for row in rows[: page.limit]]
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > page.limit else None
-        return Page(items=items, next_cursor=next_cursor)
 
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         return await self._totals(_GROUP_COLUMNS[group_by], since, until)

@@ -6,11 +6,17 @@ import msgspec
 
 from application.patterns import STORABLE_TEXT
 from application.ports.clock import IdGenerator
-from application.ports.persistence import ClaimOutcome, IdempotencyStore, Posting, UnitOfWork, WalletLedger
+from application.ports.persistence import (
+    ClaimOutcome,
+    IdempotencyKeyReused,
+    IdempotencyStore,
+    Posting,
+    UnitOfWork,
+    WalletLedger,
+)
 from application.ports.security import IdentityProvider
 from application.views import CreditsText, TransactionView
 from domain.credits import Credits
-from domain.errors import IdempotencyKeyReused
 from domain.wallet import EntryKind, require_non_zero
 
 
@@ -71,7 +77,7 @@ class AdjustBalance:
         )
         result = AdjustmentResult(balance=str(entry.balance_after), transaction=TransactionView.of(entry))
         if idempotency_key is not None:
-            await self._idempotency.complete(scope, idempotency_key, msgspec.json.encode(result))
+            await self._idempotency.save_response(scope, idempotency_key, msgspec.json.encode(result))
         await self._uow.commit()
         return result
 

@@ -15,8 +15,7 @@ from application.catalog.views import (
 )
 from application.ports.catalog import Catalog
 from application.ports.persistence import PageRequest, UnitOfWork
-from domain.catalog import CatalogModel
-from domain.errors import ModelNotFound
+from domain.catalog import CatalogModel, ModelNotFound
 
 PAGE_SIZE = 200
 NO_SUCH_MODEL = "No model has this id."

@@ -114,7 +114,7 @@ class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
     }
 
 
-class ChatCompletions:
+class CreateChatCompletion:
     """OpenAI-compatible chat completions (stream or not, `stream_options.include_usage`), billed exactly like
     `POST /api/v1/generations`."""
 
@@ -122,7 +122,7 @@ class ChatCompletions:
         self._identity = identity
         self._start = start
 
-    async def stream(self, request: ChatCompletionRequest) -> GenerationRun:
+    async def __call__(self, request: ChatCompletionRequest) -> GenerationRun:
         return await self._start(
             Order(
                 principal=await self._identity.current(),
@@ -134,19 +134,15 @@ class ChatCompletions:
             )
         )
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        run = await self.stream(request)
-        outcome = await run.outcome()
-        if outcome.error is not None:
-            raise outcome.error
-        started = run.started
-        return ChatCompletion(
-            id=completion_id(started),
-            created=int(started.created_at.timestamp()),
-            model=started.model_id,
-            choices=[Choice(0, ChatMessageOut(content=outcome.output), finish_reason(started, outcome))],
-            usage=completion_usage(outcome),
-        )
+
+def chat_completion(started: Started, outcome: Outcome) -> ChatCompletion:
+    return ChatCompletion(
+        id=completion_id(started),
+        created=int(started.created_at.timestamp()),
+        model=started.model_id,
+        choices=[Choice(0, ChatMessageOut(content=outcome.output), finish_reason(started, outcome))],
+        usage=completion_usage(outcome),
+    )
 
 
 def completion_id(run: Started) -> str:

@@ -79,7 +79,8 @@ GenerationEvent = Started | Delta | Finished
 
 
 class GenerationRun:
-    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` to read it to the end."""
+    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` (`whole_answer()`) to read
+    it to the end."""
 
     def __init__(
         self,
@@ -149,6 +150,14 @@ class GenerationRun:
             if isinstance(event, Finished):
                 finished = event.outcome
         return finished or await self._close()
+
+    async def whole_answer(self) -> Outcome:
+        """`outcome()` of a run that completed; a run that did not is still billed for what it produced, then its
+        error is raised."""
+        outcome = await self.outcome()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
 
     async def _events(self) -> AsyncGenerator[GenerationEvent, None]:
         try:

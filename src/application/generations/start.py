@@ -10,7 +10,8 @@ from application.ports.catalog import ModelLookup
 from application.ports.clock import Clock, IdGenerator
 from application.ports.llm import ChatMessage, CompletionRequest, ProviderRegistry
 from application.ports.metrics import GenerationMetrics
-from domain.errors import InvalidInput, ModelNotFound
+from domain.catalog import ModelNotFound
+from domain.errors import InvalidInput
 from domain.generation import GenerationKind
 from domain.pricing import Usage
 from domain.user import Principal

@@ -60,13 +60,13 @@ def cors_config(origins: list[str]) -> CORSConfig | None:
 
 def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     """Build the app; `overrides` replace providers (tests swap in fakes with `override=True`)."""
-    configure_logging(settings)
+    configure_logging(settings.runtime)
     container = build_container(settings, *overrides)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
-            async with sweeps_running(container, settings):
+            async with sweeps_running(container, settings.housekeeping):
                 yield
         finally:
             await (await container.get(LiveRuns)).close_all()  # the streams the server stopped waiting for
@@ -76,7 +76,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         route_handlers=[
             health.live,
             health.ready,
-            metrics_controller(settings.metrics_network_list, settings.metrics_token),
+            metrics_controller(settings.metrics.network_list, settings.metrics.token),
             auth.router,
             me.router,
             admin.router,
@@ -95,10 +95,10 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         before_send=[honest_allow_header],
         before_request=strict_json_body,
         response_cache_config=ResponseCacheConfig(),
-        cors_config=cors_config(settings.cors_origin_list),
+        cors_config=cors_config(settings.http.cors_origin_list),
         logging_config=None,
         debug=False,
     )
     setup_dishka(container, app)
-    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.is_production))
+    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.runtime.is_production))
     return app

@@ -24,8 +24,8 @@ from application.ports.persistence import (
     UserRepository,
     WalletLedger,
 )
-from domain.errors import NotFound, UsernameTaken
-from domain.user import Role, User
+from domain.errors import NotFound
+from domain.user import Role, User, UsernameTaken
 from domain.wallet import LedgerEntry, Wallet
 from tests.support.fakes.state import FakeDatabase, IdempotencyRow, RefreshRow, Tables, UserRow, paged
 
@@ -146,7 +146,7 @@ class FakeIdempotencyStore(IdempotencyStore):
             return IdempotencyClaim(ClaimOutcome.MISMATCH)
         return IdempotencyClaim(ClaimOutcome.REPLAY, stored.response)
 
-    async def complete(self, scope: str, key: str, response: bytes) -> None:
+    async def save_response(self, scope: str, key: str, response: bytes) -> None:
         self._db.tables.idempotency[scope, key].response = response
 
 

@@ -1,6 +1,6 @@
-from application.ports.catalog import Catalog, ModelExists
+from application.ports.catalog import Catalog
 from application.ports.persistence import Page, PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from tests.support.fakes.state import FakeDatabase, paged
 
 

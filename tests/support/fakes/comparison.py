@@ -4,7 +4,6 @@ import dataclasses
 from datetime import datetime
 from uuid import UUID
 
-from application.comparison.typeids import TypeIdTaken
 from application.ports.comparison import (
     ApiKeys,
     KeyChanges,
@@ -17,8 +16,7 @@ from application.ports.comparison import (
 from application.ports.persistence import Page, PageRequest
 from domain.api_key import ApiKey, KeyStatus
 from domain.credits import Credits
-from domain.errors import TypeIdInUse
-from domain.typeid import TypeProfile
+from domain.typeid import TypeIdInUse, TypeIdTaken, TypeProfile
 from tests.support.fakes.state import FakeDatabase, KeyRow, paged
 
 

@@ -18,11 +18,12 @@ from application.ports.llm import (
     TokenCounter,
 )
 from application.ports.persistence import Page, PageRequest, Posting
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, KeyCreditLimit, ProviderUnavailable
+from domain.errors import ProviderUnavailable
 from domain.generation import Generation, GenerationStatus
 from domain.pricing import Usage
-from domain.wallet import EntryKind
+from domain.wallet import EntryKind, InsufficientBalance
 from tests.support.fakes.accounts import record
 from tests.support.fakes.state import FakeDatabase, GenerationRow, Tables, paged
 

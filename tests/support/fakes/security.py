@@ -11,13 +11,14 @@ from application.ports.security import (
     AccessClaims,
     AccessTokens,
     IdentityProvider,
+    InvalidToken,
     IssuedAccessToken,
     PasswordHasher,
     PrincipalReader,
     SecretCipher,
     Standing,
 )
-from domain.errors import InvalidToken, Unauthenticated
+from domain.errors import Unauthenticated
 from domain.user import Principal, Role
 from tests.support.fakes.state import FakeDatabase
 

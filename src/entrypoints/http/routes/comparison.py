@@ -10,7 +10,17 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from application.comparison.billing import GetKeyBilling, KeyBilling
 from application.comparison.key_login import KeyLogin, KeyLoginRequest, KeyTokenPair
-from application.comparison.keys import CreatedKey, KeyAdmin, KeyList, KeyPatch, KeyView, NewKey
+from application.comparison.keys import (
+    CreatedKey,
+    CreateKey,
+    KeyList,
+    KeyPatch,
+    KeyView,
+    ListKeys,
+    NewKey,
+    RevokeKey,
+    UpdateKey,
+)
 from application.comparison.subscription import GetSubscription, SubscriptionView
 from application.comparison.texts import (
     CompareRequest,
@@ -20,7 +30,17 @@ from application.comparison.texts import (
     NewReference,
     ReferenceView,
 )
-from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdList, TypeIdView
+from application.comparison.typeids import (
+    CreateTypeId,
+    DeleteTypeId,
+    GetTypeId,
+    ListTypeIds,
+    NewTypeId,
+    ReplaceTypeId,
+    TypeIdFields,
+    TypeIdList,
+    TypeIdView,
+)
 from entrypoints.http.guards import require_admin, require_user
 from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
 from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
@@ -39,96 +59,97 @@ KEY_TOKEN = {
     "/types",
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
-    description=TypeIdAdmin.__doc__,
+    description=CreateTypeId.__doc__,
     responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_taken`")},
 )
 @inject
-async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
-    return await use_case.create(data)
+async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[CreateTypeId]) -> TypeIdView:
+    return await use_case(data)
 
 
-@get("/types", guards=[require_admin], description="TypeIDs in id order, a page at a time.", responses=ADMIN_ONLY)
+@get("/types", guards=[require_admin], description=ListTypeIds.__doc__, responses=ADMIN_ONLY)
 @inject
-async def list_types(use_case: FromDishka[TypeIdAdmin], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
-    return await use_case.list(page_request(limit, cursor))
+async def list_types(use_case: FromDishka[ListTypeIds], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
+    return await use_case(page_request(limit, cursor))
 
 
-@get("/types/{typeid:str}", guards=[require_admin], description="One TypeID.", responses={**ADMIN_ONLY, **NOT_FOUND})
+@get(
+    "/types/{typeid:str}", guards=[require_admin], description=GetTypeId.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND}
+)
 @inject
-async def get_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
-    return await use_case.get(typeid)
+async def get_type(typeid: FromPath[str], use_case: FromDishka[GetTypeId]) -> TypeIdView:
+    return await use_case(typeid)
 
 
 @put(
     "/types/{typeid:str}",
     guards=[require_admin],
-    description="Replace a TypeID (every field).",
+    description=ReplaceTypeId.__doc__,
     responses={**TYPEID_RESPONSES, **NOT_FOUND},
 )
 @inject
 async def replace_type(
-    typeid: FromPath[str], data: JSONBody[TypeIdFields], use_case: FromDishka[TypeIdAdmin]
+    typeid: FromPath[str], data: JSONBody[TypeIdFields], use_case: FromDishka[ReplaceTypeId]
 ) -> TypeIdView:
-    return await use_case.replace(typeid, data)
+    return await use_case(typeid, data)
 
 
 @delete(
     "/types/{typeid:str}",
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
-    description="Delete a TypeID; 409 `typeid_in_use` while API keys use it.",
+    description=DeleteTypeId.__doc__,
     responses={**ADMIN_ONLY, **NOT_FOUND, 409: problem_response("`typeid_in_use`")},
 )
 @inject
-async def delete_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> None:
-    await use_case.delete(typeid)
+async def delete_type(typeid: FromPath[str], use_case: FromDishka[DeleteTypeId]) -> None:
+    await use_case(typeid)
 
 
 @post(
     "/keys",
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
-    description=KeyAdmin.__doc__,
+    description=CreateKey.__doc__,
     responses=TYPEID_RESPONSES,
 )
 @inject
-async def create_key(data: JSONBody[NewKey], use_case: FromDishka[KeyAdmin]) -> CreatedKey:
-    return await use_case.create(data)
+async def create_key(data: JSONBody[NewKey], use_case: FromDishka[CreateKey]) -> CreatedKey:
+    return await use_case(data)
 
 
 @patch(
     "/keys/{api_key:str}",
     guards=[require_admin],
-    description="Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it). "
-    + (KeyAdmin.update.__doc__ or ""),
+    description=UpdateKey.__doc__,
     responses={**TYPEID_RESPONSES, **NOT_FOUND, 409: problem_response("`key_revoked`: a revoked key cannot change")},
 )
 @inject
-async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[KeyAdmin]) -> KeyView:
-    return await use_case.update(api_key, data)
+async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[UpdateKey]) -> KeyView:
+    return await use_case(api_key, data)
 
 
 @delete(
     "/keys/{api_key:str}",
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
-    description="Revoke a key: it and every token issued from it stop working at once, for good (again: 204).",
+    description=RevokeKey.__doc__,
     responses={**ADMIN_ONLY, **NOT_FOUND},
 )
 @inject
-async def revoke_key(api_key: FromPath[str], use_case: FromDishka[KeyAdmin]) -> None:
-    await use_case.revoke(api_key)
+async def revoke_key(api_key: FromPath[str], use_case: FromDishka[RevokeKey]) -> None:
+    await use_case(api_key)
 
 
-@get("/keys", description=KeyAdmin.list.__doc__, responses=UNAUTHENTICATED)
+@get("/keys", description=ListKeys.__doc__, responses=UNAUTHENTICATED)
 @inject
 async def list_keys(
-    use_case: FromDishka[KeyAdmin],
+    use_case: FromDishka[ListKeys],
     user_id: Annotated[UUID | None, QueryParameter(description="Admins: one user's keys")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KeyList:
-    return await use_case.list(user_id, page_request(limit, cursor))
+    return await use_case(user_id, page_request(limit, cursor))
 
 
 @get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})

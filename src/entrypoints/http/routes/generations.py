@@ -7,7 +7,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from application.generations.create import CreateGeneration
+from application.generations.create import CreateGeneration, completed_view
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.views import GenerationPage, GenerationRequest, GenerationView
 from entrypoints.http.guards import require_user
@@ -42,9 +42,10 @@ GENERATION_ERRORS = {
 )
 @inject
 async def create_generation(data: JSONBody[GenerationRequest], use_case: FromDishka[CreateGeneration]) -> Any:
+    run = await use_case(data)
     if data.stream:
-        return generation_events(await use_case.stream(data))
-    return await use_case.complete(data)
+        return generation_events(run)
+    return completed_view(run.started, await run.whole_answer())
 
 
 @get("/", description=ListGenerations.__doc__, responses={**UNAUTHENTICATED, **INVALID})

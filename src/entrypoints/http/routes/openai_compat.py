@@ -13,7 +13,8 @@ from litestar.status_codes import HTTP_200_OK
 from application.generations.openai_chat import (
     ChatCompletion,
     ChatCompletionRequest,
-    ChatCompletions,
+    CreateChatCompletion,
+    chat_completion,
     completion_id,
     completion_usage,
     finish_reason,
@@ -41,7 +42,7 @@ _ERROR_TYPES = {
 @post(
     "/chat/completions",
     status_code=HTTP_200_OK,
-    description=ChatCompletions.__doc__,
+    description=CreateChatCompletion.__doc__,
     responses={
         200: ResponseSpec(
             ChatCompletion,
@@ -56,12 +57,12 @@ _ERROR_TYPES = {
 )
 @inject
 async def chat_completions(
-    data: JSONBody[ChatCompletionRequest], use_case: FromDishka[ChatCompletions]
+    data: JSONBody[ChatCompletionRequest], use_case: FromDishka[CreateChatCompletion]
 ) -> ChatCompletion | Any:
+    run = await use_case(data)
     if data.stream:
-        run = await use_case.stream(data)
         return EventStream(_chunks(run, include_usage=data.include_usage))
-    return await use_case.complete(data)
+    return chat_completion(run.started, await run.whole_answer())
 
 
 async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[bytes]:
