@@ -20,7 +20,7 @@ from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
 from domain.wallet import InsufficientBalance
 from tests.support.audit import ledger_violations
-from tests.support.metrics import RecordingMetrics
+from tests.support.fakes.metrics import RecordingMetrics
 from tests.support.money import balance_of, funded_user, generation_violations, key_row
 
 PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))

@@ -21,19 +21,12 @@ from application.generations.housekeeping import (
 )
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.support.fakes.clock import FrozenClock
 from tests.support.servers import serve_on_loopback
 from tests.support.settings import replace_settings
 
 SECOND = timedelta(seconds=1)
 RETENTION = timedelta(days=30)
-
-
-class FrozenClock:
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def _purge(engine: AsyncEngine, now: datetime, batch: int = 1000) -> PurgeExpiredRecords:

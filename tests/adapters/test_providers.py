@@ -605,8 +605,13 @@ async def test_a_vendor_serves_once_its_key_or_base_url_is_set(
 
 async def test_the_local_provider_serves_only_where_a_server_is_named() -> None:
     async with httpx.AsyncClient() as client:
-        assert OpenAIChatProvider.local(client, COUNTER, base_url=None, api_key="k") is None
-        assert OpenAIChatProvider.local(client, COUNTER, base_url="http://127.0.0.1:9/v1", api_key=None) is not None
+        assert OpenAIChatProvider.local(client, COUNTER, base_url=None, api_key="k", refuses=frozenset()) is None
+        assert (
+            OpenAIChatProvider.local(
+                client, COUNTER, base_url="http://127.0.0.1:9/v1", api_key=None, refuses=frozenset()
+            )
+            is not None
+        )
     registry = StaticProviderRegistry({"simulator": simulator(), "local": None})
     with pytest.raises(ProviderUnavailable, match="'local' is not configured"):
         registry.get("local")

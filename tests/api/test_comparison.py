@@ -25,8 +25,9 @@ from domain.hmac_signature import SignedLogin
 from entrypoints.cli import reencrypt_secrets
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, fund, user_id_of
 from tests.support.audit import ledger_violations
+from tests.support.fakes.clock import FrozenClock
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 from tests.support.settings import replace_settings
@@ -75,11 +76,8 @@ async def world_on(client: AsyncTestClient[Litestar], settings: Settings) -> Wor
     admin = await admin_token(client, settings, username="types-admin")
     assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 201
     user = await client_token(client, "carla")
-    user_id = (await client.get("/api/v1/me", headers=bearer(user))).json()["id"]
-    funded = await client.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
-    )
-    assert funded.status_code == 200
+    user_id = await user_id_of(client, user)
+    await fund(client, admin, user_id, "100")
     return World(client, admin, user, user_id)
 
 
@@ -574,16 +572,8 @@ async def test_the_secret_appears_in_no_other_response_log_or_document(
     assert secret not in captured.err
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.instant = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.instant
-
-
 async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings, clean_db: AsyncEngine) -> None:
-    clock = FakeClock()
+    clock = FrozenClock(datetime.now(UTC))
     provider = Provider(scope=Scope.APP)
     provider.provide(lambda: clock, provides=Clock, override=True)
     async with AsyncTestClient(app=create_app(settings, provider)) as client:
@@ -607,7 +597,7 @@ async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings
 @pytest.fixture
 async def clocked(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[tuple[Any, dict[str, Any], int]]:
     """An app on a frozen clock, with a key of user `carla`: the client, the key and the frozen time."""
-    clock = FakeClock()
+    clock = FrozenClock(datetime.now(UTC))
     provider = Provider(scope=Scope.APP)
     provider.provide(lambda: clock, provides=Clock, override=True)
     async with AsyncTestClient(app=create_app(settings, provider)) as client:

@@ -17,7 +17,7 @@ from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.adapters.test_provider_tools import OPENAI_TOOL_STREAM
-from tests.support.api import admin_token, bearer, client_token, upstream_model_client
+from tests.support.api import admin_token, bearer, client_token, funded_client_token, upstream_model_client
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import FakeUpstream, garbage, serve_fake_upstream
 from tests.support.money import generation_violations
@@ -37,13 +37,10 @@ async def base_url(app: Litestar) -> AsyncIterator[str]:
 
 async def _sdk(base_url: str, settings: Settings, username: str, amount: str | None = "50") -> openai.AsyncOpenAI:
     async with httpx.AsyncClient(base_url=base_url) as http:
-        token = await client_token(http, username)
-        if amount is not None:
-            admin = await admin_token(http, settings, username=f"{username}-admin")
-            user_id = (await http.get("/api/v1/me", headers=bearer(token))).json()["id"]
-            await http.post(
-                f"/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "t"}, headers=bearer(admin)
-            )
+        if amount is None:
+            token = await client_token(http, username)
+        else:
+            token = await funded_client_token(http, settings, username, amount)
     return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=token, max_retries=0)
 
 

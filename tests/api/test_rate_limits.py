@@ -18,23 +18,13 @@ from application.ports.clock import Clock
 from entrypoints.http.app import create_app
 from entrypoints.settings import RateLimitSettings, Settings, load_settings
 from tests.api.test_comparison import world_on
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, fund, user_id_of
+from tests.support.fakes.clock import FrozenClock
 from tests.support.settings import replace_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HELLO = [{"role": "user", "content": "Hello there"}]
 GENERATIONS = "/api/v1/generations"
-
-
-class FrozenClock:
-    """Ten seconds into a fixed one-minute window, so every figure below is exact."""
-
-    def __init__(self) -> None:
-        start = int(time.time()) // 60 * 60 + 10
-        self.instant = datetime.fromtimestamp(start, tz=UTC)
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def clocked(clock: FrozenClock) -> Provider:
@@ -45,7 +35,8 @@ def clocked(clock: FrozenClock) -> Provider:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock()
+    """Ten seconds into a fixed one-minute window, so every figure below is exact."""
+    return FrozenClock(datetime.fromtimestamp(int(time.time()) // 60 * 60 + 10, tz=UTC))
 
 
 @pytest.fixture
@@ -211,9 +202,7 @@ async def test_tokens_per_minute_through_redis(
     async with AsyncTestClient(app=create_app(shared, clocked(clock))) as one:
         admin = await admin_token(one, settings, username="tpm-admin")
         token = await client_token(one, "tpm")
-        user_id = (await one.get("/api/v1/me", headers=bearer(token))).json()["id"]
-        funding = {"amount": "10", "reason": "t"}
-        await one.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
+        await fund(one, admin, await user_id_of(one, token), "10")
         assert (await one.post(GENERATIONS, json=body, headers=bearer(token))).status_code == 200
     async with AsyncTestClient(app=create_app(shared, clocked(clock))) as two:
         assert_too_many(await two.post(GENERATIONS, json=body, headers=bearer(token)), retry_after=50)
