@@ -2,15 +2,27 @@
 
 import msgspec
 
-from adapters.llm.sse_lines import SseProvider, WireReader, decode_payload, plausible_usage, split_system
-from application.ports.llm import CompletionRequest
+from adapters.llm.sse_lines import (
+    SseProvider,
+    WireReader,
+    decode_payload,
+    plausible_usage,
+    split_system,
+    token_count,
+)
+from application.ports.llm import CompletionRequest, UsageReport
 from domain.errors import ProviderUnavailable, UpstreamError
 
 API_VERSION = "2023-06-01"
 
 
 class _Usage(msgspec.Struct):
+    """`input_tokens` are the prompt tokens neither read from nor written to the cache. `message_start` carries
+    the prompt's counts; `message_delta` the output's, and repeats the prompt's in newer API versions."""
+
     input_tokens: object = None
+    cache_read_input_tokens: object = None
+    cache_creation_input_tokens: object = None
     output_tokens: object = None
 
 
@@ -70,28 +82,43 @@ class AnthropicMessagesProvider(SseProvider):
 class _AnthropicReader(WireReader):
     def __init__(self) -> None:
         super().__init__()
-        self._input_tokens: object = None
-        self._output_tokens: object = None
+        self._usage = _Usage()
         self._produced_text = False
 
     def read(self, data: bytes) -> str:
         event = decode_payload(_DECODER, data, AnthropicMessagesProvider.vendor)
         match event.type:
             case "message_start" if event.message is not None:
-                self._input_tokens = event.message.usage.input_tokens
+                self._record(event.message.usage)
             case "content_block_delta" if event.delta is not None and event.delta.type == "text_delta":
                 self._produced_text = self._produced_text or bool(event.delta.text)
                 return event.delta.text or ""
             case "message_delta" if event.usage is not None:
-                self._output_tokens = event.usage.output_tokens
+                self._record(event.usage)
             case "message_stop":
                 self.finished = True
-                self.usage = plausible_usage(self._input_tokens, self._output_tokens)
+                self.usage = _usage(self._usage)
             case "error":
                 raise self._error(event.error.type)
         return ""
+
+    def _record(self, usage: _Usage) -> None:
+        """The latest value of each count wins; one an event leaves out keeps what an earlier event said."""
+        reported = {name: count for name, count in msgspec.structs.asdict(usage).items() if count is not None}
+        self._usage = msgspec.structs.replace(self._usage, **reported)
 
     def _error(self, kind: str) -> UpstreamError | ProviderUnavailable:
         if kind == "overloaded_error" and not self._produced_text:
             return ProviderUnavailable("anthropic is overloaded.")
         return UpstreamError(f"anthropic reported {kind or 'an error'} mid-stream.")
+
+
+def _usage(usage: _Usage) -> UsageReport | None:
+    """Anthropic reports the prompt in three parts; creditgate's `input_tokens` is their sum."""
+    parts = (usage.input_tokens, usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0)
+    match [token_count(part) for part in parts]:
+        case [int(uncached), int(read), int(written)]:
+            return plausible_usage(
+                uncached + read + written, usage.output_tokens, cached_input_tokens=read, cache_write_tokens=written
+            )
+    return None

@@ -6,7 +6,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import ClassVar, TypeGuard, TypeVar
+from typing import ClassVar, TypeVar
 
 import httpx
 import msgspec
@@ -187,15 +187,30 @@ def decode_payload(decoder: msgspec.json.Decoder[ChunkT], data: bytes, vendor: s
         raise UpstreamError(f"{vendor} sent a payload that is not a valid JSON event.") from exc
 
 
-def plausible_usage(input_tokens: object, output_tokens: object) -> UsageReport | None:
-    """The vendor's counts, or None when either is not a sane token count (the caller then counts itself)."""
-    if _is_token_count(input_tokens) and _is_token_count(output_tokens):
-        return UsageReport(input_tokens=input_tokens, output_tokens=output_tokens)
+def plausible_usage(
+    input_tokens: object,
+    output_tokens: object,
+    *,
+    cached_input_tokens: object = None,
+    cache_write_tokens: object = None,
+    reasoning_tokens: object = None,
+) -> UsageReport | None:
+    """The vendor's counts (an absent detail is 0), or None when one is not a sane token count or a part exceeds
+    the total it is part of: the caller then counts itself, as a report that contradicts itself is not trusted."""
+    details = (0 if count is None else count for count in (cached_input_tokens, cache_write_tokens, reasoning_tokens))
+    match [token_count(count) for count in (input_tokens, output_tokens, *details)]:
+        case [int(prompt), int(answer), int(cached), int(written), int(reasoning)] if (
+            cached + written <= prompt and reasoning <= answer
+        ):
+            return UsageReport(prompt, answer, cached, written, reasoning)
     return None
 
 
-def _is_token_count(value: object) -> TypeGuard[int]:
-    return type(value) is int and 0 <= value <= MAX_PLAUSIBLE_TOKENS
+def token_count(value: object) -> int | None:
+    """`value` if it is a sane token count."""
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PLAUSIBLE_TOKENS else None
+    )
 
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:
