@@ -222,9 +222,7 @@ class CompareText:
                 Order(principal, profile.model, messages, json_output=True, kind=GenerationKind.COMPARISON)
             )
             outcome = await run.outcome()
-            usage = Usage(
-                usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
-            )
+            usage += outcome.usage
             cost += outcome.cost
             if outcome.error is not None:
                 raise outcome.error
