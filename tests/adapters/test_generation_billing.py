@@ -166,7 +166,7 @@ async def test_a_cached_prompt_cheaper_than_its_precharge_gets_the_difference_ba
     await billing.start(start)
     usage = Usage(42, 2, cached_input_tokens=41, reasoning_tokens=1)
     cost = CACHED_PRICING.cost(usage)
-    assert str(precharge) == "8.4" and str(cost) == "1.42"
+    assert (str(precharge), str(cost)) == ("8.4", "1.42")
     balance = await billing.settle(_settlement(start.generation_id, GenerationStatus.COMPLETED, usage, cost))
     assert balance == Credits(100_000_000) - cost
     assert await _spent(clean_db, api_key) == cost.micros

@@ -99,7 +99,7 @@ class ComparisonView(msgspec.Struct, frozen=True, kw_only=True):
         "scale": 10,
         "explanation": "Same facts (1889, about 330 m); the text adds that the tower is in Paris.",
         "model": "gemini-flash",
-        "usage": {"input_tokens": 62, "output_tokens": 28},
+        "usage": UsageView.example | {"input_tokens": 62, "output_tokens": 28},
         "cost": "0.9",
         "balance": "11.3",
     }
