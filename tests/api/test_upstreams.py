@@ -369,6 +369,24 @@ async def test_the_score_is_parsed_robustly_and_every_attempt_billed(
     assert await generation_violations(clean_db) == []
 
 
+async def test_a_comparison_reports_and_bills_the_cached_prompt_tokens_of_its_attempts(
+    http: httpx.AsyncClient,
+    upstream: FakeUpstream,
+    comparer: tuple[str, str],
+    cached_pricing: str,
+    clean_db: AsyncEngine,
+) -> None:
+    key_token, reference_id = comparer
+    upstream.answers = [cached_answer("no score", CACHED_USAGE), cached_answer('{"score": 7}', CACHED_USAGE)]
+    response = await http.post(f"/api/v1/compare/{reference_id}", json={"text": "dGV4dA=="}, headers=bearer(key_token))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["usage"] == {name: 2 * count for name, count in CACHED_USAGE_VIEW.items()}
+    assert result["cost"] == str(CACHED_PRICE.cost(CACHED_USAGE) + CACHED_PRICE.cost(CACHED_USAGE))
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
 async def test_an_unusable_score_after_the_retry_is_502_and_still_billed(
     http: httpx.AsyncClient, upstream: FakeUpstream, comparer: tuple[str, str], clean_db: AsyncEngine, token: str
 ) -> None:
