@@ -107,5 +107,11 @@ class Pricing:
             + self.output_cost(usage.output_tokens)
         )
 
+    def most_cost(self, input_tokens: int, output_tokens: int) -> Credits:
+        """The most this prompt and output can cost however the provider's cache serves the prompt: every prompt
+        token at the highest of its prices (within the micro-credit each class rounds up on its own)."""
+        highest = max(self.input_credits, self.cached_input_price, self.cache_write_price)
+        return self._class_cost(input_tokens, highest) + self.output_cost(output_tokens)
+
     def _class_cost(self, tokens: int, price: Credits) -> Credits:
         return Credits(_ceil_div(tokens * price.micros, self.unit_tokens))

@@ -66,6 +66,19 @@ def test_non_zero_usage_at_non_zero_prices_costs_at_least_one_micro(unit: int, p
     assert (pricing.cost(usage).micros >= 1) == (usage.input_tokens + usage.output_tokens > 0)
 
 
+@settings(max_examples=2000)
+@given(pricing=pricings, usage=usages())
+def test_the_most_cost_bounds_every_way_the_cache_can_serve_the_prompt(pricing: Pricing, usage: Usage) -> None:
+    """Up to the micro-credit each of the two other prompt classes may round up on its own."""
+    assert pricing.cost(usage) <= pricing.most_cost(usage.input_tokens, usage.output_tokens) + Credits(2)
+
+
+def test_the_most_cost_prices_the_prompt_at_its_dearest() -> None:
+    pricing = Pricing(100, Credits.whole(20), Credits.whole(10), Credits.whole(2), Credits.whole(25))
+    assert str(pricing.most_cost(100, 10)) == "26"
+    assert pricing.most_cost(100, 10) == pricing.cost(Usage(100, 10, cache_write_tokens=100))
+
+
 @settings(max_examples=500)
 @given(pricing=pricings, usage=usages())
 def test_unset_cache_prices_are_the_input_price(pricing: Pricing, usage: Usage) -> None:
