@@ -25,15 +25,15 @@ CachePriceText = Annotated[
 ]
 
 
-class PricingView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class PricingView(msgspec.Struct, frozen=True, kw_only=True):
     """`cached_input_credits` / `cache_write_credits` are present only when set; absent, those prompt tokens
     cost `input_credits`."""
 
     unit_tokens: int
     input_credits: CreditsText
     output_credits: CreditsText
-    cached_input_credits: CreditsText | None = None
-    cache_write_credits: CreditsText | None = None
+    cached_input_credits: CreditsText | msgspec.UnsetType = msgspec.UNSET
+    cache_write_credits: CreditsText | msgspec.UnsetType = msgspec.UNSET
 
     example: ClassVar[dict[str, Any]] = {"unit_tokens": 100, "input_credits": "20", "output_credits": "20"}
 
@@ -75,8 +75,8 @@ class PricingInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         )
 
 
-def _text(price: Credits | None) -> str | None:
-    return None if price is None else str(price)
+def _text(price: Credits | None) -> str | msgspec.UnsetType:
+    return msgspec.UNSET if price is None else str(price)
 
 
 def _parsed(text: str | None, field: str) -> Credits | None:
