@@ -1,6 +1,7 @@
 """Output tokens as billed: never above `max_tokens`, exact on the simulator whatever ends the run, and counted
 lazily (at checkpoints and at settlement) on the text the provider sent when it counts nothing itself."""
 
+import dataclasses
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 
@@ -11,8 +12,10 @@ from adapters.llm.simulator import SimulatorProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from application.generations.run import GenerationPolicy
 from application.ports.llm import ChatMessage, CompletionRequest, StreamEvent, TextDelta, UsageReport
+from domain.credits import Credits
 from domain.generation import GenerationStatus, UsageSource
-from tests.support.generation_runs import RecordingBilling, deltas_of, generation_run
+from domain.pricing import Usage
+from tests.support.generation_runs import MODEL, RecordingBilling, deltas_of, generation_run
 
 _EVERY_TWO_DELTAS = GenerationPolicy(checkpoint_tokens=2, checkpoint_interval=timedelta(hours=1))
 
@@ -68,6 +71,29 @@ async def test_a_provider_reporting_more_than_max_tokens_is_billed_max_tokens() 
     await run.outcome()
     (settlement,) = billing.settlements
     assert (settlement.usage.output_tokens, settlement.usage_source) == (8, UsageSource.PROVIDER)
+
+
+async def test_the_providers_token_classes_are_billed_at_their_prices() -> None:
+    """All of the provider's counts settle the run; reasoning, part of the output, is capped with it."""
+    billing = RecordingBilling()
+    cached = dataclasses.replace(MODEL, pricing=dataclasses.replace(MODEL.pricing, cached_input_credits=Credits(100)))
+    report = UsageReport(300, 50, cached_input_tokens=250, cache_write_tokens=40, reasoning_tokens=30)
+    outcome = await generation_run(_deltas(["a"], report), billing, max_tokens=20, model=cached).outcome()
+    (settlement,) = billing.settlements
+    assert settlement.usage == Usage(300, 20, cached_input_tokens=250, cache_write_tokens=40, reasoning_tokens=20)
+    assert settlement.cost == outcome.cost == Credits(10 * 1000 + 250 * 100 + 40 * 1000 + 20 * 2000)
+
+
+async def test_a_cancelled_run_bills_its_counted_prompt_at_the_input_price() -> None:
+    """The provider reports its cache only at the end: a run cut short knows nothing of it."""
+    billing = RecordingBilling()
+    report = UsageReport(300, 5, cached_input_tokens=250)
+    run = generation_run(_deltas(["a", "b", "c"], report), billing, max_tokens=20)
+    await run.open()
+    await run.aclose()
+    (settlement,) = billing.settlements
+    assert (settlement.status, settlement.usage_source) == (GenerationStatus.CANCELLED, UsageSource.COUNTER)
+    assert settlement.usage.cached_input_tokens == 0
 
 
 @given(max_tokens=st.integers(1, 50), read=st.integers(1, 60))

@@ -52,13 +52,14 @@ def generation_run(
     max_tokens: int = 10,
     counter: TokenCounter | None = None,
     policy: GenerationPolicy | None = None,
+    model: CatalogModel = MODEL,
 ) -> GenerationRun:
     return GenerationRun(
         generation_id=uuid4(),
         created_at=SystemClock().now(),
         max_tokens=max_tokens,
         api_key=None,
-        model=MODEL,
+        model=model,
         events=events,
         counter=counter or ApproximateTokenCounter(),
         input_tokens=7,
