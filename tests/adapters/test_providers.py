@@ -343,6 +343,8 @@ async def test_each_vendors_usage_shape_is_mapped_exactly(
         ("openai", '{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":"5"}}'),
         ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":-1,"output_tokens":3}'),
         ("anthropic", '{"input_tokens":1,"cache_creation_input_tokens":true,"output_tokens":3}'),
+        ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":false,"output_tokens":3}'),
+        ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"thoughtsTokenCount":false}'),
         ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":10000000,"output_tokens":3}'),
         ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"cachedContentTokenCount":11}'),
         ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"thoughtsTokenCount":-2}'),

@@ -115,8 +115,8 @@ class _AnthropicReader(WireReader):
 
 def _usage(usage: _Usage) -> UsageReport | None:
     """Anthropic reports the prompt in three parts; creditgate's `input_tokens` is their sum."""
-    parts = (usage.input_tokens, usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0)
-    match [token_count(part) for part in parts]:
+    parts = (usage.cache_read_input_tokens, usage.cache_creation_input_tokens)
+    match [token_count(usage.input_tokens), *(token_count(part, absent=0) for part in parts)]:
         case [int(uncached), int(read), int(written)]:
             return plausible_usage(
                 uncached + read + written, usage.output_tokens, cached_input_tokens=read, cache_write_tokens=written

@@ -97,7 +97,7 @@ class _GeminiReader(WireReader):
 
 
 def _usage(usage: _UsageMetadata) -> UsageReport | None:
-    answer, thoughts = token_count(usage.candidates_token_count), token_count(usage.thoughts_token_count or 0)
+    answer, thoughts = token_count(usage.candidates_token_count), token_count(usage.thoughts_token_count, absent=0)
     if answer is None or thoughts is None:
         return None
     return plausible_usage(

@@ -197,8 +197,9 @@ def plausible_usage(
 ) -> UsageReport | None:
     """The vendor's counts (an absent detail is 0), or None when one is not a sane token count or a part exceeds
     the total it is part of: the caller then counts itself, as a report that contradicts itself is not trusted."""
-    details = (0 if count is None else count for count in (cached_input_tokens, cache_write_tokens, reasoning_tokens))
-    match [token_count(count) for count in (input_tokens, output_tokens, *details)]:
+    totals = (token_count(count) for count in (input_tokens, output_tokens))
+    details = (token_count(count, absent=0) for count in (cached_input_tokens, cache_write_tokens, reasoning_tokens))
+    match [*totals, *details]:
         case [int(prompt), int(answer), int(cached), int(written), int(reasoning)] if (
             cached + written <= prompt and reasoning <= answer
         ):
@@ -206,11 +207,13 @@ def plausible_usage(
     return None
 
 
-def token_count(value: object) -> int | None:
-    """`value` if it is a sane token count."""
-    return (
-        value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PLAUSIBLE_TOKENS else None
-    )
+def token_count(value: object, *, absent: int | None = None) -> int | None:
+    """`value` if it is a sane token count, `absent` if the vendor left it out, None otherwise."""
+    if value is None:
+        return absent
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PLAUSIBLE_TOKENS:
+        return None
+    return value
 
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:
