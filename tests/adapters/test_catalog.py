@@ -63,6 +63,18 @@ async def test_an_added_model_reads_back_equal(catalog: PgCatalog, session: Asyn
     assert await catalog.get("m:1.x") == added
 
 
+@pytest.mark.parametrize(
+    ("cached", "written"), [(Credits(0), None), (None, Credits.parse("3.125")), (Credits(1), Credits(10**10))]
+)
+async def test_cache_prices_read_back_and_an_unset_one_stays_unset(
+    catalog: PgCatalog, session: AsyncSession, cached: Credits | None, written: Credits | None
+) -> None:
+    pricing = dataclasses.replace(_model("m").pricing, cached_input_credits=cached, cache_write_credits=written)
+    model = dataclasses.replace(_model("m"), pricing=pricing)
+    await _add_committed(catalog, session, model)
+    assert await catalog.get("m") == model
+
+
 async def test_a_taken_id_raises_model_exists_and_the_transaction_goes_on(
     catalog: PgCatalog, session: AsyncSession
 ) -> None:

@@ -488,6 +488,8 @@ async def test_key_billing_and_activity(world: World) -> None:
     assert billing["typeid"] == "essay"
     assert billing["by_model"][0]["key"] == "gemini-flash"
     assert billing["credits_spent"] == billing["by_model"][0]["credits"]
+    for count in ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+        assert billing[count] == billing["by_model"][0][count], count
     assert billing["last_used_at"]
     old = await world.client.get(
         f"/api/v1/billing/{key['api_key']}?from=2000-01-01&to=2000-02-01", headers=bearer(world.user)

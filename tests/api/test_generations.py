@@ -71,6 +71,11 @@ async def test_a_stream_sends_start_deltas_and_done_each_with_an_id(
     done = json.loads(events[-1].data)
     assert done["usage"]["output_tokens"] == 5
     assert {"id", "usage", "cost", "balance"} <= done.keys()
+    assert {key: done["usage"][key] for key in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")} == {
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert await generation_violations(clean_db) == []
 
 
@@ -266,6 +271,7 @@ async def test_admin_usage_groups_spend_and_tokens(client: AsyncTestClient[Lites
     by_model = {row["key"]: row for row in report["items"]}
     assert by_model["dr14"]["requests"] == 2
     assert by_model["gemini-flash"]["output_tokens"] == 4
+    assert by_model["gemini-flash"].keys() >= {"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"}
     assert report["items"][0]["key"] == "dr14"
     empty = await client.get("/api/v1/admin/usage?group_by=user&from=2000-01-01&to=2000-01-02", headers=bearer(admin))
     assert empty.json()["items"] == []

@@ -24,9 +24,9 @@ from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
 from tests.support.settings import replace_settings
 
-DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
-
 HELLO = [{"role": "user", "content": "Say hello"}]
+DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+GEMINI_FLASH = Pricing(100, Credits.whole(1), Credits.whole(1))
 
 
 @pytest.fixture
@@ -60,6 +60,12 @@ async def test_a_non_streaming_completion(base_url: str, settings: Settings) -> 
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 7
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
+    assert completion.usage.prompt_tokens_details is not None
+    assert completion.usage.prompt_tokens_details.cached_tokens == 0
+    assert completion.usage.completion_tokens_details is not None
+    assert completion.usage.completion_tokens_details.reasoning_tokens == 0
+    # dr14: 100 tokens = 20 credits; the billed cost, as a decimal string
+    assert (completion.usage.model_extra or {})["cost"] == str(DR14.cost(Usage(completion.usage.prompt_tokens, 7)))
 
 
 async def test_a_streaming_completion_with_usage(base_url: str, settings: Settings) -> None:
@@ -75,8 +81,10 @@ async def test_a_streaming_completion_with_usage(base_url: str, settings: Settin
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
-    assert chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens == 6
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == 6
+    assert (usage.model_extra or {})["cost"] == str(GEMINI_FLASH.cost(Usage(usage.prompt_tokens, 6)))
 
 
 async def test_no_balance_is_an_openai_style_error(base_url: str, settings: Settings) -> None:

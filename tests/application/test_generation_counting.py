@@ -1,6 +1,7 @@
 """Output tokens as billed: never above `max_tokens`, exact on the simulator whatever ends the run, and counted
 lazily (at checkpoints and at settlement) on the text the provider sent when it counts nothing itself."""
 
+import dataclasses
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 
@@ -21,9 +22,11 @@ from application.ports.llm import (
     ToolCallDelta,
     UsageReport,
 )
+from domain.credits import Credits
 from domain.generation import GenerationStatus, UsageSource
+from domain.pricing import Usage
 from tests.support.fakes import Fakes
-from tests.support.generation_runs import deltas_of, generation_run
+from tests.support.generation_runs import MODEL, deltas_of, generation_run
 
 _EVERY_TWO_DELTAS = GenerationPolicy(checkpoint_tokens=2, checkpoint_interval=timedelta(hours=1))
 
@@ -79,6 +82,30 @@ async def test_a_provider_reporting_more_than_max_tokens_is_billed_max_tokens() 
     await run.outcome()
     (settlement,) = fakes.billing.settlements
     assert (settlement.usage.output_tokens, settlement.usage_source) == (8, UsageSource.PROVIDER)
+
+
+async def test_the_providers_token_classes_are_billed_at_their_prices() -> None:
+    """All of the provider's counts settle the run; reasoning, part of the output, is capped with it."""
+    fakes = Fakes()
+    cached = dataclasses.replace(MODEL, pricing=dataclasses.replace(MODEL.pricing, cached_input_credits=Credits(100)))
+    report = UsageReport(300, 50, cached_input_tokens=250, cache_write_tokens=40, reasoning_tokens=30)
+    run = await generation_run(_deltas(["a"], report), fakes, max_tokens=20, model=cached)
+    outcome = await run.outcome()
+    (settlement,) = fakes.billing.settlements
+    assert settlement.usage == Usage(300, 20, cached_input_tokens=250, cache_write_tokens=40, reasoning_tokens=20)
+    assert settlement.cost == outcome.cost == Credits(10 * 1000 + 250 * 100 + 40 * 1000 + 20 * 2000)
+
+
+async def test_a_cancelled_run_bills_its_counted_prompt_at_the_input_price() -> None:
+    """The provider reports its cache only at the end: a run cut short knows nothing of it."""
+    fakes = Fakes()
+    report = UsageReport(300, 5, cached_input_tokens=250)
+    run = await generation_run(_deltas(["a", "b", "c"], report), fakes, max_tokens=20)
+    await run.open()
+    await run.aclose()
+    (settlement,) = fakes.billing.settlements
+    assert (settlement.status, settlement.usage_source) == (GenerationStatus.CANCELLED, UsageSource.COUNTER)
+    assert settlement.usage.cached_input_tokens == 0
 
 
 @given(max_tokens=st.integers(1, 50), read=st.integers(1, 60))

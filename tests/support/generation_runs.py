@@ -50,6 +50,7 @@ async def generation_run(
     max_tokens: int = 10,
     counter: TokenCounter | None = None,
     policy: GenerationPolicy | None = None,
+    model: CatalogModel = MODEL,
 ) -> GenerationRun:
     policy = policy or GenerationPolicy()
     start = await started(fakes, max_tokens=max_tokens, lease=policy.lease)
@@ -58,7 +59,7 @@ async def generation_run(
         created_at=start.created_at,
         max_tokens=max_tokens,
         api_key=None,
-        model=MODEL,
+        model=model,
         events=events,
         counter=counter or ApproximateTokenCounter(),
         input_tokens=INPUT_TOKENS,

@@ -45,9 +45,21 @@ class _Choice(msgspec.Struct):
     finish_reason: str | None = None
 
 
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: object = None
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: object = None
+
+
 class _Usage(msgspec.Struct):
+    """`prompt_tokens` includes the cached ones, `completion_tokens` the reasoning ones."""
+
     prompt_tokens: object = None
     completion_tokens: object = None
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
 
 
 class _Chunk(msgspec.Struct):
@@ -173,8 +185,14 @@ class _OpenAIReader(WireReader):
         chunk = decode_payload(_DECODER, data, OpenAIChatProvider.vendor)
         if chunk.error is not None:
             raise UpstreamError("openai reported an error mid-stream.")
-        if chunk.usage is not None:
-            self.usage = plausible_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        if (usage := chunk.usage) is not None:
+            prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
+            self.usage = plausible_usage(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cached_input_tokens=None if prompt is None else prompt.cached_tokens,
+                reasoning_tokens=None if completion is None else completion.reasoning_tokens,
+            )
         if not chunk.choices:
             return []
         choice = chunk.choices[0]

@@ -20,6 +20,8 @@ _COLUMNS = (
     models.c.unit_tokens,
     models.c.input_credits,
     models.c.output_credits,
+    models.c.cached_input_credits,
+    models.c.cache_write_credits,
     models.c.max_output_tokens,
     models.c.enabled,
 )
@@ -31,10 +33,24 @@ def _model(m: RowMapping) -> CatalogModel:
         provider=m["provider"],
         upstream_model=m["upstream_model"],
         description=m["description"],
-        pricing=Pricing(m["unit_tokens"], Credits(m["input_credits"]), Credits(m["output_credits"])),
+        pricing=Pricing(
+            m["unit_tokens"],
+            Credits(m["input_credits"]),
+            Credits(m["output_credits"]),
+            cached_input_credits=_price(m["cached_input_credits"]),
+            cache_write_credits=_price(m["cache_write_credits"]),
+        ),
         max_output_tokens=m["max_output_tokens"],
         enabled=m["enabled"],
     )
+
+
+def _price(micros: int | None) -> Credits | None:
+    return None if micros is None else Credits(micros)
+
+
+def _micros(price: Credits | None) -> int | None:
+    return None if price is None else price.micros
 
 
 def _values(model: CatalogModel) -> dict[str, object]:
@@ -45,6 +61,8 @@ def _values(model: CatalogModel) -> dict[str, object]:
         "unit_tokens": model.pricing.unit_tokens,
         "input_credits": model.pricing.input_credits.micros,
         "output_credits": model.pricing.output_credits.micros,
+        "cached_input_credits": _micros(model.pricing.cached_input_credits),
+        "cache_write_credits": _micros(model.pricing.cache_write_credits),
         "max_output_tokens": model.max_output_tokens,
         "enabled": model.enabled,
     }

@@ -21,6 +21,9 @@ _COLUMNS = (
     generations.c.status,
     generations.c.input_tokens,
     generations.c.output_tokens,
+    generations.c.cached_input_tokens,
+    generations.c.cache_write_tokens,
+    generations.c.reasoning_tokens,
     generations.c.cost,
     generations.c.created_at,
     generations.c.finished_at,
@@ -28,6 +31,7 @@ _COLUMNS = (
     generations.c.api_key,
     generations.c.error_code,
 )
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 _GROUP_COLUMNS = {
     UsageGrouping.USER: generations.c.user_id,
     UsageGrouping.MODEL: generations.c.model,
@@ -42,7 +46,7 @@ def _generation(m: RowMapping) -> Generation:
         kind=GenerationKind(m["kind"]),
         model=m["model"],
         status=GenerationStatus(m["status"]),
-        usage=Usage(m["input_tokens"], m["output_tokens"]),
+        usage=Usage(*(m[name] for name in _USAGE_COUNTS)),
         cost=Credits(m["cost"]),
         created_at=m["created_at"],
         finished_at=m["finished_at"],
@@ -113,8 +117,7 @@ class PgGenerationRecords(GenerationRecords):
             select(
                 key.label("key"),
                 func.count().label("requests"),
-                func.coalesce(func.sum(generations.c.input_tokens), 0).label("input_tokens"),
-                func.coalesce(func.sum(generations.c.output_tokens), 0).label("output_tokens"),
+                *(func.coalesce(func.sum(generations.c[name]), 0).label(name) for name in _USAGE_COUNTS),
                 func.coalesce(spent, 0).label("credits"),
             )
             .where(*conditions)
@@ -129,8 +132,7 @@ class PgGenerationRecords(GenerationRecords):
             UsageTotal(
                 key=None if row.key is None else str(row.key),
                 requests=row.requests,
-                input_tokens=int(row.input_tokens),
-                output_tokens=int(row.output_tokens),
+                usage=Usage(*(int(row._mapping[name]) for name in _USAGE_COUNTS)),
                 credits=Credits(int(row.credits)),
             )
             for row in (await self._session.execute(query)).all()

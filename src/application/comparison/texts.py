@@ -111,7 +111,7 @@ class ComparisonView(msgspec.Struct, frozen=True, kw_only=True):
         "scale": 10,
         "explanation": "Same facts (1889, about 330 m); the text adds that the tower is in Paris.",
         "model": "gemini-flash",
-        "usage": {"input_tokens": 62, "output_tokens": 28},
+        "usage": UsageView.example | {"input_tokens": 62, "output_tokens": 28},
         "cost": "0.9",
         "balance": "11.3",
     }
@@ -234,9 +234,7 @@ class CompareText:
                 Order(principal, profile.model, messages, options=JSON_ANSWER, kind=GenerationKind.COMPARISON)
             )
             outcome = await run.whole_answer()
-            usage = Usage(
-                usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
-            )
+            usage += outcome.usage
             cost += outcome.cost
             if (parsed := parse_score(outcome.output, profile)) is not None:
                 score, explanation = parsed

@@ -22,6 +22,7 @@ from application.ports.llm import (
     ToolChoice,
 )
 from application.ports.security import IdentityProvider
+from application.views import CreditsText
 from domain.errors import InvalidInput
 
 _ROLES: dict[str, Role] = {
@@ -247,12 +248,41 @@ class Choice(msgspec.Struct, frozen=True):
     example: ClassVar[dict[str, Any]] = {"index": 0, "message": ChatMessageOut.example, "finish_reason": "stop"}
 
 
-class CompletionUsage(msgspec.Struct, frozen=True):
+class PromptTokensDetails(msgspec.Struct, frozen=True):
+    """`cached_tokens` as OpenAI reports them; `cache_write_tokens` (prompt tokens written to the provider's
+    cache, which OpenAI's own API does not report) as OpenRouter does."""
+
+    cached_tokens: int
+    cache_write_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"cached_tokens": 0, "cache_write_tokens": 0}
+
+
+class CompletionTokensDetails(msgspec.Struct, frozen=True):
+    reasoning_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"reasoning_tokens": 0}
+
+
+class CompletionUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """OpenAI's usage: `prompt_tokens` include the cached ones, `completion_tokens` the reasoning ones. `cost`
+    (credits, a decimal string) is what the generation was billed."""
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    completion_tokens_details: CompletionTokensDetails
+    cost: CreditsText
 
-    example: ClassVar[dict[str, Any]] = {"prompt_tokens": 24, "completion_tokens": 19, "total_tokens": 43}
+    example: ClassVar[dict[str, Any]] = {
+        "prompt_tokens": 24,
+        "completion_tokens": 19,
+        "total_tokens": 43,
+        "prompt_tokens_details": PromptTokensDetails.example,
+        "completion_tokens_details": CompletionTokensDetails.example,
+        "cost": "0.43",
+    }
 
 
 class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
@@ -321,6 +351,9 @@ def completion_usage(outcome: Outcome) -> CompletionUsage:
         prompt_tokens=usage.input_tokens,
         completion_tokens=usage.output_tokens,
         total_tokens=usage.input_tokens + usage.output_tokens,
+        prompt_tokens_details=PromptTokensDetails(usage.cached_input_tokens, usage.cache_write_tokens),
+        completion_tokens_details=CompletionTokensDetails(usage.reasoning_tokens),
+        cost=str(outcome.cost),
     )
 
 

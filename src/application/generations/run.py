@@ -269,6 +269,9 @@ class GenerationRun:
             status=status.value,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             cost=str(cost),
             already_settled=balance is None,
         )
@@ -289,7 +292,14 @@ class GenerationRun:
         reported = self._reported
         if self._exhausted and reported is not None:
             output_tokens = min(reported.output_tokens, self.started.max_tokens)
-            return Usage(reported.input_tokens, output_tokens), UsageSource.PROVIDER
+            usage = Usage(
+                input_tokens=reported.input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=reported.cached_input_tokens,
+                cache_write_tokens=reported.cache_write_tokens,
+                reasoning_tokens=min(reported.reasoning_tokens, output_tokens),
+            )
+            return usage, UsageSource.PROVIDER
         return Usage(self._input_tokens, self._tally.tokens()), UsageSource.COUNTER
 
 

@@ -105,8 +105,11 @@ def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 _STRING = {"type": "string"}
 _CREDITS = {"type": "string", "pattern": CREDITS}
+_TOKENS = {"type": "integer", "minimum": 0}
 _USAGE = _closed(
-    {"input_tokens": {"type": "integer", "minimum": 0}, "output_tokens": {"type": "integer", "minimum": 0}}
+    dict.fromkeys(
+        ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens"), _TOKENS
+    )
 )
 _GENERATION_ID = {"type": "string", "format": "uuid"}
 

@@ -14,15 +14,11 @@ from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Message, Receive, Scope, Send
 
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from application.generations.views import UsageView
 from entrypoints.http.request_context import WIRE_SEND
 
 _ENCODE = msgspec.json.Encoder().encode
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class UsageData(msgspec.Struct, frozen=True):
-    input_tokens: int
-    output_tokens: int
 
 
 class StartData(msgspec.Struct, frozen=True):
@@ -36,14 +32,14 @@ class DeltaData(msgspec.Struct, frozen=True):
 
 class DoneData(msgspec.Struct, frozen=True):
     id: UUID
-    usage: UsageData
+    usage: UsageView
     cost: str
     balance: str | None
 
 
 class ErrorData(msgspec.Struct, frozen=True):
     id: UUID
-    usage: UsageData
+    usage: UsageView
     cost: str
     code: str
     detail: str
@@ -100,7 +96,7 @@ async def _frames(run: GenerationRun) -> AsyncIterator[bytes]:
 
 
 def _final(outcome: Outcome) -> tuple[bytes, DoneData | ErrorData]:
-    usage = UsageData(outcome.usage.input_tokens, outcome.usage.output_tokens)
+    usage = UsageView.of(outcome.usage)
     cost = str(outcome.cost)
     if outcome.error is None:
         balance = None if outcome.balance is None else str(outcome.balance)

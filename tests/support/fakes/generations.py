@@ -202,8 +202,7 @@ def _totals(generations: Sequence[Generation], group: Callable[[Generation], str
         UsageTotal(
             key=key,
             requests=len(members),
-            input_tokens=sum(g.usage.input_tokens for g in members),
-            output_tokens=sum(g.usage.output_tokens for g in members),
+            usage=sum((g.usage for g in members[1:]), members[0].usage),
             credits=sum((g.cost for g in members), Credits.zero()),
         )
         for key, members in groups.items()
