@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
-from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
 from domain.errors import (
@@ -89,17 +88,13 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     }
 
 
-def problem_response(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-    )
+def status_for(error: type[DomainError]) -> int:
+    """The status of an error class: the entry of its nearest ancestor in `STATUS_BY_ERROR`."""
+    return next((STATUS_BY_ERROR[cls] for cls in error.__mro__ if cls in STATUS_BY_ERROR), 400)
 
 
 def status_of(error: DomainError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
+    return status_for(type(error))
 
 
 def _problem(
@@ -190,9 +185,3 @@ def to_problem(error: Exception) -> ProblemDetailsException:
 
 def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=PROBLEM_CONVERTERS))
-
-
-UNAUTHENTICATED = {401: problem_response("Missing, invalid or expired token, or an inactive user")}
-ADMIN_ONLY = {**UNAUTHENTICATED, 403: problem_response("Not an admin (`forbidden`)")}
-INVALID = {422: problem_response("Invalid input (`validation_error`, with `errors`)")}
-NOT_FOUND = {404: problem_response("No such resource (`not_found`)")}

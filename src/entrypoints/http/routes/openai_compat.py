@@ -1,7 +1,7 @@
 """`/v1`: the OpenAI-compatible surface, with OpenAI's error shape `{"error": {message, type, code}}`."""
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
@@ -14,14 +14,16 @@ from application.generations.openai_chat import (
     ChatCompletion,
     ChatCompletionRequest,
     ChatCompletions,
+    CompletionUsage,
     completion_id,
     completion_usage,
     finish_reason,
 )
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
 from entrypoints.http.guards import require_user
-from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
+from entrypoints.http.openapi import ERROR_BODY, ErrorBody, ServerSentEvents, declared
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
+from entrypoints.http.routes.generations import GENERATION_ERRORS
 from entrypoints.http.sse import EventStream
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -38,6 +40,71 @@ _ERROR_TYPES = {
 }
 
 
+class OpenAIErrorDetail(msgspec.Struct, frozen=True):
+    message: str
+    type: str
+    code: str
+
+    example: ClassVar[dict[str, Any]] = {
+        "message": "The balance does not cover this request.",
+        "type": "insufficient_quota",
+        "code": "insufficient_balance",
+    }
+
+
+class OpenAIError(msgspec.Struct, frozen=True):
+    """OpenAI's error shape, as the `/v1` surface answers every error."""
+
+    error: OpenAIErrorDetail
+
+    example: ClassVar[dict[str, Any]] = {"error": OpenAIErrorDetail.example}
+
+
+class ChunkDelta(msgspec.Struct, frozen=True, omit_defaults=True):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {"role": "assistant", "content": "Hold papers"}
+
+
+class ChunkChoice(msgspec.Struct, frozen=True):
+    index: int
+    delta: ChunkDelta
+    finish_reason: Literal["stop", "length"] | None
+
+    example: ClassVar[dict[str, Any]] = {"index": 0, "delta": ChunkDelta.example, "finish_reason": None}
+
+
+class ChatCompletionChunk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One `chat.completion.chunk`; the last one, with `stream_options.include_usage`, has no choices but the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: CompletionUsage | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "id": ChatCompletion.example["id"],
+        "object": "chat.completion.chunk",
+        "created": ChatCompletion.example["created"],
+        "model": "gemini-flash",
+        "choices": [ChunkChoice.example],
+    }
+
+
+CHAT_COMPLETION_CHUNKS = ServerSentEvents(
+    description="One `chat.completion.chunk` (or an `error`) as `data:`, and finally `data: [DONE]`",
+    events={"message": (ChatCompletionChunk, OpenAIError)},
+    last="[DONE]",
+    examples=[
+        {"event": "message", "data": _ENCODE(ChatCompletionChunk.example).decode()},
+        {"event": "message", "data": "[DONE]"},
+    ],
+)
+
+
 @post(
     "/chat/completions",
     status_code=HTTP_200_OK,
@@ -48,11 +115,8 @@ _ERROR_TYPES = {
             description="The completion; with `stream: true`, `text/event-stream` chunks instead",
             generate_examples=False,
         ),
-        402: ResponseSpec(None, description="`insufficient_balance`"),
-        404: ResponseSpec(None, description="`model_not_found`"),
-        502: ResponseSpec(None, description="`upstream_error`"),
     },
-    opt={"event_stream": CHAT_COMPLETION_CHUNKS},
+    opt=declared(*GENERATION_ERRORS, events=CHAT_COMPLETION_CHUNKS),
 )
 @inject
 async def chat_completions(
@@ -74,43 +138,47 @@ async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[b
             first = False
             yield b'%b%b"content":%b},"finish_reason":null}]}\r\n\r\n' % (head, role, _ENCODE(event.text))
         elif isinstance(event, Started):
-            base = _chunk_base(event)
-            head = b"data: " + _ENCODE(base)[:-1] + b',"choices":[{"index":0,"delta":{'
+            # `choices` is the chunk's last field written (`usage` is omitted): its `[]}` opens the one choice
+            head = b"data: " + _ENCODE(_chunk(event, []))[: -len(b"[]}")] + b'[{"index":0,"delta":{'
         elif isinstance(event, Finished):
             for payload in _final_chunks(run.started, event.outcome, include_usage=include_usage):
                 yield b"data: %b\r\n\r\n" % _ENCODE(payload)
     yield b"data: [DONE]\r\n\r\n"
 
 
-def _chunk_base(started: Started) -> dict[str, Any]:
-    return {
-        "id": completion_id(started),
-        "object": "chat.completion.chunk",
-        "created": int(started.created_at.timestamp()),
-        "model": started.model_id,
-    }
+def _chunk(started: Started, choices: list[ChunkChoice], usage: CompletionUsage | None = None) -> ChatCompletionChunk:
+    return ChatCompletionChunk(
+        id=completion_id(started),
+        object="chat.completion.chunk",
+        created=int(started.created_at.timestamp()),
+        model=started.model_id,
+        choices=choices,
+        usage=usage,
+    )
 
 
-def _final_chunks(started: Started, outcome: Outcome, *, include_usage: bool) -> list[dict[str, Any]]:
+def _final_chunks(
+    started: Started, outcome: Outcome, *, include_usage: bool
+) -> list[ChatCompletionChunk | OpenAIError]:
     if outcome.error is not None:
-        return [{"error": _error_body(outcome.error.detail, status_of(outcome.error), outcome.error.code)}]
-    base = _chunk_base(started)
-    chunks = [base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason(started, outcome)}]}]
+        return [_error(outcome.error.detail, status_of(outcome.error), outcome.error.code)]
+    done = ChunkChoice(index=0, delta=ChunkDelta(), finish_reason=finish_reason(started, outcome))
+    chunks: list[ChatCompletionChunk | OpenAIError] = [_chunk(started, [done])]
     if include_usage:
-        chunks.append(base | {"choices": [], "usage": msgspec.to_builtins(completion_usage(outcome))})
+        chunks.append(_chunk(started, [], completion_usage(outcome)))
     return chunks
 
 
-def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
-    return {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code}
+def _error(message: str, status: int, code: str) -> OpenAIError:
+    return OpenAIError(OpenAIErrorDetail(message=message, type=_ERROR_TYPES.get(status, "api_error"), code=code))
 
 
-def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[OpenAIError]:
     """The same decision as the native API's problems, in OpenAI's shape."""
     problem = to_problem(exc)
     code = problem.extra["code"] if isinstance(problem.extra, dict) else "error"
-    body = _error_body(problem.detail, problem.status_code, code)
-    return Response({"error": body}, status_code=problem.status_code, headers=problem.headers)
+    error = _error(problem.detail, problem.status_code, code)
+    return Response(error, status_code=problem.status_code, headers=problem.headers)
 
 
 def openai_router(*extra_handlers: Any) -> Router:
@@ -121,4 +189,5 @@ def openai_router(*extra_handlers: Any) -> Router:
         tags=["openai-compatible"],
         security=[{"BearerAuth": []}],
         exception_handlers=dict.fromkeys(PROBLEM_CONVERTERS, _openai_error),
+        opt={ERROR_BODY: ErrorBody(OpenAIError, "application/json")},
     )
