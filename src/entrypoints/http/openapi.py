@@ -43,7 +43,14 @@ from application.patterns import DIGITS
 from domain.errors import DomainError, NotFound, StorageUnavailable
 from entrypoints.http.docs_assets import asset_url, page_head
 from entrypoints.http.guards import RAISED_BY_GUARD
-from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem, status_for
+from entrypoints.http.problems import (
+    CODE_BY_STATUS,
+    INVALID_REQUEST,
+    MALFORMED_JSON,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    status_for,
+)
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -208,11 +215,11 @@ def _answers(handler: HTTPRouteHandler, route: HTTPRoute) -> dict[int, list[_Ans
     answers: dict[int, list[_Answer]] = {}
     if handler.parsed_data_field is not None:
         limit = handler.resolve_request_max_body_size()
-        answers[400] = [_Answer("malformed_json", "The request body is not valid JSON.")]
-        answers[413] = [_Answer("payload_too_large", f"The request body exceeds {limit} bytes.")]
+        answers[400] = [_Answer(*MALFORMED_JSON)]
+        answers[413] = [_Answer(CODE_BY_STATUS[413], f"The request body exceeds {limit} bytes.")]
     if handler.parsed_data_field is not None or _has_parameters(handler, route):
-        answers.setdefault(400, [_Answer("bad_request", "The request is malformed.")])
-        answers[422] = [_Answer("validation_error", "The input is invalid; `errors` names each field.")]
+        answers.setdefault(400, [_Answer(CODE_BY_STATUS[400], "The request is malformed.")])
+        answers[422] = [_Answer(*INVALID_REQUEST)]
     if route.path_parameters and not any(status_for(error) == 404 for error in errors):
         errors.append(NotFound)
     if is_dishka_injected(handler.fn):

@@ -46,6 +46,10 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     StorageUnavailable: 503,
 }
 
+MALFORMED_JSON = ("malformed_json", "The request body is not valid JSON.")
+INVALID_REQUEST = ("validation_error", "The request is not valid; see `errors`.")
+"""The problems of a request refused before any use case runs (`code`, `detail`): the document names them too."""
+
 CODE_BY_STATUS: dict[int, str] = {
     400: "bad_request",
     401: "unauthorized",
@@ -125,17 +129,12 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
 
 
 def validation_problem(error: ValidationException) -> ProblemDetailsException:
-    return _problem(
-        422,
-        "validation_error",
-        "The request is not valid; see `errors`.",
-        extra={"errors": [msgspec.to_builtins(e) for e in _field_errors(error)]},
-    )
+    return _problem(422, *INVALID_REQUEST, extra={"errors": [msgspec.to_builtins(e) for e in _field_errors(error)]})
 
 
 def http_problem(error: HTTPException) -> ProblemDetailsException:
     if isinstance(error.__cause__, SerializationException):
-        return _problem(400, "malformed_json", "The request body is not valid JSON.")
+        return _problem(400, *MALFORMED_JSON)
     status = error.status_code
     detail = error.detail if status < 500 else HTTPStatus(status).phrase
     return _problem(status, CODE_BY_STATUS.get(status, "http_error"), detail, headers=error.headers)
