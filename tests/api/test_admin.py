@@ -64,6 +64,20 @@ async def test_patch_refuses_unknown_fields(client: AsyncTestClient[Litestar], s
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("body", [{"is_active": 0}, {"is_active": "false"}, {"role": 1}])
+async def test_patch_decodes_strictly(
+    client: AsyncTestClient[Litestar], settings: Settings, body: dict[str, object]
+) -> None:
+    """A value of another JSON type than the schema says is refused, never converted (`0` is not `false`)."""
+    admin = await admin_token(client, settings)
+    user_id = await _user_id(client, await client_token(client, "sven"))
+    response = await client.patch(f"/api/v1/admin/users/{user_id}", json=body, headers=bearer(admin))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == next(iter(body))
+    user = (await client.get(f"/api/v1/admin/users/{user_id}", headers=bearer(admin))).json()
+    assert user["is_active"] is True
+
+
 async def _adjust(
     client: AsyncTestClient[Litestar], admin: str, user_id: str, body: dict[str, Any], key: str | None = None
 ) -> Any:
