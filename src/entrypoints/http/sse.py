@@ -1,7 +1,7 @@
 """Generation runs as Server-Sent Events. The native stream: `start`, `delta`…, then exactly one of `done` or
-`error`, every event with an `id:`. Each frame is built as bytes once, from the msgspec Structs that the OpenAPI
-document describes too (`GENERATION_EVENTS`). Settlement does not
-depend on this generator being read to its end: the request's OpenRuns closes the run, which settles itself."""
+`error`, every event with an `id:`. Each frame is built as bytes once, from the msgspec Structs the OpenAPI document
+describes too (`GENERATION_EVENTS`). Settlement does not depend on this generator being read to its end: the
+request's OpenRuns closes the run, which settles itself."""
 
 from collections.abc import AsyncIterator
 from itertools import count
