@@ -4,7 +4,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.patterns import STORABLE_TEXT
+from application.patterns import ADJUSTMENT, STORABLE_TEXT
 from application.ports.clock import IdGenerator
 from application.ports.persistence import (
     ClaimOutcome,
@@ -21,7 +21,7 @@ from domain.wallet import EntryKind, require_non_zero
 
 
 class BalanceAdjustment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    amount: Annotated[str, msgspec.Meta(max_length=64, description='Signed credits, e.g. `"25"` or `"-0.5"`.')]
+    amount: Annotated[str, msgspec.Meta(pattern=ADJUSTMENT, description='Signed credits, not zero: `"25"`, `"-0.5"`.')]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=STORABLE_TEXT)]
 
     example: ClassVar[dict[str, Any]] = {"amount": "25", "reason": "Pilot credits for the essay-grading trial"}

@@ -6,7 +6,7 @@ from application.patterns import STORABLE_TEXT, whole
 from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.catalog import CatalogModel
-from domain.credits import Credits
+from domain.credits import Credits, decimal_text
 from domain.pricing import MAX_UNIT_TOKENS, Pricing
 
 ModelId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["dr14"])]
@@ -14,7 +14,7 @@ UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200, patter
 Description = Annotated[str, msgspec.Meta(max_length=1000, pattern=STORABLE_TEXT)]
 MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 # From 0 to 10,000 credits (MAX_PRICE_MICROS) with at most 6 fractional digits.
-PRICE = whole(r"(0|[1-9][0-9]{0,3})(\.[0-9]{1,6})?|10000(\.0{1,6})?")
+PRICE = whole(decimal_text("0|[1-9][0-9]{0,3}", signed=False) + r"|10000(\.0{1,6})?")
 PriceText = Annotated[str, msgspec.Meta(pattern=PRICE, description='Credits per `unit_tokens`, e.g. `"20"`.')]
 CachePriceText = Annotated[
     str,

@@ -9,7 +9,7 @@ from application import examples
 from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
 from application.instants import AwareDatetime, in_utc
-from application.patterns import STORABLE_TEXT
+from application.patterns import POSITIVE_CREDITS, STORABLE_TEXT
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
@@ -24,12 +24,17 @@ KEY_ID_BYTES = 18
 SECRET_BYTES = 32
 
 
+CreditLimitText = Annotated[
+    str, msgspec.Meta(pattern=POSITIVE_CREDITS, description="Credits the key may spend in all, above zero.")
+]
+
+
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     user_id: UUID
     typeid: TypeIdText
     name: Annotated[str, msgspec.Meta(max_length=200, pattern=STORABLE_TEXT)] | None = None
     expires_at: AwareDatetime | None = None
-    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    credit_limit: CreditLimitText | None = None
 
     example: ClassVar[dict[str, Any]] = {
         "user_id": examples.USER_ID,
@@ -44,7 +49,7 @@ class KeyPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     expires_at: AwareDatetime | None = None
     status: Literal["active", "suspended"] | None = None
     typeid: TypeIdText | None = None
-    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+    credit_limit: CreditLimitText | msgspec.UnsetType | None = msgspec.UNSET
 
     example: ClassVar[dict[str, Any]] = {
         "expires_at": "2031-01-01T00:00:00Z",

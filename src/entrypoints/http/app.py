@@ -14,9 +14,10 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from application.generations.open_runs import LiveRuns
 from entrypoints.container import build_container
+from entrypoints.http.allow_header import honest_allow_header
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
 from entrypoints.http.metrics import metrics_controller
-from entrypoints.http.openapi import honest_allow_header, render_plugins
+from entrypoints.http.openapi import StructSchemas, document, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
@@ -88,7 +89,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             docs_assets_router(),
         ],
         openapi_config=openapi_config(),
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), StructSchemas()],
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
@@ -100,5 +101,6 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         debug=False,
     )
     setup_dishka(container, app)
+    document(app)
     app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.runtime.is_production))
     return app

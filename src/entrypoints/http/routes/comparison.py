@@ -27,8 +27,14 @@ from application.comparison.texts import (
     CompareText,
     ComparisonView,
     CreateReference,
+    InvalidBase64,
+    InvalidUtf8,
+    KeyTokenRequired,
     NewReference,
+    ReferenceNotFound,
+    ReferenceQuotaExceeded,
     ReferenceView,
+    UnparseableScore,
 )
 from application.comparison.typeids import (
     CreateTypeId,
@@ -41,18 +47,19 @@ from application.comparison.typeids import (
     TypeIdList,
     TypeIdView,
 )
+from domain.api_key import KeyCreditLimit, KeyIsRevoked, KeyNotFound, KeyRevoked, SubscriptionInactive
+from domain.credits import InvalidAmount
+from domain.errors import ProviderUnavailable, TextTooLarge, UpstreamError
+from domain.hmac_signature import InvalidSignature, ReplayedNonce, StaleTimestamp
+from domain.typeid import TypeIdInUse, TypeIdNotFound, TypeIdTaken, UnknownModel
+from domain.wallet import InsufficientBalance
 from entrypoints.http.guards import require_admin, require_user
+from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
-from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
-TYPEID_RESPONSES = {**ADMIN_ONLY, **INVALID}
-KEY_TOKEN = {
-    **UNAUTHENTICATED,
-    **INVALID,
-    403: problem_response("`subscription_inactive`, or not a key-scoped token (`forbidden`)"),
-    413: problem_response("`payload_too_large`: the decoded text exceeds 256 KiB"),
-}
+KEY_TOKEN = (KeyTokenRequired, SubscriptionInactive, TextTooLarge, InvalidBase64, InvalidUtf8)
+"""What every route of a key-scoped token may raise: the token's key and subscription, the text it sends."""
 
 
 @post(
@@ -60,22 +67,20 @@ KEY_TOKEN = {
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
     description=CreateTypeId.__doc__,
-    responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_taken`")},
+    opt=declared(TypeIdTaken, UnknownModel),
 )
 @inject
 async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[CreateTypeId]) -> TypeIdView:
     return await use_case(data)
 
 
-@get("/types", guards=[require_admin], description=ListTypeIds.__doc__, responses=ADMIN_ONLY)
+@get("/types", guards=[require_admin], description=ListTypeIds.__doc__)
 @inject
 async def list_types(use_case: FromDishka[ListTypeIds], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
     return await use_case(page_request(limit, cursor))
 
 
-@get(
-    "/types/{typeid:str}", guards=[require_admin], description=GetTypeId.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND}
-)
+@get("/types/{typeid:str}", guards=[require_admin], description=GetTypeId.__doc__, opt=declared(TypeIdNotFound))
 @inject
 async def get_type(typeid: FromPath[str], use_case: FromDishka[GetTypeId]) -> TypeIdView:
     return await use_case(typeid)
@@ -85,7 +90,7 @@ async def get_type(typeid: FromPath[str], use_case: FromDishka[GetTypeId]) -> Ty
     "/types/{typeid:str}",
     guards=[require_admin],
     description=ReplaceTypeId.__doc__,
-    responses={**TYPEID_RESPONSES, **NOT_FOUND},
+    opt=declared(TypeIdNotFound, UnknownModel),
 )
 @inject
 async def replace_type(
@@ -99,7 +104,7 @@ async def replace_type(
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
     description=DeleteTypeId.__doc__,
-    responses={**ADMIN_ONLY, **NOT_FOUND, 409: problem_response("`typeid_in_use`")},
+    opt=declared(TypeIdNotFound, TypeIdInUse),
 )
 @inject
 async def delete_type(typeid: FromPath[str], use_case: FromDishka[DeleteTypeId]) -> None:
@@ -111,7 +116,7 @@ async def delete_type(typeid: FromPath[str], use_case: FromDishka[DeleteTypeId])
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
     description=CreateKey.__doc__,
-    responses=TYPEID_RESPONSES,
+    opt=declared(InvalidAmount),
 )
 @inject
 async def create_key(data: JSONBody[NewKey], use_case: FromDishka[CreateKey]) -> CreatedKey:
@@ -122,7 +127,7 @@ async def create_key(data: JSONBody[NewKey], use_case: FromDishka[CreateKey]) ->
     "/keys/{api_key:str}",
     guards=[require_admin],
     description=UpdateKey.__doc__,
-    responses={**TYPEID_RESPONSES, **NOT_FOUND, 409: problem_response("`key_revoked`: a revoked key cannot change")},
+    opt=declared(KeyNotFound, KeyIsRevoked, InvalidAmount),
 )
 @inject
 async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[UpdateKey]) -> KeyView:
@@ -134,14 +139,14 @@ async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case:
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
     description=RevokeKey.__doc__,
-    responses={**ADMIN_ONLY, **NOT_FOUND},
+    opt=declared(KeyNotFound),
 )
 @inject
 async def revoke_key(api_key: FromPath[str], use_case: FromDishka[RevokeKey]) -> None:
     await use_case(api_key)
 
 
-@get("/keys", description=ListKeys.__doc__, responses=UNAUTHENTICATED)
+@get("/keys", description=ListKeys.__doc__)
 @inject
 async def list_keys(
     use_case: FromDishka[ListKeys],
@@ -152,13 +157,13 @@ async def list_keys(
     return await use_case(user_id, page_request(limit, cursor))
 
 
-@get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
+@get("/subscription/{api_key:str}", description=GetSubscription.__doc__, opt=declared(KeyNotFound))
 @inject
 async def subscription(api_key: FromPath[str], use_case: FromDishka[GetSubscription]) -> SubscriptionView:
     return await use_case(api_key)
 
 
-@get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND, **INVALID})
+@get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, opt=declared(KeyNotFound))
 @inject
 async def billing(
     api_key: FromPath[str],
@@ -173,12 +178,7 @@ async def billing(
     "/auth",
     status_code=HTTP_200_OK,
     description=KeyLogin.__doc__,
-    responses={
-        **INVALID,
-        401: problem_response("`invalid_signature`, `stale_timestamp`, `replayed_nonce` or `key_revoked`"),
-        403: problem_response("`subscription_inactive`"),
-    },
-    security=[],
+    opt=declared(InvalidSignature, StaleTimestamp, ReplayedNonce, KeyRevoked, SubscriptionInactive),
 )
 @inject
 async def key_login(data: JSONBody[KeyLoginRequest], use_case: FromDishka[KeyLogin]) -> KeyTokenPair:
@@ -189,7 +189,7 @@ async def key_login(data: JSONBody[KeyLoginRequest], use_case: FromDishka[KeyLog
     "/reference",
     status_code=HTTP_201_CREATED,
     description=CreateReference.__doc__,
-    responses={**KEY_TOKEN, 409: problem_response("`reference_quota_exceeded`: the account's references are full")},
+    opt=declared(*KEY_TOKEN, ReferenceQuotaExceeded),
 )
 @inject
 async def create_reference(data: JSONBody[NewReference], use_case: FromDishka[CreateReference]) -> ReferenceView:
@@ -200,13 +200,15 @@ async def create_reference(data: JSONBody[NewReference], use_case: FromDishka[Cr
     "/compare/{reference_id:uuid}",
     status_code=HTTP_200_OK,
     description=CompareText.__doc__,
-    responses={
-        **KEY_TOKEN,
-        **NOT_FOUND,
-        402: problem_response("`insufficient_balance` or `key_credit_limit`"),
-        502: problem_response("`unparseable_score` or `upstream_error` (tokens used are billed)"),
-        503: problem_response("`provider_unavailable`"),
-    },
+    opt=declared(
+        *KEY_TOKEN,
+        ReferenceNotFound,
+        InsufficientBalance,
+        KeyCreditLimit,
+        UnparseableScore,
+        UpstreamError,
+        ProviderUnavailable,
+    ),
 )
 @inject
 async def compare(
