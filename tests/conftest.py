@@ -1,7 +1,6 @@
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -16,9 +15,7 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.support.database import postgres_server, throwaway_database
 from tests.support.servers import serve_on_loopback
-
-TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
-TEST_SECRET_KEYS = "dGVzdC1tYXN0ZXIta2V5LWZvci10aGUtc3VpdGUtMDA"
+from tests.support.settings import suite_settings
 
 
 @pytest.fixture(scope="session")
@@ -82,21 +79,7 @@ async def clean_db(engine: AsyncEngine, seeded_rows: dict[str, list[dict[str, ob
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        jwt_secret=TEST_JWT_SECRET,
-        db_pool_size=5,
-        db_max_overflow=5,
-        simulator_token_delay_ms=0,
-        argon2_profile="cheapest",
-        secret_keys=TEST_SECRET_KEYS,
-        rate_limit_user_rpm=0,  # the suite sends many requests per user; tests of the limits turn them on
-        rate_limit_key_rpm=0,
-    )
-
-
-def replace_settings(settings: Settings, **changes: object) -> Settings:
-    return msgspec.structs.replace(settings, **changes)
+    return suite_settings(database_url)
 
 
 @pytest.fixture

@@ -5,12 +5,22 @@ pass for `alice`). `whole` anchors a pattern at both ends and refuses that newli
 the dialect of JSON Schema, `$` matches only at the very end, so there the lookahead changes nothing and the
 document states exactly what is validated."""
 
+from domain.credits import DECIMAL, decimal_text
+
 
 def whole(body: str) -> str:
     return f"^(?:{body})$(?!\\n)"
 
 
-CREDITS = whole(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?")
+CREDITS = whole(DECIMAL)
+"""Any amount the API writes (the text `Credits.parse` reads)."""
+
+# An amount a request sends is below 9,000,000,000,000 credits either way, so every text these match is an amount
+# of micro-credits (BIGINT): a schema-valid request never meets "out of range". Zero changes nothing.
+_BELOW_9E12 = "0|[1-9][0-9]{0,11}|[1-8][0-9]{12}"
+_ZERO = r"-?0(\.0+)?$"
+ADJUSTMENT = whole(f"(?!{_ZERO}){decimal_text(_BELOW_9E12)}")
+POSITIVE_CREDITS = whole(f"(?!{_ZERO}){decimal_text(_BELOW_9E12, signed=False)}")
 DIGITS = whole("[0-9]+")
 
 # What `\s`, `\w`, `\d` or `\b` would mean differs between Python's `re` and ECMA-262, so classes are spelled out.

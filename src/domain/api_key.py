@@ -4,6 +4,31 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.credits import Credits
+from domain.errors import Conflict, Forbidden, NotEnoughCredit, NotFound, Unauthenticated
+
+
+class KeyRevoked(Unauthenticated):
+    code = "key_revoked"
+    default_detail = "This API key was revoked."
+
+
+class SubscriptionInactive(Forbidden):
+    code = "subscription_inactive"
+    default_detail = "The key's subscription is not active (expired or suspended)."
+
+
+class KeyCreditLimit(NotEnoughCredit):
+    code = "key_credit_limit"
+    default_detail = "This key reached its credit limit."
+
+
+class KeyNotFound(NotFound):
+    default_detail = "No such API key."
+
+
+class KeyIsRevoked(Conflict):
+    code = "key_revoked"
+    default_detail = "This API key was revoked; a revoked key cannot change."
 
 
 class KeyStatus(StrEnum):

@@ -10,8 +10,16 @@ FRACTION_DIGITS = 6
 MAX_MICROS = 2**63 - 1
 MIN_MICROS = -(2**63)
 
-# One optional leading minus; no leading zeros except a lone "0" ("007" is rejected); 1-6 ASCII fractional digits.
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,6})?", re.ASCII)
+
+def decimal_text(integer: str, *, signed: bool = True) -> str:
+    """The regex of an amount's text whose integer part matches `integer`: an optional leading minus, then 1-6 ASCII
+    fractional digits if any. The API's patterns of amounts are built from it (`application.patterns`)."""
+    return rf"{'-?' if signed else ''}({integer})(\.[0-9]{{1,{FRACTION_DIGITS}}})?"
+
+
+# No leading zeros except a lone "0" ("007" is rejected).
+DECIMAL = decimal_text("0|[1-9][0-9]*")
+_DECIMAL = re.compile(DECIMAL, re.ASCII)
 _MAX_TEXT_LENGTH = 64
 
 

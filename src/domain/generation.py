@@ -4,7 +4,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.credits import Credits
+from domain.errors import NotFound
 from domain.pricing import Usage
+
+
+class GenerationNotFound(NotFound):
+    default_detail = "No such generation."
 
 
 class GenerationStatus(StrEnum):

@@ -5,7 +5,24 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from domain.errors import Unauthenticated
+
 WINDOW_SECONDS = 300
+
+
+class InvalidSignature(Unauthenticated):
+    code = "invalid_signature"
+    default_detail = "The signature does not match."
+
+
+class StaleTimestamp(Unauthenticated):
+    code = "stale_timestamp"
+    default_detail = "The timestamp is more than 300 seconds away from the server's time."
+
+
+class ReplayedNonce(Unauthenticated):
+    code = "replayed_nonce"
+    default_detail = "This nonce was already used with this key."
 
 
 @dataclass(frozen=True, slots=True)

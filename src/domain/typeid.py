@@ -4,13 +4,32 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput, NotFound
 
 MIN_SCALE = 2
 MAX_SCALE = 1000
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _REQUIRED = frozenset({"reference", "text"})
 _ALLOWED = _REQUIRED | {"scale"}
+
+
+class TypeIdNotFound(NotFound):
+    default_detail = "No such TypeID."
+
+
+class TypeIdTaken(Conflict):
+    code = "typeid_taken"
+    default_detail = "A TypeID with this id exists."
+
+
+class TypeIdInUse(Conflict):
+    code = "typeid_in_use"
+    default_detail = "API keys still use this TypeID."
+
+
+class UnknownModel(InvalidInput):
+    code = "unknown_model"
+    default_detail = "The model and llm do not name a model of the catalog."
 
 
 @dataclass(frozen=True, slots=True)

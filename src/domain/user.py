@@ -3,6 +3,22 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from domain.errors import Conflict, NotFound
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_detail = "This username is taken."
+
+
+class UserNotFound(NotFound):
+    default_detail = "No such user."
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+    default_detail = "The last active admin cannot be demoted or deactivated."
+
 
 class Role(StrEnum):
     CLIENT = "client"

@@ -6,11 +6,24 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.credits import Credits, InvalidAmount
-from domain.errors import BalanceOutOfRange, InsufficientBalance
+from domain.errors import InvalidInput, NotEnoughCredit
 
 MAX_BALANCE = Credits(10**18)
 """A balance stays within ±1,000,000,000,000 credits: far inside BIGINT, so that the largest cost, pre-charge or
 reserve added to any balance still fits."""
+
+
+class InsufficientBalance(NotEnoughCredit):
+    code = "insufficient_balance"
+    default_detail = "The balance does not cover this request."
+
+
+class BalanceOutOfRange(InvalidInput):
+    code = "balance_out_of_range"
+    default_detail = "The balance would leave the range of ±1,000,000,000,000 credits."
+
+    def __init__(self) -> None:
+        super().__init__(field="amount")
 
 
 class EntryKind(StrEnum):

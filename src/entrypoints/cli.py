@@ -25,7 +25,7 @@ from domain.user import User
 from entrypoints import local_model
 from entrypoints.container import build_cli_container
 from entrypoints.embedded_db import embedded_postgres
-from entrypoints.settings import Settings, SettingsError, load_settings
+from entrypoints.settings import HttpSettings, Settings, SettingsError, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_HEALTHCHECK_TIMEOUT_S = 60
@@ -37,8 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings()
     except SettingsError as exc:
         sys.exit(f"creditgate: {exc}")
-    with _database(settings) as database_url:
-        args.run(args, database_url, settings)
+    with _database(settings) as settings_with_database:
+        args.run(args, settings_with_database)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,13 +71,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    if settings.database_url:
-        yield settings.database_url
+def _database(settings: Settings) -> Iterator[Settings]:
+    """The settings with a database: DATABASE_URL's, else an embedded PostgreSQL for as long as the command runs."""
+    if settings.database.url:
+        yield settings
         return
-    with embedded_postgres(settings.data_dir) as url:
+    with embedded_postgres(settings.runtime.data_dir) as url:
         os.environ["DATABASE_URL"] = url  # worker processes inherit it
-        yield url
+        yield msgspec.structs.replace(settings, database=msgspec.structs.replace(settings.database, url=url))
 
 
 def run_migrations(database_url: str) -> None:
@@ -87,19 +88,18 @@ def run_migrations(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
-def _migrate(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
-    run_migrations(database_url)
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    run_migrations(settings.database.require_url())
 
 
-def _create_admin(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
+def _create_admin(args: argparse.Namespace, settings: Settings) -> None:
     try:
         registration = msgspec.convert(
             {"username": args.username, "password": args.password, "email": args.email}, Registration
         )
     except msgspec.ValidationError as exc:
         sys.exit(f"creditgate: {exc}")
-    run_migrations(database_url)
-    settings = msgspec.structs.replace(settings, database_url=database_url)
+    run_migrations(settings.database.require_url())
     user = asyncio.run(create_admin(settings, registration))
     print(f"admin {user.username} ({user.id}) is ready")
 
@@ -109,9 +109,9 @@ async def create_admin(settings: Settings, registration: Registration) -> User:
         return await (await request.get(CreateAdmin))(registration)
 
 
-def _reencrypt_secrets(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
-    run_migrations(database_url)
-    report = asyncio.run(reencrypt_secrets(msgspec.structs.replace(settings, database_url=database_url)))
+def _reencrypt_secrets(args: argparse.Namespace, settings: Settings) -> None:
+    run_migrations(settings.database.require_url())
+    report = asyncio.run(reencrypt_secrets(settings))
     print(msgspec.json.encode(report).decode())
     if report.unreadable:
         sys.exit(1)
@@ -132,29 +132,29 @@ async def _command(settings: Settings) -> AsyncIterator[AsyncContainer]:
         await container.close()
 
 
-def _serve(args: argparse.Namespace, database_url: str, settings: Settings) -> None:
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         sys.exit("creditgate: --ssl-certfile and --ssl-keyfile go together")
     if not args.no_migrate:
-        run_migrations(database_url)
-    sidecar = _start_local_model(msgspec.structs.replace(settings, database_url=database_url))
+        run_migrations(settings.database.require_url())
+    sidecar = _start_local_model(settings)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning it into SystemExit(0) lets the
     # embedded database stop in its `finally` instead of the process dying with it still running.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     try:
-        _run_uvicorn(args, settings)
+        _run_uvicorn(args, settings.http)
     finally:
         if sidecar is not None:
             sidecar.stop()
 
 
-def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
+def _run_uvicorn(args: argparse.Namespace, http: HttpSettings) -> None:
     uvicorn.run(
         "entrypoints.http.asgi:app_from_environment",
         factory=True,
         host=args.host,
-        port=args.port if args.port is not None else settings.port,
+        port=args.port if args.port is not None else http.port,
         workers=args.workers,
         loop="uvloop",
         http="httptools",
@@ -162,8 +162,8 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         ssl_context_factory=tls_context if args.ssl_certfile else None,
-        proxy_headers=bool(settings.trusted_proxy_list),
-        forwarded_allow_ips=settings.trusted_proxy_list,
+        proxy_headers=bool(http.trusted_proxy_list),
+        forwarded_allow_ips=http.trusted_proxy_list,
         timeout_graceful_shutdown=10,
         # A spawned worker answers the supervisor's health check only once it has imported the app (2-3 s of CPU);
         # with uvicorn's default of 5 s, a busy machine got workers killed and respawned forever.
@@ -174,13 +174,13 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
 def _start_local_model(settings: Settings) -> local_model.LocalModelSidecar | None:
     """With the `local` extra and unless LOCAL_MODEL=off: `smollm2-135m` in the catalog (insert-if-absent) and,
     unless LOCAL_MODEL_BASE_URL already names a server, one sidecar shared by every worker through the environment."""
-    if settings.local_model == "off" or not local_model.is_installed():
+    if settings.local_model.mode == "off" or not local_model.is_installed():
         return None
     asyncio.run(_ensure_local_model_in_catalog(settings))
-    if settings.local_model_base_url:
+    if settings.local_model.base_url:
         return None
     sidecar = local_model.LocalModelSidecar(
-        local_model.SidecarConfig(threads=settings.local_model_threads, context=settings.local_model_context)
+        local_model.SidecarConfig(threads=settings.local_model.threads, context=settings.local_model.context)
     )
     sidecar.start()
     os.environ["LOCAL_MODEL_BASE_URL"] = sidecar.base_url  # uvicorn's workers and the factory read these

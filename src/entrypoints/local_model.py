@@ -26,10 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from application.ports.catalog import Catalog, ModelExists
+from application.ports.catalog import Catalog
 from application.ports.llm import Parameter
 from application.ports.persistence import UnitOfWork
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.pricing import Pricing
 

@@ -6,15 +6,15 @@ import asyncpg
 import structlog
 from sqlalchemy.exc import EmulatedDBAPIException, StatementError
 
-from entrypoints.settings import Settings
+from entrypoints.settings import RuntimeSettings
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(runtime: RuntimeSettings) -> None:
     """JSON lines in production, readable console lines in development; request context merged into each."""
-    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    level = logging.getLevelNamesMapping()[runtime.log_level.upper()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
-        if settings.is_production
+        if runtime.is_production
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     # Loggers cached on first use keep the processor list they saw: replace its contents, never the list,

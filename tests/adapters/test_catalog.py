@@ -11,9 +11,8 @@ from adapters.postgres.catalog import ModelCache, PgCatalog, PgModelLookup
 from adapters.postgres.change_feed import ChangeFeed
 from adapters.postgres.engine import autocommit
 from adapters.postgres.tables import models
-from application.ports.catalog import ModelExists
 from application.ports.persistence import PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.errors import InvalidInput
 from domain.pricing import Pricing
@@ -62,6 +61,18 @@ async def test_an_added_model_reads_back_equal(catalog: PgCatalog, session: Asyn
     added = _model("m:1.x")
     await _add_committed(catalog, session, added)
     assert await catalog.get("m:1.x") == added
+
+
+@pytest.mark.parametrize(
+    ("cached", "written"), [(Credits(0), None), (None, Credits.parse("3.125")), (Credits(1), Credits(10**10))]
+)
+async def test_cache_prices_read_back_and_an_unset_one_stays_unset(
+    catalog: PgCatalog, session: AsyncSession, cached: Credits | None, written: Credits | None
+) -> None:
+    pricing = dataclasses.replace(_model("m").pricing, cached_input_credits=cached, cache_write_credits=written)
+    model = dataclasses.replace(_model("m"), pricing=pricing)
+    await _add_committed(catalog, session, model)
+    assert await catalog.get("m") == model
 
 
 async def test_a_taken_id_raises_model_exists_and_the_transaction_goes_on(

@@ -47,8 +47,8 @@ async def test_a_direct_engine_keeps_its_statement_caches(database_url: str) -> 
 async def test_db_pgbouncer_switches_the_container_s_engine(database_url: str, tmp_path: Path) -> None:
     environment = {"DATABASE_URL": database_url, "DB_PGBOUNCER": "true", "DATA_DIR": str(tmp_path)}
     settings = load_settings(environment, env_file=tmp_path / "none")
-    assert settings.db_pgbouncer is True
-    assert load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none").db_pgbouncer is False
+    assert settings.database.pgbouncer is True
+    assert load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none").database.pgbouncer is False
     container = build_container(settings)
     try:
         adapted = await _adapted_connection(await container.get(AsyncEngine))

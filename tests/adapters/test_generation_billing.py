@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.generation_billing import PgGenerationBilling
@@ -14,12 +15,13 @@ from adapters.postgres.statements import StatementPool
 from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.reaper import ReapExpiredGenerations
 from application.ports.billing import GenerationStart, Settlement
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, KeyCreditLimit
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
+from domain.wallet import InsufficientBalance
 from tests.support.audit import ledger_violations
-from tests.support.metrics import RecordingMetrics
+from tests.support.fakes.metrics import RecordingMetrics
 from tests.support.money import balance_of, funded_user, generation_violations, key_row
 
 PRICING = Pricing(100, Credits.whole(20), Credits.whole(20))
@@ -143,6 +145,63 @@ async def test_settlement_charges_the_difference_exactly_once(
     assert await balance_of(clean_db, user_id) == 10_000_000 - PRICING.cost(usage).micros
     assert await generation_violations(clean_db) == []
     assert await ledger_violations(clean_db) == []
+
+
+CACHED_PRICING = Pricing(100, Credits.whole(20), Credits.whole(20), cached_input_credits=Credits.whole(2))
+
+
+async def test_a_cached_prompt_cheaper_than_its_precharge_gets_the_difference_back(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    """Pre-charged 42 prompt tokens at input_credits; the provider served 41 from its cache: the `settle` row
+    gives back what the cache saved, the key's spend drops to the cost, and every count is stored."""
+    user_id = await funded_user(clean_db, 100_000_000)
+    api_key = await key_row(clean_db, user_id, credit_limit=None)
+    precharge = CACHED_PRICING.input_cost(42)
+    start = dataclasses.replace(
+        _key_start(user_id, api_key, precharge.micros, precharge.micros + 4_000_000),
+        pricing=CACHED_PRICING,
+        input_tokens=42,
+        reserve=CACHED_PRICING.output_cost(20),
+    )
+    await billing.start(start)
+    usage = Usage(42, 2, cached_input_tokens=41, reasoning_tokens=1)
+    cost = CACHED_PRICING.cost(usage)
+    assert (str(precharge), str(cost)) == ("8.4", "1.42")
+    balance = await billing.settle(_settlement(start.generation_id, GenerationStatus.COMPLETED, usage, cost))
+    assert balance == Credits(100_000_000) - cost
+    assert await _spent(clean_db, api_key) == cost.micros
+    async with clean_db.connect() as connection:
+        entries = (await connection.execute(text("SELECT kind, phase, amount FROM ledger_entries ORDER BY seq"))).all()
+        stored = (
+            await connection.execute(
+                text(
+                    "SELECT input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens,"
+                    " cost FROM generations"
+                )
+            )
+        ).one()
+    assert [tuple(e) for e in entries][-2:] == [
+        ("generation", "precharge", -precharge.micros),
+        ("generation", "settle", (precharge - cost).micros),
+    ]
+    assert tuple(stored) == (42, 2, 41, 0, 1, cost.micros)
+    assert await _reserved(clean_db, user_id) == 0
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+
+async def test_the_database_refuses_usage_parts_beyond_their_totals(
+    billing: PgGenerationBilling, clean_db: AsyncEngine
+) -> None:
+    user_id = await funded_user(clean_db, 10_000_000)
+    start = _start(user_id, 1_000_000)
+    await billing.start(start)
+    async with clean_db.connect() as connection:
+        for change in ("cached_input_tokens = 4, cache_write_tokens = 2", "reasoning_tokens = 1"):
+            with pytest.raises(IntegrityError):
+                await connection.execute(text(f"UPDATE generations SET {change}"))  # input 5, output 0
+            await connection.rollback()
 
 
 async def test_a_failure_before_any_token_refunds_the_precharge(

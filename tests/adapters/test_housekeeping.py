@@ -21,19 +21,12 @@ from application.generations.housekeeping import (
 )
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
+from tests.support.fakes.clock import FrozenClock
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 SECOND = timedelta(seconds=1)
 RETENTION = timedelta(days=30)
-
-
-class FrozenClock:
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def _purge(engine: AsyncEngine, now: datetime, batch: int = 1000) -> PurgeExpiredRecords:
@@ -183,7 +176,7 @@ async def test_every_served_instance_runs_the_housekeeping(settings: Settings, c
         await connection.execute(
             insert(tables.auth_nonces), [{"api_key": "ak", "nonce": "stale", "expires_at": datetime.now(UTC) - SECOND}]
         )
-    app = create_app(replace_settings(settings, housekeeping_interval_seconds=0.05))
+    app = create_app(replace_settings(settings, housekeeping={"interval_seconds": 0.05}))
     async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         assert (await http.get("/health/live")).status_code == 200
         for _ in range(100):

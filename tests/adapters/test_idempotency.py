@@ -35,7 +35,7 @@ async def _adjust_once(engine: AsyncEngine, user_id: uuid.UUID, key: str, finger
             Posting(entry_id=uuid.uuid4(), user_id=user_id, kind=EntryKind.ADMIN_ADJUSTMENT, amount=Credits(7))
         )
         response = msgspec.json.encode({"entry": entry.id, "balance": str(entry.balance_after)})
-        await store.complete(SCOPE, key, response)
+        await store.save_response(SCOPE, key, response)
         await session.commit()
         return IdempotencyClaim(ClaimOutcome.CLAIMED, response)
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from jwt.utils import base64url_decode, base64url_encode
 
 from adapters.security.jwt_tokens import JwtAccessTokens
-from application.ports.security import AccessClaims
-from domain.errors import InvalidToken
+from application.ports.security import AccessClaims, InvalidToken
 from domain.user import Role
 
 SECRET = "a-test-secret-long-enough-for-hs512-too-" + "0123456789abcdef" * 2

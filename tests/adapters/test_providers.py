@@ -242,6 +242,149 @@ async def test_implausible_usage_is_ignored(
     assert (len(texts), usages, error) == (2, [], None)
 
 
+# --- each vendor's usage shape, as its API sends it (recorded streams) ---
+
+OPENAI_CACHED_REASONING = (
+    'data: {"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1767259800,"model":"o4-mini-2025-04-16",'
+    '"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"finish_reason":null}]}',
+    'data: {"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1767259800,"model":"o4-mini-2025-04-16",'
+    '"choices":[{"index":0,"delta":{"content":"Paper clips."},"finish_reason":null}]}',
+    'data: {"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1767259800,"model":"o4-mini-2025-04-16",'
+    '"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+    'data: {"id":"chatcmpl-C1","object":"chat.completion.chunk","created":1767259800,"model":"o4-mini-2025-04-16",'
+    '"choices":[],"usage":{"prompt_tokens":1396,"completion_tokens":212,"total_tokens":1608,'
+    '"prompt_tokens_details":{"cached_tokens":1280,"audio_tokens":0},"completion_tokens_details":'
+    '{"reasoning_tokens":192,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}',
+    "data: [DONE]",
+)
+OPENAI_WITHOUT_DETAILS = (
+    'data: {"choices":[{"index":0,"delta":{"content":"Paper clips."},"finish_reason":"stop"}]}',
+    'data: {"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":3,"total_tokens":23}}',
+    "data: [DONE]",
+)
+ANTHROPIC_CACHE_READ_AND_WRITE = (
+    "event: message_start",
+    'data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant",'
+    '"model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,'
+    '"cache_creation_input_tokens":2048,"cache_read_input_tokens":1800,"cache_creation":'
+    '{"ephemeral_5m_input_tokens":2048,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}}',
+    "event: content_block_start",
+    'data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}',
+    "event: content_block_delta",
+    'data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Clips hold."}}',
+    "event: content_block_stop",
+    'data: {"type":"content_block_stop","index":0}',
+    "event: ping",
+    'data: {"type": "ping"}',
+    "event: content_block_start",
+    'data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}',
+    "event: content_block_delta",
+    'data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Paper clips."}}',
+    "event: content_block_stop",
+    'data: {"type":"content_block_stop","index":1}',
+    "event: message_delta",
+    'data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":'
+    '{"input_tokens":12,"cache_creation_input_tokens":2048,"cache_read_input_tokens":1800,"output_tokens":15}}',
+    "event: message_stop",
+    'data: {"type":"message_stop"}',
+)
+# llama-server's Anthropic endpoint on a repeated prompt: the prompt's counts only in message_start.
+ANTHROPIC_PROMPT_COUNTS_AT_START_ONLY = (
+    "event: message_start",
+    'data: {"type":"message_start","message":{"id":"chatcmpl-1","type":"message","role":"assistant","content":[],'
+    '"model":"smollm2-135m","stop_reason":null,"stop_sequence":null,"usage":{"cache_read_input_tokens":41,'
+    '"input_tokens":1,"output_tokens":0}}}',
+    "event: content_block_delta",
+    'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Paper clips."}}',
+    "event: message_delta",
+    'data: {"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},'
+    '"usage":{"output_tokens":4}}',
+    "event: message_stop",
+    'data: {"type":"message_stop"}',
+)
+GEMINI_CACHED_AND_THOUGHTS = (
+    'data: {"candidates":[{"content":{"parts":[{"text":"Paper"}],"role":"model"},"index":0}],"usageMetadata":'
+    '{"promptTokenCount":2065,"candidatesTokenCount":1,"totalTokenCount":2100,"cachedContentTokenCount":2048,'
+    '"promptTokensDetails":[{"modality":"TEXT","tokenCount":2065}],"cacheTokensDetails":[{"modality":"TEXT",'
+    '"tokenCount":2048}],"thoughtsTokenCount":34},"modelVersion":"gemini-2.5-flash","responseId":"r1"}',
+    'data: {"candidates":[{"content":{"parts":[{"text":" clips."}],"role":"model"},"finishReason":"STOP","index":0}],'
+    '"usageMetadata":{"promptTokenCount":2065,"candidatesTokenCount":3,"totalTokenCount":2102,'
+    '"cachedContentTokenCount":2048,"promptTokensDetails":[{"modality":"TEXT","tokenCount":2065}],'
+    '"thoughtsTokenCount":34},"modelVersion":"gemini-2.5-flash","responseId":"r1"}',
+)
+GEMINI_WITHOUT_CACHE_OR_THOUGHTS = (
+    'data: {"candidates":[{"content":{"parts":[{"text":"Paper clips."}],"role":"model"},"finishReason":"STOP"}],'
+    '"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":3,"totalTokenCount":23}}',
+)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "lines", "expected"),
+    [
+        ("openai", OPENAI_CACHED_REASONING, UsageReport(1396, 212, cached_input_tokens=1280, reasoning_tokens=192)),
+        ("openai", OPENAI_WITHOUT_DETAILS, UsageReport(20, 3)),
+        (
+            "anthropic",
+            ANTHROPIC_CACHE_READ_AND_WRITE,
+            UsageReport(12 + 1800 + 2048, 15, cached_input_tokens=1800, cache_write_tokens=2048),
+        ),
+        ("anthropic", ANTHROPIC_PROMPT_COUNTS_AT_START_ONLY, UsageReport(42, 4, cached_input_tokens=41)),
+        (
+            "gemini",
+            GEMINI_CACHED_AND_THOUGHTS,
+            UsageReport(2065, 3 + 34, cached_input_tokens=2048, reasoning_tokens=34),
+        ),
+        ("gemini", GEMINI_WITHOUT_CACHE_OR_THOUGHTS, UsageReport(20, 3)),
+    ],
+)
+async def test_each_vendors_usage_shape_is_mapped_exactly(
+    upstream: FakeUpstream, http: httpx.AsyncClient, vendor: str, lines: tuple[str, ...], expected: UsageReport
+) -> None:
+    """Prompt totals include the cached and cache-written tokens; output totals include the reasoning ones."""
+    upstream.use(garbage(lines))
+    texts, usages, error = await run(make_provider(vendor, http, upstream.base_url))
+    assert ("".join(texts), usages, error) == ("Paper clips.", [expected], None)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "usage"),
+    [
+        ("openai", '{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":11}}'),
+        ("openai", '{"prompt_tokens":10,"completion_tokens":3,"completion_tokens_details":{"reasoning_tokens":4}}'),
+        ("openai", '{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":-1}}'),
+        ("openai", '{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":"5"}}'),
+        ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":-1,"output_tokens":3}'),
+        ("anthropic", '{"input_tokens":1,"cache_creation_input_tokens":true,"output_tokens":3}'),
+        ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":false,"output_tokens":3}'),
+        ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"thoughtsTokenCount":false}'),
+        ("anthropic", '{"input_tokens":1,"cache_read_input_tokens":10000000,"output_tokens":3}'),
+        ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"cachedContentTokenCount":11}'),
+        ("gemini", '{"promptTokenCount":10,"candidatesTokenCount":3,"thoughtsTokenCount":-2}'),
+        ("gemini", '{"promptTokenCount":10,"thoughtsTokenCount":2}'),
+    ],
+)
+async def test_a_usage_whose_parts_are_implausible_is_not_trusted(
+    upstream: FakeUpstream, http: httpx.AsyncClient, vendor: str, usage: str
+) -> None:
+    """Not a part, nor the totals: the run counts the tokens itself."""
+    lines = {
+        "openai": ('data: {"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}],"usage":' + usage + "}",),
+        "anthropic": (
+            'data: {"type":"message_start","message":{"usage":' + usage + "}}",
+            'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}',
+            'data: {"type":"message_stop"}',
+        ),
+        "gemini": (
+            'data: {"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"STOP"}],"usageMetadata":'
+            + usage
+            + "}",
+        ),
+    }[vendor]
+    upstream.use(garbage(lines))
+    texts, usages, error = await run(make_provider(vendor, http, upstream.base_url))
+    assert (texts, usages, error) == (["a"], [], None)
+
+
 # --- failures before the first token: bounded retries ---
 
 
@@ -382,7 +525,10 @@ async def test_any_garbage_stream_ends_in_a_domain_error_or_a_well_formed_answer
     texts, usages, error = await run(make_provider(vendor, http, upstream.base_url))
     assert error is not None or len(usages) <= 1
     assert all(texts)
-    assert all(0 <= n <= 10_000_000 for usage in usages for n in (usage.input_tokens, usage.output_tokens))
+    for usage in usages:
+        assert all(0 <= n <= 10_000_000 for n in (usage.input_tokens, usage.output_tokens))
+        assert 0 <= usage.cached_input_tokens + usage.cache_write_tokens <= usage.input_tokens
+        assert 0 <= usage.reasoning_tokens <= usage.output_tokens
 
 
 async def test_an_anthropic_overload_event_before_the_first_token_is_unavailable(
@@ -555,6 +701,66 @@ def test_the_registry_serves_configured_providers_and_refuses_others() -> None:
     assert registry.get("simulator") is sim
     with pytest.raises(ProviderUnavailable, match="'openai' is not configured"):
         registry.get("openai")
+
+
+GEMINI_PATH = "/v1beta/models/m-1:streamGenerateContent?alt=sse"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "public_url", "base_url", "proxied_url"),
+    [
+        (
+            OpenAIChatProvider,
+            "https://api.openai.com/v1/chat/completions",
+            "http://proxy.internal/v1",
+            "http://proxy.internal/v1/chat/completions",
+        ),
+        (
+            AnthropicMessagesProvider,
+            "https://api.anthropic.com/v1/messages",
+            "http://proxy.internal",
+            "http://proxy.internal/v1/messages",
+        ),
+        (
+            GeminiProvider,
+            f"https://generativelanguage.googleapis.com{GEMINI_PATH}",
+            "http://proxy.internal",
+            f"http://proxy.internal{GEMINI_PATH}",
+        ),
+    ],
+)
+async def test_a_vendor_serves_once_its_key_or_base_url_is_set(
+    vendor: type[SseProvider], public_url: str, base_url: str, proxied_url: str
+) -> None:
+    """No key and no base URL: not configured. A key alone: the vendor's own endpoint. A base URL: that one."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(400)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        assert vendor.configured(client, COUNTER, api_key=None, base_url=None) is None
+        assert vendor.configured(client, COUNTER, api_key=None, base_url=base_url) is not None
+        for configured_url in (None, base_url):
+            provider = vendor.configured(client, COUNTER, api_key=KEY, base_url=configured_url)
+            assert provider is not None
+            await run(provider)
+    assert asked == [public_url, proxied_url]
+
+
+async def test_the_local_provider_serves_only_where_a_server_is_named() -> None:
+    async with httpx.AsyncClient() as client:
+        assert OpenAIChatProvider.local(client, COUNTER, base_url=None, api_key="k", refuses=frozenset()) is None
+        assert (
+            OpenAIChatProvider.local(
+                client, COUNTER, base_url="http://127.0.0.1:9/v1", api_key=None, refuses=frozenset()
+            )
+            is not None
+        )
+    registry = StaticProviderRegistry({"simulator": simulator(), "local": None})
+    with pytest.raises(ProviderUnavailable, match="'local' is not configured"):
+        registry.get("local")
 
 
 async def test_a_pooled_connection_closed_before_any_answer_is_retried_on_a_fresh_one() -> None:

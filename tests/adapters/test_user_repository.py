@@ -17,8 +17,8 @@ from adapters.postgres.tables import users, wallets
 from adapters.postgres.user_repository import PgUserRepository
 from application.ports.persistence import NewUser, PageRequest
 from domain.credits import Credits
-from domain.errors import InvalidInput, UsernameTaken
-from domain.user import Role
+from domain.errors import InvalidInput
+from domain.user import Role, UsernameTaken
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

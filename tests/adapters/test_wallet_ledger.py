@@ -20,14 +20,14 @@ from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import GenerationStart, Settlement
 from application.ports.persistence import PageRequest, Posting
 from domain.credits import MAX_MICROS, MIN_MICROS, Credits
-from domain.errors import BalanceOutOfRange, InsufficientBalance, InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
-from domain.wallet import MAX_BALANCE, EntryKind, Wallet
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, EntryKind, InsufficientBalance, Wallet
 from tests.support.audit import ledger_violations
 from tests.support.money import balance_of, funded_user
 
-PRICING = Pricing(10, Credits(7), Credits(13))
+PRICING = Pricing(10, Credits(7), Credits(13), cached_input_credits=Credits(1), cache_write_credits=Credits(9))
 
 
 async def _post(engine: AsyncEngine, user_id: uuid.UUID, micros: int) -> None:
@@ -119,7 +119,14 @@ operations = st.lists(
     st.one_of(
         st.tuples(st.just("adjust"), st.integers(-5_000, 5_000).filter(bool)),
         st.tuples(st.just("start"), st.integers(0, 400), st.integers(0, 400)),
-        st.tuples(st.just("finish"), st.integers(0, 10), st.floats(0, 1), st.sampled_from(["ok", "fail"])),
+        st.tuples(
+            st.just("finish"),
+            st.integers(0, 10),
+            st.floats(0, 1),
+            st.sampled_from(["ok", "fail"]),
+            st.floats(0, 1),
+            st.floats(0, 1),
+        ),
     ),
     max_size=30,
 )
@@ -148,8 +155,9 @@ async def test_postgres_agrees_with_the_wallet_model(
                 model = model.adjusted(Credits(micros))
             case ("start", int(tokens_in), int(max_tokens)):
                 model = await _start(billing, model, running, tokens_in, max_tokens)
-            case ("finish", int(index), float(share), str(ending)) if running:
-                model = await _finish(billing, model, running.pop(index % len(running)), share, ending)
+            case ("finish", int(index), float(share), str(ending), float(cached), float(written)) if running:
+                run = running.pop(index % len(running))
+                model = await _finish(billing, model, run, share, ending, (cached, written))
         assert await balance_of(clean_db, user_id) == model.balance.micros
     assert await ledger_violations(clean_db) == []
 
@@ -181,9 +189,21 @@ async def _start(
     return model.precharged(precharge, reserve)
 
 
-async def _finish(billing: PgGenerationBilling, model: Wallet, run: _Running, share: float, ending: str) -> Wallet:
+async def _finish(
+    billing: PgGenerationBilling,
+    model: Wallet,
+    run: _Running,
+    share: float,
+    ending: str,
+    cache_shares: tuple[float, float],
+) -> Wallet:
+    """`cache_shares`: how much of the prompt the provider read from its cache, and how much of the rest it wrote
+    to it (a cached prompt costs less than its pre-charge: the settlement gives credits back)."""
     start = run.start
-    usage = Usage(start.input_tokens, int(run.max_tokens * share) if ending == "ok" else 0)
+    cached = int(start.input_tokens * cache_shares[0])
+    written = int((start.input_tokens - cached) * cache_shares[1])
+    output_tokens = int(run.max_tokens * share) if ending == "ok" else 0
+    usage = Usage(start.input_tokens, output_tokens, cached_input_tokens=cached, cache_write_tokens=written)
     cost = PRICING.cost(usage) if ending == "ok" else Credits.zero()
     status = GenerationStatus.COMPLETED if ending == "ok" else GenerationStatus.FAILED
     await billing.settle(

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer, login, register
+from tests.support.settings import replace_settings
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -32,7 +32,7 @@ async def test_registration_creates_a_client_with_an_empty_wallet(client: AsyncT
 
 
 async def test_signup_credits_are_granted_as_one_ledger_row(settings: Settings, clean_db: object) -> None:
-    app = create_app(replace_settings(settings, signup_credits="2.5"))
+    app = create_app(replace_settings(settings, accounts={"signup_credits": "2.5"}))
     async with AsyncTestClient(app=app) as client:
         user = await register(client, "bob")
         token = (await login(client, "bob"))["access_token"]
@@ -130,7 +130,7 @@ async def test_login_failures_are_throttled_per_username(client: AsyncTestClient
 
 
 async def test_login_failures_are_throttled_per_address(settings: Settings, clean_db: object) -> None:
-    app = create_app(replace_settings(settings, login_failure_limit=2))
+    app = create_app(replace_settings(settings, accounts={"login_failure_limit": 2}))
     async with AsyncTestClient(app=app) as client:
         for attempt in range(6):
             failed = await client.post(LOGIN, json={"username": f"user{attempt}", "password": "wrong password"})
@@ -199,7 +199,7 @@ async def test_logout_kills_the_family_and_is_idempotent(client: AsyncTestClient
 
 
 async def test_registrations_are_throttled_per_address(settings: Settings, clean_db: object) -> None:
-    app = create_app(replace_settings(settings, rate_limit_registrations_per_hour=2))
+    app = create_app(replace_settings(settings, accounts={"registrations_per_hour": 2}))
     async with AsyncTestClient(app=app) as client:
         await register(client, "reg1")
         await register(client, "reg2")
@@ -212,7 +212,7 @@ async def test_registrations_are_throttled_per_address(settings: Settings, clean
 async def test_a_weaker_stored_hash_is_upgraded_at_the_next_login(settings: Settings, clean_db: AsyncEngine) -> None:
     async with AsyncTestClient(app=create_app(settings)) as cheap:
         await register(cheap, "legacy")
-    strong = create_app(replace_settings(settings, argon2_profile="rfc9106_low_memory"))
+    strong = create_app(replace_settings(settings, security={"argon2_profile": "rfc9106_low_memory"}))
     async with AsyncTestClient(app=strong) as client:
         await login(client, "legacy")
     async with clean_db.connect() as connection:

@@ -5,7 +5,7 @@ import base64
 import re
 import secrets
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,11 +25,12 @@ from domain.hmac_signature import SignedLogin
 from entrypoints.cli import reencrypt_secrets
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, fund, user_id_of
 from tests.support.audit import ledger_violations
+from tests.support.fakes.clock import FrozenClock
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
+from tests.support.settings import replace_settings
 
 TYPE = {
     "typeid": "essay",
@@ -75,11 +76,8 @@ async def world_on(client: AsyncTestClient[Litestar], settings: Settings) -> Wor
     admin = await admin_token(client, settings, username="types-admin")
     assert (await client.post("/api/v1/types", json=TYPE, headers=bearer(admin))).status_code == 201
     user = await client_token(client, "carla")
-    user_id = (await client.get("/api/v1/me", headers=bearer(user))).json()["id"]
-    funded = await client.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": "100", "reason": "t"}, headers=bearer(admin)
-    )
-    assert funded.status_code == 200
+    user_id = await user_id_of(client, user)
+    await fund(client, admin, user_id, "100")
     return World(client, admin, user, user_id)
 
 
@@ -389,7 +387,7 @@ async def test_the_documented_bound_pattern_is_what_validation_accepts(world: Wo
 
 
 @asynccontextmanager
-async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[World]:
+async def _world_with(settings: Settings, **changes: Mapping[str, object]) -> AsyncIterator[World]:
     async with AsyncTestClient(app=create_app(replace_settings(settings, **changes))) as client:
         yield await world_on(client, settings)
 
@@ -397,7 +395,7 @@ async def _world_with(settings: Settings, **changes: object) -> AsyncIterator[Wo
 async def test_references_count_against_the_key_and_user_request_limits(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    async with _world_with(settings, rate_limit_key_rpm=3) as world:
+    async with _world_with(settings, rate_limits={"key_rpm": 3}) as world:
         _, token = await world.key_token()
         statuses = [
             (await world.client.post("/api/v1/reference", json={"text": b64("r")}, headers=bearer(token))).status_code
@@ -410,7 +408,7 @@ async def test_stored_reference_bytes_have_a_per_user_quota_that_concurrent_uplo
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
     """10 concurrent uploads of 200 KiB against a 1 MiB quota: 5 fit. Deleted rows (the purge) free their bytes."""
-    async with _world_with(settings, reference_storage_bytes_per_user=1024 * 1024) as world:
+    async with _world_with(settings, accounts={"reference_storage_bytes_per_user": 1024 * 1024}) as world:
         (_, token), (_, other_token) = await world.key_token(), await world.key_token()
         body = {"text": b64("é" * (100 * 1024))}  # 200 KiB of UTF-8: the quota counts bytes, not characters
         responses = await asyncio.gather(
@@ -490,6 +488,8 @@ async def test_key_billing_and_activity(world: World) -> None:
     assert billing["typeid"] == "essay"
     assert billing["by_model"][0]["key"] == "gemini-flash"
     assert billing["credits_spent"] == billing["by_model"][0]["credits"]
+    for count in ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+        assert billing[count] == billing["by_model"][0][count], count
     assert billing["last_used_at"]
     old = await world.client.get(
         f"/api/v1/billing/{key['api_key']}?from=2000-01-01&to=2000-02-01", headers=bearer(world.user)
@@ -542,12 +542,12 @@ async def test_swapped_ciphertexts_fail_closed(world: World, clean_db: AsyncEngi
 async def test_secrets_survive_a_master_key_rotation(world: World, settings: Settings) -> None:
     key = await world.key()
     new_master = generate_master_key()
-    rotated = replace_settings(settings, secret_keys=f"{new_master},{settings.secret_keys}")
+    rotated = replace_settings(settings, security={"secret_keys": f"{new_master},{settings.security.secret_keys}"})
     report = await reencrypt_secrets(rotated)
     assert report.reencrypted == 1
     assert report.unreadable == []
     assert (await reencrypt_secrets(rotated)).reencrypted == 0
-    only_new = create_app(replace_settings(settings, secret_keys=new_master))
+    only_new = create_app(replace_settings(settings, security={"secret_keys": new_master}))
     async with AsyncTestClient(app=only_new) as client:
         body = signed_login(key["api_key"], "carla", key["secret_key"])
         assert (await client.post("/api/v1/auth", json=body)).status_code == 200
@@ -574,16 +574,8 @@ async def test_the_secret_appears_in_no_other_response_log_or_document(
     assert secret not in captured.err
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.instant = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.instant
-
-
 async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings, clean_db: AsyncEngine) -> None:
-    clock = FakeClock()
+    clock = FrozenClock(datetime.now(UTC))
     provider = Provider(scope=Scope.APP)
     provider.provide(lambda: clock, provides=Clock, override=True)
     async with AsyncTestClient(app=create_app(settings, provider)) as client:
@@ -607,7 +599,7 @@ async def test_the_window_edges_and_replays_with_a_fake_clock(settings: Settings
 @pytest.fixture
 async def clocked(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[tuple[Any, dict[str, Any], int]]:
     """An app on a frozen clock, with a key of user `carla`: the client, the key and the frozen time."""
-    clock = FakeClock()
+    clock = FrozenClock(datetime.now(UTC))
     provider = Provider(scope=Scope.APP)
     provider.provide(lambda: clock, provides=Clock, override=True)
     async with AsyncTestClient(app=create_app(settings, provider)) as client:

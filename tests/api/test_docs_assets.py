@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
+from tests.support.settings import replace_settings
 
 DOCS_PAGES = ("/api-docs", "/api-docs/redoc")
 JAVASCRIPT = {"text/javascript", "application/javascript"}
@@ -84,7 +84,7 @@ async def test_an_unknown_or_escaping_asset_is_a_404_problem(client: AsyncTestCl
 
 
 async def test_production_serves_the_assets_over_https_with_hsts(settings: Settings, clean_db: AsyncEngine) -> None:
-    production = create_app(replace_settings(settings, creditgate_env="production"))
+    production = create_app(replace_settings(settings, runtime={"environment": "production"}))
     async with AsyncTestClient(app=production, base_url="https://testserver.local") as client:
         urls = _loaded_urls((await client.get("/api-docs")).text)
         responses = [await client.get(url) for url in urls]

@@ -18,11 +18,11 @@ from domain.errors import StorageUnavailable
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, fund, funded_client_token, user_id_of
 from tests.support.audit import ledger_violations
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
 GEMINI_FLASH = Pricing(100, Credits.whole(1), Credits.whole(1))
@@ -30,21 +30,10 @@ GENERATIONS = "/api/v1/generations"
 HELLO = [{"role": "user", "content": "Say hello to the world"}]
 
 
-async def _funded_client(client: Any, settings: Settings, username: str, amount: str = "100") -> str:
-    token = await client_token(client, username)
-    admin = await admin_token(client, settings, username=f"admin-{username}")
-    user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
-    response = await client.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "test"}, headers=bearer(admin)
-    )
-    assert response.status_code == 200, response.text
-    return token
-
-
 async def test_a_generation_is_charged_its_exact_price(
     client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    token = await _funded_client(client, settings, "gen1")
+    token = await funded_client_token(client, settings, "gen1")
     response = await client.post(
         GENERATIONS, json={"model": "dr14", "messages": HELLO, "max_tokens": 10}, headers=bearer(token)
     )
@@ -69,7 +58,7 @@ async def test_a_generation_is_charged_its_exact_price(
 async def test_a_stream_sends_start_deltas_and_done_each_with_an_id(
     client: AsyncTestClient[Litestar], settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    token = await _funded_client(client, settings, "gen2")
+    token = await funded_client_token(client, settings, "gen2")
     body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 5, "stream": True}
     async with aconnect_sse(client, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
@@ -82,6 +71,11 @@ async def test_a_stream_sends_start_deltas_and_done_each_with_an_id(
     done = json.loads(events[-1].data)
     assert done["usage"]["output_tokens"] == 5
     assert {"id", "usage", "cost", "balance"} <= done.keys()
+    assert {key: done["usage"][key] for key in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")} == {
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert await generation_violations(clean_db) == []
 
 
@@ -103,7 +97,7 @@ async def test_stream_chunks_skip_the_layers_that_act_on_the_response_start_only
 
     app.asgi_handler._app = counting  # type: ignore[attr-defined]
     async with AsyncTestClient(app=app) as client:
-        token = await _funded_client(client, settings, f"wire{len(path)}")
+        token = await funded_client_token(client, settings, f"wire{len(path)}")
         body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 20, "stream": True}
         layered.clear()
         async with aconnect_sse(client, "POST", path, json=body, headers=bearer(token)) as source:
@@ -137,7 +131,7 @@ async def test_no_balance_is_402_before_any_stream_opens(client: AsyncTestClient
 async def test_bad_generation_requests_are_clear_problems(
     client: AsyncTestClient[Litestar], settings: Settings, body: dict[str, Any], status: int, code: str
 ) -> None:
-    token = await _funded_client(client, settings, "gen4")
+    token = await funded_client_token(client, settings, "gen4")
     response = await client.post(GENERATIONS, json=body, headers=bearer(token))
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
@@ -146,7 +140,7 @@ async def test_bad_generation_requests_are_clear_problems(
 async def test_another_users_generation_is_404_and_admins_see_it(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
-    owner = await _funded_client(client, settings, "gen5")
+    owner = await funded_client_token(client, settings, "gen5")
     other = await client_token(client, "gen6")
     generation = (
         await client.post(
@@ -160,6 +154,22 @@ async def test_another_users_generation_is_404_and_admins_see_it(
     listed = (await client.get(GENERATIONS, headers=bearer(owner))).json()
     assert [g["id"] for g in listed["items"]] == [generation["id"]]
     assert (await client.get(GENERATIONS, headers=bearer(other))).json()["items"] == []
+
+
+async def test_the_generation_list_pages_newest_first_with_a_cursor(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    token = await funded_client_token(client, settings, "gen-pages")
+    body = {"model": "dr14", "messages": HELLO, "max_tokens": 2}
+    created = [(await client.post(GENERATIONS, json=body, headers=bearer(token))).json()["id"] for _ in range(3)]
+    first = (await client.get(GENERATIONS, params={"limit": 2}, headers=bearer(token))).json()
+    second = (
+        await client.get(GENERATIONS, params={"limit": 2, "cursor": first["next_cursor"]}, headers=bearer(token))
+    ).json()
+    assert [g["id"] for g in first["items"] + second["items"]] == created[::-1]
+    assert second["next_cursor"] is None
+    forged = await client.get(GENERATIONS, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=bearer(token))
+    assert (forged.status_code, forged.json()["code"]) == (422, "validation_error")
 
 
 async def test_a_burst_spends_exactly_what_the_balance_covers(
@@ -180,13 +190,10 @@ async def test_a_burst_spends_exactly_what_the_balance_covers(
     assert created.status_code == 201, created.text
     token = await client_token(client, "burst")
     body = {"model": "prompt-only", "messages": HELLO, "max_tokens": 1}
-    probe_user = await _funded_client(client, settings, "burst-probe", amount="1000")
+    probe_user = await funded_client_token(client, settings, "burst-probe", amount="1000")
     prompt_cost = Credits.parse((await client.post(GENERATIONS, json=body, headers=bearer(probe_user))).json()["cost"])
-    user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
     funds = Credits(prompt_cost.micros * 3)
-    await client.post(
-        f"/api/v1/admin/users/{user_id}/balance", json={"amount": str(funds), "reason": "x"}, headers=bearer(admin)
-    )
+    await fund(client, admin, await user_id_of(client, token), str(funds))
     responses = await asyncio.gather(*(client.post(GENERATIONS, json=body, headers=bearer(token)) for _ in range(50)))
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 3
@@ -197,9 +204,9 @@ async def test_a_burst_spends_exactly_what_the_balance_covers(
 async def test_parallel_streams_overdraw_by_at_most_one_completion(settings: Settings, clean_db: AsyncEngine) -> None:
     """The issue's scenario: 1 credit, 40 parallel streams of gemini-flash with max_tokens 1000 (10 credits each
     at most). Only what the balance less the output reserves of the running ones covers may start."""
-    app = create_app(replace_settings(settings, simulator_token_delay_ms=2))
+    app = create_app(replace_settings(settings, providers={"simulator_token_delay_ms": 2}))
     async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        token = await _funded_client(http, settings, "overdraft", amount="1")
+        token = await funded_client_token(http, settings, "overdraft", amount="1")
         body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 1000, "stream": True}
 
         async def stream() -> tuple[int, str]:
@@ -232,9 +239,9 @@ def _final_event(stream: str) -> dict[str, Any]:
 async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
     settings: Settings, clean_db: AsyncEngine
 ) -> None:
-    app = create_app(replace_settings(settings, simulator_token_delay_ms=50))
+    app = create_app(replace_settings(settings, providers={"simulator_token_delay_ms": 50}))
     async with serve_on_loopback(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        token = await _funded_client(http, settings, "gen7")
+        token = await funded_client_token(http, settings, "gen7")
         body = {"model": "dr14", "messages": HELLO, "max_tokens": 200, "stream": True}
         async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
             generation_id = source.response.headers["x-generation-id"]
@@ -255,7 +262,7 @@ async def test_a_client_that_disconnects_is_charged_only_for_what_was_read(
 
 
 async def test_admin_usage_groups_spend_and_tokens(client: AsyncTestClient[Litestar], settings: Settings) -> None:
-    token = await _funded_client(client, settings, "usage1")
+    token = await funded_client_token(client, settings, "usage1")
     for model in ("dr14", "dr14", "gemini-flash"):
         body = {"model": model, "messages": HELLO, "max_tokens": 4}
         assert (await client.post(GENERATIONS, json=body, headers=bearer(token))).status_code == 200
@@ -264,6 +271,7 @@ async def test_admin_usage_groups_spend_and_tokens(client: AsyncTestClient[Lites
     by_model = {row["key"]: row for row in report["items"]}
     assert by_model["dr14"]["requests"] == 2
     assert by_model["gemini-flash"]["output_tokens"] == 4
+    assert by_model["gemini-flash"].keys() >= {"cached_input_tokens", "cache_write_tokens", "reasoning_tokens"}
     assert report["items"][0]["key"] == "dr14"
     empty = await client.get("/api/v1/admin/usage?group_by=user&from=2000-01-01&to=2000-01-02", headers=bearer(admin))
     assert empty.json()["items"] == []
@@ -272,7 +280,7 @@ async def test_admin_usage_groups_spend_and_tokens(client: AsyncTestClient[Lites
 
 
 async def test_a_chunked_body_over_one_mebibyte_is_413(served: httpx.AsyncClient, settings: Settings) -> None:
-    token = await _funded_client(served, settings, "chunked")
+    token = await funded_client_token(served, settings, "chunked")
 
     async def chunks() -> Any:
         yield b'{"model": "dr14", "messages": [{"role": "user", "content": "'
@@ -303,7 +311,7 @@ async def test_a_stream_whose_settlement_fails_still_ends_with_an_error_event(
     down = Provider(scope=Scope.APP)
     down.provide(SettlementDown, provides=GenerationBilling, override=True)
     async with AsyncTestClient(app=create_app(settings, down)) as client:
-        token = await _funded_client(client, settings, f"down{len(path)}")
+        token = await funded_client_token(client, settings, f"down{len(path)}")
         body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 3, "stream": True}
         async with aconnect_sse(client, "POST", path, json=body, headers=bearer(token)) as source:
             events = [event async for event in source.aiter_sse()]

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import PASSWORD, bearer, client_token
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 PROBLEM = "application/problem+json"
 
@@ -28,7 +28,7 @@ async def test_readiness_is_200_when_postgres_answers(client: AsyncTestClient[Li
 
 
 async def test_readiness_is_503_when_postgres_is_down(settings: Settings) -> None:
-    unreachable = replace_settings(settings, database_url="postgresql://postgres@127.0.0.1:9/nowhere")
+    unreachable = replace_settings(settings, database={"url": "postgresql://postgres@127.0.0.1:9/nowhere"})
     async with AsyncTestClient(app=create_app(unreachable)) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 503
@@ -91,7 +91,7 @@ METRICS_TOKEN = "metrics-token-for-the-suite-0123456789"
 
 
 async def test_metrics_are_prometheus_text_for_the_bearer_of_the_metrics_token(settings: Settings) -> None:
-    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics_token=METRICS_TOKEN))) as client:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics={"token": METRICS_TOKEN}))) as client:
         await client.get("/health/live")
         response = await client.get("/metrics", headers=bearer(METRICS_TOKEN))
     assert response.status_code == 200
@@ -109,7 +109,7 @@ async def test_metrics_are_refused_to_an_untrusted_address(client: AsyncTestClie
 
 
 async def test_metrics_want_the_token_when_one_is_configured(settings: Settings) -> None:
-    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics_token=METRICS_TOKEN))) as client:
+    async with AsyncTestClient(app=create_app(replace_settings(settings, metrics={"token": METRICS_TOKEN}))) as client:
         for headers in ({}, bearer("wrong"), bearer(METRICS_TOKEN + "x"), {"Authorization": METRICS_TOKEN}):
             response = await client.get("/metrics", headers=headers)
             assert response.status_code == 401, headers
@@ -120,7 +120,7 @@ async def test_metrics_want_the_token_when_one_is_configured(settings: Settings)
 async def test_metrics_are_served_to_loopback_only_by_default(settings: Settings) -> None:
     async with serve_on_loopback(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         assert (await http.get("/metrics")).status_code == 200
-    elsewhere = replace_settings(settings, metrics_allowed_networks="10.0.0.0/8")
+    elsewhere = replace_settings(settings, metrics={"allowed_networks": "10.0.0.0/8"})
     async with serve_on_loopback(create_app(elsewhere)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         refused = await http.get("/metrics")
     assert refused.status_code == 403
@@ -176,8 +176,8 @@ async def test_a_database_out_of_connections_is_a_503_never_a_500(
     async with clean_db.begin() as connection:
         await connection.execute(text("DROP ROLE IF EXISTS creditgate_no_room"))
         await connection.execute(text("CREATE ROLE creditgate_no_room LOGIN CONNECTION LIMIT 0"))
-    no_room = make_url(settings.require_database_url()).set(username="creditgate_no_room", password=None)
-    app = create_app(replace_settings(settings, database_url=no_room.render_as_string(hide_password=False)))
+    no_room = make_url(settings.database.require_url()).set(username="creditgate_no_room", password=None)
+    app = create_app(replace_settings(settings, database={"url": no_room.render_as_string(hide_password=False)}))
     generation = {"model": "dr14", "messages": [{"role": "user", "content": "hi"}]}
     try:
         async with AsyncTestClient(app=app) as refused:

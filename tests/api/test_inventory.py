@@ -2,9 +2,14 @@
 
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
+
+from entrypoints.http.guards import RAISED_BY_GUARD
+from entrypoints.http.openapi import RAISES
+from entrypoints.http.problems import status_for
 
 UNDOCUMENTED_BY_DESIGN = ("/api-docs", "/metrics")
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -58,3 +63,31 @@ async def test_admin_operations_document_403(client: AsyncTestClient[Litestar]) 
         if path.startswith("/api/v1/admin"):
             for method, operation in item.items():
                 assert "403" in operation["responses"], (method, path)
+
+
+async def test_the_served_document_is_the_apps_openapi_schema(client: AsyncTestClient[Litestar], app: Litestar) -> None:
+    served = await _document(client)
+    assert served == msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))
+
+
+async def test_each_route_documents_its_security_and_the_errors_it_declares_with_their_status(
+    client: AsyncTestClient[Litestar], app: Litestar
+) -> None:
+    document = await _document(client)
+    declared = 0
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if not handler.resolve_include_in_schema() or method == "OPTIONS":
+                continue
+            operation = document["paths"][route.path_format][method.lower()]
+            guarded = any(guard in RAISED_BY_GUARD for guard in handler.resolve_guards())
+            assert operation["security"] == ([{"BearerAuth": []}] if guarded else []), (method, route.path)
+            for error in handler.opt.get(RAISES, ()):
+                responses = operation["responses"]
+                assert f"`{error.code}`: " in responses[str(status_for(error))]["description"], (route.path, error)
+                declared += 1
+    assert declared >= 40
+    last_admin = document["paths"]["/api/v1/admin/users/{user_id}"]["patch"]["responses"]["409"]
+    assert last_admin["description"].startswith("`last_admin`")

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.settings import Settings
-from tests.support.api import admin_token, bearer, client_token, login, register
+from tests.support.api import admin_token, bearer, client_token, fund, login, register, user_id_of
 
 
 async def test_me_balance_and_transactions_need_a_token(client: AsyncTestClient[Litestar]) -> None:
@@ -32,12 +32,9 @@ async def test_transactions_page_newest_first_with_a_cursor(
 ) -> None:
     token = await client_token(client, "mike")
     admin = await admin_token(client, settings)
-    user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
+    user_id = await user_id_of(client, token)
     for amount in ("1", "2", "3"):
-        adjusted = await client.post(
-            f"/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "top-up"}, headers=bearer(admin)
-        )
-        assert adjusted.status_code == 200, adjusted.text
+        await fund(client, admin, user_id, amount)
     first = (await client.get("/api/v1/me/transactions?limit=2", headers=bearer(token))).json()
     assert [t["amount"] for t in first["items"]] == ["3", "2"]
     assert first["next_cursor"]
@@ -101,7 +98,7 @@ async def test_forged_tokens_are_refused(
 ) -> None:
     token = await client_token(client, "forger")
     user_id = (await client.get("/api/v1/me", headers=bearer(token))).json()["id"]
-    forged = _forged(settings.require_jwt_secret(), user_id, **changes)
+    forged = _forged(settings.security.require_jwt_secret(), user_id, **changes)
     response = await client.get("/api/v1/admin/users", headers=bearer(forged))
     assert response.status_code == 401, changes
     assert response.json()["code"] == "invalid_token"

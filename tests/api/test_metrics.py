@@ -6,6 +6,7 @@ The registry is per process and shared by every app the suite builds, so each te
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,15 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.prometheus_metrics import PrometheusGenerationMetrics
-from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.reaper import ReapExpiredGenerations
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import bearer, upstream_model_client
 from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, serve_fake_upstream, steady
-from tests.support.generation_runs import RecordingBilling
+from tests.support.fakes import Fakes
+from tests.support.generation_runs import LEASE, started
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 HELLO = [{"role": "user", "content": "hello there"}]
 GENERATIONS = "/api/v1/generations"
@@ -42,7 +43,10 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 @pytest.fixture
 def gateway(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> Litestar:
     return create_app(
-        replace_settings(settings, openai_base_url=f"{upstream.base_url}/v1", openai_api_key="sk-upstream-secret")
+        replace_settings(
+            settings,
+            providers={"openai_base_url": f"{upstream.base_url}/v1", "openai_api_key": "sk-upstream-secret"},
+        )
     )
 
 
@@ -157,8 +161,11 @@ async def test_the_reaper_reports_what_it_settled(gateway: Litestar) -> None:
     async with serve_on_loopback(gateway) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         before = await _scrape(client)
         for _ in range(2):
-            billing = RecordingBilling(reaped_batches=[2, 0])
-            assert await ReapExpiredGenerations(billing, metrics, SystemClock(), UuidGenerator())() == 2
+            fakes = Fakes()
+            for _ in range(2):
+                await started(fakes)
+            fakes.clock.advance(LEASE + timedelta(seconds=1))
+            assert await ReapExpiredGenerations(fakes.billing, metrics, fakes.clock, fakes.ids)() == 2
         after = await _scrape(client)
     assert _moved(before, after, "creditgate_generations_reaped_total") == 4
 

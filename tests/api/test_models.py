@@ -14,6 +14,7 @@ from tests.support.api import admin_token, bearer, client_token
 
 MODELS = "/api/v1/models"
 ADMIN_MODELS = "/api/v1/admin/models"
+DR14_PRICING = {"unit_tokens": 100, "input_credits": "20", "output_credits": "20"}
 
 Client = AsyncTestClient[Litestar]
 
@@ -214,6 +215,31 @@ async def test_a_patched_price_is_what_clients_see(client: Client, settings: Set
     token = await client_token(client, "fay")
     listed = (await client.get(MODELS, headers=bearer(token))).json()["items"]
     assert next(m for m in listed if m["id"] == "dr14")["pricing"] == pricing
+
+
+async def test_cache_prices_are_optional_and_shown_only_when_set(client: Client, settings: Settings) -> None:
+    admin = await admin_token(client, settings)
+    cached = {"cached_input_credits": "0.05", "cache_write_credits": "0.625"}
+    plain = {"unit_tokens": 1000, "input_credits": "0.5", "output_credits": "1.25"}
+    created = await _create(client, admin, _new_model(pricing=plain | cached))
+    assert created["pricing"] == plain | cached
+    nulls = await _create(client, admin, _new_model("house-null", pricing=plain | dict.fromkeys(cached)))
+    assert nulls["pricing"] == plain
+    token = await client_token(client, "cache-reader")
+    listed = {m["id"]: m["pricing"] for m in (await client.get(MODELS, headers=bearer(token))).json()["items"]}
+    assert (listed["house-small"], listed["house-null"], listed["dr14"]) == (plain | cached, plain, DR14_PRICING)
+    patched = await client.patch(f"{ADMIN_MODELS}/house-small", json={"pricing": plain}, headers=bearer(admin))
+    assert patched.json()["pricing"] == plain, "a pricing is set as a whole"
+
+
+@pytest.mark.parametrize("name", ["cached_input_credits", "cache_write_credits"])
+@pytest.mark.parametrize("price", ["-1", "0.0000001", "10000.000001", 1])
+async def test_a_bad_cache_price_is_refused(client: Client, settings: Settings, name: str, price: object) -> None:
+    admin = await admin_token(client, settings)
+    pricing = {"unit_tokens": 100, "input_credits": "1", "output_credits": "1", name: price}
+    response = await client.post(ADMIN_MODELS, json=_new_model(pricing=pricing), headers=bearer(admin))
+    assert response.status_code == 422, response.text
+    assert _field_errors(response.json()) == {f"pricing.{name}"}
 
 
 async def test_patch_changes_only_what_is_given(client: Client, settings: Settings) -> None:

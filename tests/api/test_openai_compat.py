@@ -17,16 +17,16 @@ from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.adapters.test_provider_tools import OPENAI_TOOL_STREAM
-from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token, upstream_model_client
+from tests.support.api import admin_token, bearer, client_token, funded_client_token, upstream_model_client
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import FakeUpstream, garbage, serve_fake_upstream
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
-
-DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+from tests.support.settings import replace_settings
 
 HELLO = [{"role": "user", "content": "Say hello"}]
+DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
+GEMINI_FLASH = Pricing(100, Credits.whole(1), Credits.whole(1))
 
 
 @pytest.fixture
@@ -37,13 +37,10 @@ async def base_url(app: Litestar) -> AsyncIterator[str]:
 
 async def _sdk(base_url: str, settings: Settings, username: str, amount: str | None = "50") -> openai.AsyncOpenAI:
     async with httpx.AsyncClient(base_url=base_url) as http:
-        token = await client_token(http, username)
-        if amount is not None:
-            admin = await admin_token(http, settings, username=f"{username}-admin")
-            user_id = (await http.get("/api/v1/me", headers=bearer(token))).json()["id"]
-            await http.post(
-                f"/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "t"}, headers=bearer(admin)
-            )
+        if amount is None:
+            token = await client_token(http, username)
+        else:
+            token = await funded_client_token(http, settings, username, amount)
     return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=token, max_retries=0)
 
 
@@ -63,6 +60,12 @@ async def test_a_non_streaming_completion(base_url: str, settings: Settings) -> 
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 7
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + 7
+    assert completion.usage.prompt_tokens_details is not None
+    assert completion.usage.prompt_tokens_details.cached_tokens == 0
+    assert completion.usage.completion_tokens_details is not None
+    assert completion.usage.completion_tokens_details.reasoning_tokens == 0
+    # dr14: 100 tokens = 20 credits; the billed cost, as a decimal string
+    assert (completion.usage.model_extra or {})["cost"] == str(DR14.cost(Usage(completion.usage.prompt_tokens, 7)))
 
 
 async def test_a_streaming_completion_with_usage(base_url: str, settings: Settings) -> None:
@@ -78,8 +81,10 @@ async def test_a_streaming_completion_with_usage(base_url: str, settings: Settin
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
-    assert chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens == 6
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == 6
+    assert (usage.model_extra or {})["cost"] == str(GEMINI_FLASH.cost(Usage(usage.prompt_tokens, 6)))
 
 
 async def test_no_balance_is_an_openai_style_error(base_url: str, settings: Settings) -> None:
@@ -298,7 +303,9 @@ async def test_malformed_tool_messages_are_validation_errors(base_url: str, sett
 @pytest.fixture
 async def gemini_base_url(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[str]:
     """The gateway with a `gemini` provider (pointing at nothing: refusals happen before any upstream call)."""
-    app = create_app(replace_settings(settings, gemini_base_url="http://127.0.0.1:9", gemini_api_key="g-key"))
+    app = create_app(
+        replace_settings(settings, providers={"gemini_base_url": "http://127.0.0.1:9", "gemini_api_key": "g-key"})
+    )
     async with serve_on_loopback(app) as url:
         yield url
 
@@ -344,7 +351,9 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 
 @pytest.fixture
 async def upstream_base_url(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -> AsyncIterator[str]:
-    app = create_app(replace_settings(settings, openai_base_url=f"{upstream.base_url}/v1", openai_api_key="sk-up"))
+    app = create_app(
+        replace_settings(settings, providers={"openai_base_url": f"{upstream.base_url}/v1", "openai_api_key": "sk-up"})
+    )
     async with serve_on_loopback(app) as url:
         yield url
 

@@ -16,25 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.ports.clock import Clock
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings, load_settings
+from entrypoints.settings import RateLimitSettings, Settings, load_settings
 from tests.api.test_comparison import world_on
-from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import admin_token, bearer, client_token, fund, user_id_of
+from tests.support.fakes.clock import FrozenClock
+from tests.support.settings import replace_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HELLO = [{"role": "user", "content": "Hello there"}]
 GENERATIONS = "/api/v1/generations"
-
-
-class FrozenClock:
-    """Ten seconds into a fixed one-minute window, so every figure below is exact."""
-
-    def __init__(self) -> None:
-        start = int(time.time()) // 60 * 60 + 10
-        self.instant = datetime.fromtimestamp(start, tz=UTC)
-
-    def now(self) -> datetime:
-        return self.instant
 
 
 def clocked(clock: FrozenClock) -> Provider:
@@ -45,7 +35,8 @@ def clocked(clock: FrozenClock) -> Provider:
 
 @pytest.fixture
 def clock() -> FrozenClock:
-    return FrozenClock()
+    """Ten seconds into a fixed one-minute window, so every figure below is exact."""
+    return FrozenClock(datetime.fromtimestamp(int(time.time()) // 60 * 60 + 10, tz=UTC))
 
 
 @pytest.fixture
@@ -79,7 +70,7 @@ def assert_too_many(response: Any, retry_after: int | None = None) -> None:
 async def test_requests_per_user_are_limited_with_retry_after(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
 ) -> None:
-    app = create_app(replace_settings(settings, rate_limit_user_rpm=3), clocked(clock))
+    app = create_app(replace_settings(settings, rate_limits={"user_rpm": 3}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         alice = await client_token(client, "alice")
         bob = await client_token(client, "bob")
@@ -95,14 +86,15 @@ async def test_requests_per_user_are_limited_with_retry_after(
 async def test_the_memory_store_is_the_default_and_zero_turns_a_limit_off(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    assert Settings().redis_url is None
-    assert (Settings().rate_limit_user_rpm, Settings().rate_limit_key_rpm) == (600, 600)
-    assert (Settings().rate_limit_user_tpm, Settings().rate_limit_key_tpm) == (0, 0)
+    defaults = RateLimitSettings()
+    assert defaults.redis_url is None
+    assert (defaults.user_rpm, defaults.key_rpm) == (600, 600)
+    assert (defaults.user_tpm, defaults.key_tpm) == (0, 0)
     parsed = load_settings(
         {"RATE_LIMIT_USER_TPM": "5000", "RATE_LIMIT_KEY_TPM": "0", "DATA_DIR": str(tmp_path)}, tmp_path / ".env"
     )
-    assert (parsed.rate_limit_user_tpm, parsed.rate_limit_key_tpm) == (5000, 0)
-    app = create_app(replace_settings(settings, rate_limit_user_rpm=0, rate_limit_key_rpm=0), clocked(clock))
+    assert (parsed.rate_limits.user_tpm, parsed.rate_limits.key_tpm) == (5000, 0)
+    app = create_app(replace_settings(settings, rate_limits={"user_rpm": 0, "key_rpm": 0}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         token = await client_token(client, "unlimited")
         statuses = [(await client.get("/api/v1/me", headers=bearer(token))).status_code for _ in range(40)]
@@ -112,7 +104,7 @@ async def test_the_memory_store_is_the_default_and_zero_turns_a_limit_off(
 async def test_a_key_has_its_own_requests_per_minute(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
 ) -> None:
-    app = create_app(replace_settings(settings, rate_limit_key_rpm=2), clocked(clock))
+    app = create_app(replace_settings(settings, rate_limits={"key_rpm": 2}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         world = await world_on(client, settings)
         _, first = await world.key_token()
@@ -127,7 +119,7 @@ async def test_a_key_has_its_own_requests_per_minute(
 async def test_key_requests_also_count_against_the_owner(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
 ) -> None:
-    app = create_app(replace_settings(settings, rate_limit_user_rpm=4), clocked(clock))
+    app = create_app(replace_settings(settings, rate_limits={"user_rpm": 4}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         world = await world_on(client, settings)  # spends one of carla's requests (GET /me)
         _, key_token = await world.key_token()
@@ -139,7 +131,7 @@ async def test_key_requests_also_count_against_the_owner(
 async def test_tokens_per_minute_refuse_new_generations_once_used_up(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
 ) -> None:
-    app = create_app(replace_settings(settings, rate_limit_user_tpm=20, rate_limit_key_tpm=30), clocked(clock))
+    app = create_app(replace_settings(settings, rate_limits={"user_tpm": 20, "key_tpm": 30}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         world = await world_on(client, settings)
         body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 12}
@@ -159,7 +151,7 @@ async def test_key_tokens_count_against_the_key_and_its_owner(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock
 ) -> None:
     """One generation here bills 22 tokens (10 prompt + 12 completion); the owner's budget is 30."""
-    app = create_app(replace_settings(settings, rate_limit_key_tpm=10, rate_limit_user_tpm=30), clocked(clock))
+    app = create_app(replace_settings(settings, rate_limits={"key_tpm": 10, "user_tpm": 30}), clocked(clock))
     async with AsyncTestClient(app=app) as client:
         world = await world_on(client, settings)
         _, key_token = await world.key_token()
@@ -176,11 +168,7 @@ async def test_limits_are_shared_by_two_instances_through_redis(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock, redis_prefix: str
 ) -> None:
     shared = replace_settings(
-        settings,
-        redis_url=REDIS_URL,
-        rate_limit_redis_prefix=redis_prefix,
-        rate_limit_user_rpm=4,
-        rate_limit_key_rpm=2,
+        settings, rate_limits={"redis_url": REDIS_URL, "redis_prefix": redis_prefix, "user_rpm": 4, "key_rpm": 2}
     )
     apps = [create_app(shared, clocked(clock)), create_app(shared, clocked(clock))]
     async with AsyncTestClient(app=apps[0]) as one, AsyncTestClient(app=apps[1]) as two:
@@ -208,15 +196,13 @@ async def test_tokens_per_minute_through_redis(
     settings: Settings, clean_db: AsyncEngine, clock: FrozenClock, redis_prefix: str
 ) -> None:
     shared = replace_settings(
-        settings, redis_url=REDIS_URL, rate_limit_redis_prefix=redis_prefix, rate_limit_user_tpm=20
+        settings, rate_limits={"redis_url": REDIS_URL, "redis_prefix": redis_prefix, "user_tpm": 20}
     )
     body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 20}
     async with AsyncTestClient(app=create_app(shared, clocked(clock))) as one:
         admin = await admin_token(one, settings, username="tpm-admin")
         token = await client_token(one, "tpm")
-        user_id = (await one.get("/api/v1/me", headers=bearer(token))).json()["id"]
-        funding = {"amount": "10", "reason": "t"}
-        await one.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
+        await fund(one, admin, await user_id_of(one, token), "10")
         assert (await one.post(GENERATIONS, json=body, headers=bearer(token))).status_code == 200
     async with AsyncTestClient(app=create_app(shared, clocked(clock))) as two:
         assert_too_many(await two.post(GENERATIONS, json=body, headers=bearer(token)), retry_after=50)
@@ -225,7 +211,7 @@ async def test_tokens_per_minute_through_redis(
 async def test_redis_down_fails_open_to_per_instance_limits(settings: Settings, clean_db: AsyncEngine) -> None:
     """R3: nothing listens on port 1. Every answer is 200 or 429 (never 500), each within one second, and the
     limit still holds on this instance."""
-    down = replace_settings(settings, redis_url="redis://127.0.0.1:1/0", rate_limit_user_rpm=5)
+    down = replace_settings(settings, rate_limits={"redis_url": "redis://127.0.0.1:1/0", "user_rpm": 5})
     async with AsyncTestClient(app=create_app(down)) as client:
         token = await client_token(client, "redisdown")
         statuses, slowest = [], 0.0
@@ -248,7 +234,8 @@ async def test_a_redis_that_never_answers_costs_at_most_the_socket_timeout(
     black_hole.listen(16)
     port = black_hole.getsockname()[1]
     hung = replace_settings(
-        settings, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_user_rpm=100, rate_limit_redis_timeout_ms=150
+        settings,
+        rate_limits={"redis_url": f"redis://127.0.0.1:{port}/0", "user_rpm": 100, "redis_timeout_ms": 150},
     )
     try:
         async with AsyncTestClient(app=create_app(hung)) as client:

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
-from tests.support.api import admin_token, bearer, client_token
+from tests.support.api import bearer, funded_client_token
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 from tests.support.stall import PausableProxy, pausable_database
 
 pytestmark = pytest.mark.timeout(90)
@@ -35,10 +35,11 @@ Stalling = tuple[httpx.AsyncClient, Settings, PausableProxy]
 
 @asynccontextmanager
 async def _served_behind_a_proxy(settings: Settings, db_timeout_seconds: float) -> AsyncIterator[Stalling]:
-    assert settings.database_url is not None
-    async with pausable_database(settings.database_url) as (url, proxy):
+    async with pausable_database(settings.database.require_url()) as (url, proxy):
         proxied = replace_settings(
-            settings, database_url=url, db_timeout_seconds=db_timeout_seconds, simulator_token_delay_ms=40
+            settings,
+            database={"url": url, "timeout_seconds": db_timeout_seconds},
+            providers={"simulator_token_delay_ms": 40},
         )
         async with (
             serve_on_loopback(create_app(proxied)) as base_url,
@@ -51,16 +52,6 @@ async def _served_behind_a_proxy(settings: Settings, db_timeout_seconds: float) 
 async def stalling(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[Stalling]:
     async with _served_behind_a_proxy(settings, DB_TIMEOUT_SECONDS) as served:
         yield served
-
-
-async def _funded(http: httpx.AsyncClient, settings: Settings) -> str:
-    token = await client_token(http, "stalled")
-    admin = await admin_token(http, settings, username="stalled-admin")
-    user_id = (await http.get("/api/v1/me", headers=bearer(token))).json()["id"]
-    funding = {"amount": "100", "reason": "test"}
-    response = await http.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
-    assert response.status_code == 200, response.text
-    return token
 
 
 async def _timed(request: Any) -> tuple[httpx.Response, float]:
@@ -79,7 +70,7 @@ async def test_a_stalled_database_is_a_prompt_503_and_everything_works_once_it_i
     stalling: Stalling,
 ) -> None:
     http, settings, proxy = stalling
-    token = await _funded(http, settings)
+    token = await funded_client_token(http, settings, "stalled")
     generation = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 3}
 
     proxy.pause()
@@ -108,7 +99,7 @@ async def test_a_running_stream_keeps_relaying_through_a_stall_and_settles_once_
     stalling: Stalling, clean_db: AsyncEngine
 ) -> None:
     http, settings, proxy = stalling
-    token = await _funded(http, settings)
+    token = await funded_client_token(http, settings, "stalled")
     body = {"model": "gemini-flash", "messages": HELLO, "max_tokens": 150, "stream": True}
     async with aconnect_sse(http, "POST", GENERATIONS, json=body, headers=bearer(token)) as source:
         events = source.aiter_sse()

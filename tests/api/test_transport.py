@@ -11,7 +11,7 @@ from application.ports.security import IdentityProvider
 from domain.user import Principal
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
+from tests.support.settings import replace_settings
 
 HTTPS = "https://testserver.local"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -19,7 +19,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 @pytest.fixture
 def production(settings: Settings, clean_db: AsyncEngine) -> Litestar:
-    return create_app(replace_settings(settings, creditgate_env="production"))
+    return create_app(replace_settings(settings, runtime={"environment": "production"}))
 
 
 async def test_development_serves_plain_http_without_hsts(client: AsyncTestClient[Litestar]) -> None:
@@ -86,7 +86,7 @@ async def test_no_cors_headers_by_default(client: AsyncTestClient[Litestar]) -> 
 async def test_cors_allows_configured_origins_and_never_credentials(
     settings: Settings, clean_db: AsyncEngine, configured: str, origin: str, allowed: str | None
 ) -> None:
-    app = create_app(replace_settings(settings, cors_allowed_origins=configured))
+    app = create_app(replace_settings(settings, http={"cors_allowed_origins": configured}))
     preflight = {
         "Origin": origin,
         "Access-Control-Request-Method": "POST",

@@ -13,17 +13,18 @@ from httpx_sse import aconnect_sse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
+from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.credits import Credits
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, upstream_model_client
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import (
     FakeUpstream,
+    Script,
     fail_after,
     fail_before_first,
     garbage,
@@ -37,6 +38,7 @@ from tests.support.fake_upstream import (
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 PRICE = Pricing(1, Credits(1000), Credits(2000))
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -54,9 +56,11 @@ def gateway(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine) -
     return create_app(
         replace_settings(
             settings,
-            openai_base_url=f"{upstream.base_url}/v1",
-            openai_api_key="sk-upstream-secret",
-            upstream_read_timeout_seconds=1.0,
+            providers={
+                "openai_base_url": f"{upstream.base_url}/v1",
+                "openai_api_key": "sk-upstream-secret",
+                "read_timeout_seconds": 1.0,
+            },
         )
     )
 
@@ -87,7 +91,13 @@ async def test_the_providers_usage_is_what_is_billed(
 ) -> None:
     upstream.use(with_usage(4, 40, 4))
     generation = (await http.post(GENERATIONS, json={"model": "up", "messages": HELLO}, headers=bearer(token))).json()
-    assert generation["usage"] == {"input_tokens": 40, "output_tokens": 4}
+    assert generation["usage"] == {
+        "input_tokens": 40,
+        "output_tokens": 4,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert generation["cost"] == str(PRICE.cost(Usage(40, 4)))
     assert upstream.requests[0].headers["authorization"] == "Bearer sk-upstream-secret"
 
@@ -100,6 +110,103 @@ async def test_without_provider_usage_the_counter_bills(
     assert generation["status"] == "completed"
     assert generation["usage"]["output_tokens"] >= 5
     assert generation["cost"] == str(PRICE.cost(Usage(**generation["usage"])))
+
+
+CACHED_PRICE = Pricing(1, Credits(1000), Credits(2000), cached_input_credits=Credits(100))
+LONG_PROMPT = [{"role": "user", "content": " ".join(["word"] * 300)}]
+CACHED_USAGE = Usage(310, 4, cached_input_tokens=300, reasoning_tokens=1)
+CACHED_USAGE_VIEW = {
+    "input_tokens": 310,
+    "output_tokens": 4,
+    "cached_input_tokens": 300,
+    "cache_write_tokens": 0,
+    "reasoning_tokens": 1,
+}
+
+
+def cached_answer(text: str, usage: Usage) -> Script:
+    """An OpenAI stream whose usage reports prompt tokens read from the provider's cache, and reasoning tokens."""
+    reported = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+    return garbage(
+        [
+            "data: " + json.dumps({"choices": [{"delta": {"content": text}, "finish_reason": "stop"}]}),
+            "data: " + json.dumps({"choices": [], "usage": reported}),
+            "data: [DONE]",
+        ]
+    )
+
+
+@pytest.fixture
+async def cached_pricing(http: httpx.AsyncClient, settings: Settings, token: str) -> str:
+    """The model `up` prices cached prompt tokens at a tenth of the others; an admin token."""
+    admin = await admin_token(http, settings, username="cache-admin")
+    pricing = {"unit_tokens": 1, "input_credits": "0.001", "output_credits": "0.002", "cached_input_credits": "0.0001"}
+    patched = await http.patch("/api/v1/admin/models/up", json={"pricing": pricing}, headers=bearer(admin))
+    assert patched.json()["pricing"] == pricing
+    return admin
+
+
+async def test_a_cached_prompt_is_billed_all_its_tokens_the_cached_ones_at_the_cached_price(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, cached_pricing: str, clean_db: AsyncEngine
+) -> None:
+    """Pre-charged for ~300 prompt tokens at input_credits; the provider served 300 of 310 from its cache, so
+    the settlement gives most of the pre-charge back, and the generation costs exactly its token classes."""
+    upstream.use(cached_answer("Paper clips.", CACHED_USAGE))
+    cost = CACHED_PRICE.cost(CACHED_USAGE)
+    assert str(cost) == "0.048"
+    body = {"model": "up", "messages": LONG_PROMPT}
+    generation = (await http.post(GENERATIONS, json=body, headers=bearer(token))).json()
+    assert (generation["usage"], generation["cost"]) == (CACHED_USAGE_VIEW, str(cost))
+    assert generation["balance"] == str(Credits.whole(100) - cost)
+    stored = (await http.get(f"{GENERATIONS}/{generation['id']}", headers=bearer(token))).json()
+    assert stored["usage"] == CACHED_USAGE_VIEW
+    transactions = (await http.get("/api/v1/me/transactions", headers=bearer(token))).json()["items"]
+    settle, precharge = (Credits.parse(t["amount"]) for t in transactions[:2])
+    assert precharge < Credits.zero() < settle
+    assert settle + precharge == -cost
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
+
+    events = await _stream(http, token, messages=LONG_PROMPT)
+    assert events[-1][0] == "done"
+    assert (events[-1][1]["usage"], events[-1][1]["cost"]) == (CACHED_USAGE_VIEW, str(cost))
+
+    report = await http.get("/api/v1/admin/usage?group_by=model", headers=bearer(cached_pricing))
+    [row] = [row for row in report.json()["items"] if row["key"] == "up"]
+    assert row == {"key": "up", "requests": 2, "credits": str(cost + cost)} | {
+        name: 2 * count for name, count in CACHED_USAGE_VIEW.items()
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_openai_surface_reports_cached_and_reasoning_tokens_and_the_cost(
+    http: httpx.AsyncClient, upstream: FakeUpstream, token: str, cached_pricing: str, stream: bool
+) -> None:
+    upstream.use(cached_answer("Paper clips.", CACHED_USAGE))
+    client = AsyncOpenAI(base_url=str(http.base_url.join("/v1")), api_key=token, max_retries=0)
+    if stream:
+        chunks = [
+            chunk
+            async for chunk in await client.chat.completions.create(
+                model="up", messages=LONG_PROMPT, stream=True, stream_options={"include_usage": True}
+            )
+        ]
+        usage = chunks[-1].usage
+    else:
+        usage = (await client.chat.completions.create(model="up", messages=LONG_PROMPT)).usage
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (310, 4, 314)
+    assert usage.prompt_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens == 300
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == 1
+    assert (usage.model_extra or {})["cost"] == str(CACHED_PRICE.cost(CACHED_USAGE))
 
 
 @pytest.mark.parametrize(
@@ -262,6 +369,24 @@ async def test_the_score_is_parsed_robustly_and_every_attempt_billed(
     assert len(upstream.requests) == len(answers)
     assert result["cost"] == str(PRICE.cost(Usage(40 * len(answers), 4 * len(answers))))
     assert await generation_violations(clean_db) == []
+
+
+async def test_a_comparison_reports_and_bills_the_cached_prompt_tokens_of_its_attempts(
+    http: httpx.AsyncClient,
+    upstream: FakeUpstream,
+    comparer: tuple[str, str],
+    cached_pricing: str,
+    clean_db: AsyncEngine,
+) -> None:
+    key_token, reference_id = comparer
+    upstream.answers = [cached_answer("no score", CACHED_USAGE), cached_answer('{"score": 7}', CACHED_USAGE)]
+    response = await http.post(f"/api/v1/compare/{reference_id}", json={"text": "dGV4dA=="}, headers=bearer(key_token))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["usage"] == {name: 2 * count for name, count in CACHED_USAGE_VIEW.items()}
+    assert result["cost"] == str(CACHED_PRICE.cost(CACHED_USAGE) + CACHED_PRICE.cost(CACHED_USAGE))
+    assert await generation_violations(clean_db) == []
+    assert await ledger_violations(clean_db) == []
 
 
 async def test_an_unusable_score_after_the_retry_is_502_and_still_billed(

@@ -1,13 +1,16 @@
 """Real third-party servers for the provider contract suites: llama.cpp's llama-server (the local model sidecar,
-SmolLM2-135M) and llm-katan (Gemini wire format, echo backend, injected failures). Each starts once, on loopback."""
+SmolLM2-135M) and llm-katan (Gemini wire format, echo backend, injected failures). Each starts once, on loopback.
+And the two backends the port suites run on: the in-memory fakes and PostgreSQL."""
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.llm.token_counter import ApproximateTokenCounter
+from adapters.postgres.statements import StatementPool
 from application.ports.llm import CompletionRequest, LLMProvider, TextDelta, UsageReport
 from domain.errors import ProviderUnavailable, UpstreamError
 from entrypoints import local_model
@@ -21,6 +24,14 @@ class LlamaServer:
     host: str  # http://127.0.0.1:port, without /v1
     api_key: str
     sidecar: local_model.LocalModelSidecar
+
+
+@pytest.fixture(params=["fake", "postgres"])
+def backend(request: pytest.FixtureRequest) -> tuple[AsyncEngine, StatementPool] | None:
+    """None for the fakes; PostgreSQL's fixtures are asked for only by its own run."""
+    if request.param == "fake":
+        return None
+    return request.getfixturevalue("clean_db"), request.getfixturevalue("statements")
 
 
 @pytest.fixture(scope="session")

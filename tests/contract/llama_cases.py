@@ -7,7 +7,9 @@ from contextlib import aclosing
 import httpx
 
 from application.ports.llm import ChatMessage, CompletionOptions, CompletionRequest, LLMProvider, TextDelta
+from domain.credits import Credits
 from domain.errors import UpstreamError
+from domain.pricing import Pricing, Usage
 from tests.contract.conftest import LlamaServer, run
 
 DETERMINISTIC = CompletionOptions(temperature=0)
@@ -39,6 +41,26 @@ async def stops_at_max_tokens(provider: LLMProvider) -> None:
     [usage] = outcome.usages
     assert usage.output_tokens == 5
     assert 1 <= len(outcome.texts) <= 5
+
+
+CACHED_PRICING = Pricing(100, Credits.whole(20), Credits.whole(20), cached_input_credits=Credits.whole(2))
+
+
+async def a_repeated_prompt_reports_its_cached_tokens(provider: LLMProvider, topic: str) -> None:
+    """llama-server keeps a slot's prompt in its KV cache: asked the same again, it reads all but the last prompt
+    token from it. The report still counts every prompt token, and the cached ones are billed at their price."""
+    messages = [ChatMessage("system", "You are terse."), ChatMessage("user", f"Name one fact about {topic}.")]
+    first, again = [await run(provider, request(3, messages)) for _ in range(2)]
+    assert (first.error, again.error) == (None, None)
+    [fresh], [cached] = first.usages, again.usages
+    assert cached.input_tokens == fresh.input_tokens > 10
+    assert 0 < cached.cached_input_tokens < cached.input_tokens
+    assert (cached.cache_write_tokens, cached.reasoning_tokens) == (0, 0)
+    usage = Usage(cached.input_tokens, cached.output_tokens, cached_input_tokens=cached.cached_input_tokens)
+    uncached = cached.input_tokens - cached.cached_input_tokens
+    # 20 credits per 100 tokens is 200,000 micro-credits a token; the cached ones, at 2 credits, 20,000
+    expected = 200_000 * uncached + 20_000 * cached.cached_input_tokens + 200_000 * cached.output_tokens
+    assert CACHED_PRICING.cost(usage) == Credits(expected)
 
 
 async def slots_busy(http: httpx.AsyncClient, server: LlamaServer) -> bool:

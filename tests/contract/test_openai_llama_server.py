@@ -27,6 +27,10 @@ async def test_stops_at_max_tokens(provider: OpenAIChatProvider) -> None:
     await llama_cases.stops_at_max_tokens(provider)
 
 
+async def test_a_repeated_prompt_reports_its_cached_tokens(provider: OpenAIChatProvider) -> None:
+    await llama_cases.a_repeated_prompt_reports_its_cached_tokens(provider, "owls")
+
+
 async def test_closing_the_stream_stops_generation(
     provider: OpenAIChatProvider, http: httpx.AsyncClient, llama_server: LlamaServer
 ) -> None:

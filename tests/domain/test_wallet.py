@@ -8,9 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.credits import MAX_MICROS, MIN_MICROS, Credits, InvalidAmount
-from domain.errors import BalanceOutOfRange, InsufficientBalance
 from domain.pricing import MAX_PRICE_MICROS, MAX_TOKENS, Pricing, Usage
-from domain.wallet import MAX_BALANCE, Wallet
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, InsufficientBalance, Wallet
 
 amounts = st.integers(min_value=-(10**12), max_value=10**12).map(Credits)
 costs = st.integers(min_value=0, max_value=10**12).map(Credits)

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.accounts.register import Registration
 from entrypoints.cli import create_admin
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
-from tests.support.api import PASSWORD, bearer
+from tests.support.api import PASSWORD, bearer, fund
 from tests.support.audit import ledger_violations
 from tests.support.cluster import Cluster, running_cluster
 from tests.support.fake_upstream import fail_after, fail_before_first, serve_fake_upstream, steady
@@ -32,19 +31,12 @@ HELLO = [{"role": "user", "content": "Say hello to the world"}]
 
 async def _setup(http: httpx.AsyncClient, settings: Settings, cluster: Cluster, username: str) -> tuple[str, str, str]:
     """An admin token, a client token and the client's id, through the cluster's first instance."""
-    await create_admin(replace_settings(settings), Registration(username="cluster-admin", password=PASSWORD))
+    await create_admin(settings, Registration(username="cluster-admin", password=PASSWORD))
     base = cluster.urls[0]
     admin = await http.post(f"{base}/api/v1/auth/login", json={"username": "cluster-admin", "password": PASSWORD})
     registered = await http.post(f"{base}/api/v1/auth/register", json={"username": username, "password": PASSWORD})
     client = await http.post(f"{base}/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     return admin.json()["access_token"], client.json()["access_token"], registered.json()["id"]
-
-
-async def _fund(http: httpx.AsyncClient, base: str, admin: str, user_id: str, amount: str) -> None:
-    response = await http.post(
-        f"{base}/api/v1/admin/users/{user_id}/balance", json={"amount": amount, "reason": "test"}, headers=bearer(admin)
-    )
-    assert response.status_code == 200, response.text
 
 
 async def _running(engine: AsyncEngine) -> int:
@@ -68,12 +60,12 @@ async def test_a_burst_over_three_instances_spends_exactly_the_balance(
         }
         assert (await http.post(f"{base}/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
         body = {"model": "prompt-priced", "messages": HELLO, "max_tokens": 1}
-        await _fund(http, base, admin, user_id, "1000")
+        await fund(http, admin, user_id, "1000", base=base)
         first = await http.post(f"{base}/api/v1/generations", json=body, headers=bearer(token))
         prompt_cost = first.json()["cost"]
         balance = (await http.get(f"{base}/api/v1/me/balance", headers=bearer(token))).json()["balance"]
-        await _fund(http, base, admin, user_id, f"-{balance}")
-        await _fund(http, base, admin, user_id, str(int(prompt_cost) * affordable))
+        await fund(http, admin, user_id, f"-{balance}", base=base)
+        await fund(http, admin, user_id, str(int(prompt_cost) * affordable), base=base)
         urls = cycle(cluster.urls)
         responses = await asyncio.gather(
             *(http.post(f"{next(urls)}/api/v1/generations", json=body, headers=bearer(token)) for _ in range(50))
@@ -110,7 +102,7 @@ async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         admin, token, user_id = await _setup(http, settings, cluster, "crash")
-        await _fund(http, cluster.urls[0], admin, user_id, "100000")
+        await fund(http, admin, user_id, "100000", base=cluster.urls[0])
         streams = await _open_streams(http, cluster.urls[0], token, 20)
         assert await _running(clean_db) == 20
         cluster.kill(0, signal.SIGKILL)
@@ -138,7 +130,7 @@ async def test_sigterm_leaves_no_generation_running(
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         admin, token, user_id = await _setup(http, settings, cluster, "graceful")
-        await _fund(http, cluster.urls[1], admin, user_id, "100000")
+        await fund(http, admin, user_id, "100000", base=cluster.urls[1])
         streams = await _open_streams(http, cluster.urls[1], token, 5)
         cluster.kill(1, signal.SIGTERM)
         cluster.instances[1].process.wait(timeout=30)
@@ -196,7 +188,7 @@ async def _script(http: httpx.AsyncClient, urls: list[str], admin: str, prefix: 
         tokens.append(login.json()["access_token"])
     for step in range(18):
         if step == 9:
-            await _fund(http, next(servers), admin, ids[1], "-2.5")
+            await fund(http, admin, ids[1], "-2.5", base=next(servers))
         body, stream = _step(step)
         seen.append(await _generate(http, next(servers), tokens[step % 3], body, stream))
     return seen

@@ -7,14 +7,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import trustme
 import uvicorn
 
 from entrypoints import cli
 from entrypoints.cli import tls_context
-from entrypoints.settings import Settings
+from entrypoints.settings import HttpSettings, Settings
+from tests.support.settings import replace_settings
 from tests.support.tls import allow_old_versions, write_server_cert
 
 
@@ -80,7 +80,7 @@ def _uvicorn_options(monkeypatch: pytest.MonkeyPatch, settings: Settings, *argv:
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
     args = cli._parser().parse_args(["serve", "--no-migrate", *argv])
-    args.run(args, "postgresql://unused", msgspec.structs.replace(settings, local_model="off"))
+    args.run(args, replace_settings(settings, database={"url": "postgresql://unused"}, local_model={"mode": "off"}))
     return options
 
 
@@ -92,7 +92,7 @@ def test_no_proxy_headers_are_trusted_unless_configured(monkeypatch: pytest.Monk
 
 
 def test_trusted_proxies_become_uvicorn_s_forwarded_allow_ips(monkeypatch: pytest.MonkeyPatch) -> None:
-    options = _uvicorn_options(monkeypatch, Settings(trusted_proxies="10.0.0.1, 10.1.0.0/16"))
+    options = _uvicorn_options(monkeypatch, Settings(http=HttpSettings(trusted_proxies="10.0.0.1, 10.1.0.0/16")))
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == ["10.0.0.1", "10.1.0.0/16"]
 

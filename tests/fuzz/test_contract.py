@@ -27,11 +27,11 @@ from application.accounts.register import Registration
 from entrypoints.cli import create_admin
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import TEST_JWT_SECRET, TEST_SECRET_KEYS
 from tests.support.api import PASSWORD
 from tests.support.audit import ledger_violations
 from tests.support.database import throwaway_database
 from tests.support.keys import signed_login
+from tests.support.settings import replace_settings, suite_settings
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,19 +64,7 @@ MODEL = {
 def fuzz_settings(postgres_server_url: str) -> Iterator[Settings]:
     """A database of its own (the module shares one app and its rows), limits off, the simulator instant."""
     with throwaway_database(postgres_server_url) as url:
-        yield Settings(
-            database_url=url,
-            jwt_secret=TEST_JWT_SECRET,
-            secret_keys=TEST_SECRET_KEYS,
-            db_pool_size=5,
-            db_max_overflow=5,
-            simulator_token_delay_ms=0,
-            argon2_profile="cheapest",
-            rate_limit_user_rpm=0,
-            rate_limit_key_rpm=0,
-            rate_limit_registrations_per_hour=0,
-            login_failure_limit=0,
-        )
+        yield replace_settings(suite_settings(url), accounts={"registrations_per_hour": 0, "login_failure_limit": 0})
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +77,7 @@ def fuzz_app(fuzz_settings: Settings) -> Iterator[Litestar]:
 
 
 async def _audit(fuzz_settings: Settings) -> list[str]:
-    engine = create_async_engine(asyncpg_url(fuzz_settings.require_database_url()))
+    engine = create_async_engine(asyncpg_url(fuzz_settings.database.require_url()))
     try:
         return await ledger_violations(engine)
     finally:

@@ -42,6 +42,28 @@ async def admin_token(client: Client, settings: Settings, username: str = "root"
     return str((await login(client, username))["access_token"])
 
 
+async def user_id_of(client: Client, token: str) -> str:
+    return str((await client.get("/api/v1/me", headers=bearer(token))).json()["id"])
+
+
+async def fund(client: Client, admin: str, user_id: str, amount: str, *, base: str = "") -> dict[str, Any]:
+    """The API ring's one way to give a user credits: an admin's balance adjustment of `amount` (`base`: the
+    server's URL, for a client without a base URL)."""
+    body = {"amount": amount, "reason": "test"}
+    response = await client.post(f"{base}/api/v1/admin/users/{user_id}/balance", json=body, headers=bearer(admin))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def funded_client_token(client: Client, settings: Settings, username: str, amount: str = "100") -> str:
+    """A client `username` holding `amount` credits, given by an admin `{username}-admin`."""
+    token = await client_token(client, username)
+    admin = await admin_token(client, settings, username=f"{username}-admin")
+    await fund(client, admin, await user_id_of(client, token), amount)
+    return token
+
+
 async def upstream_model_client(client: Client, settings: Settings, model_id: str, prefix: str) -> str:
     """A funded client (100 credits) and a catalog model `model_id` on the `openai` provider (the fake upstream),
     priced 0.001 / 0.002 credits per prompt / completion token."""
@@ -55,8 +77,5 @@ async def upstream_model_client(client: Client, settings: Settings, model_id: st
     }
     assert (await client.post("/api/v1/admin/models", json=model, headers=bearer(admin))).status_code == 201
     user = await client_token(client, f"{prefix}-user")
-    user_id = (await client.get("/api/v1/me", headers=bearer(user))).json()["id"]
-    funding = {"amount": "100", "reason": "t"}
-    funded = await client.post(f"/api/v1/admin/users/{user_id}/balance", json=funding, headers=bearer(admin))
-    assert funded.status_code == 200
+    await fund(client, admin, await user_id_of(client, user), "100")
     return user

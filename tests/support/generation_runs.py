@@ -1,71 +1,72 @@
-"""A generation run on fakes of its ports: billing that records what it is told, the system clock and ids."""
+"""A generation run on the fakes of its ports, started as StartGeneration starts one: pre-charged on a funded
+wallet, so that its settlement moves real (fake) money and is recorded exactly once."""
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from datetime import datetime
-from uuid import UUID, uuid4
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import timedelta
 
 from adapters.llm.token_counter import ApproximateTokenCounter
-from adapters.system_clock import SystemClock, UuidGenerator
 from application.generations.run import Delta, GenerationPolicy, GenerationRun
-from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
+from application.ports.billing import GenerationStart
 from application.ports.llm import StreamEvent, TokenCounter
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
+from domain.generation import GenerationKind
 from domain.pricing import Pricing
+from tests.support.fakes import Fakes
 
 MODEL = CatalogModel("m", "fake", "fake-m", "", Pricing(1, Credits(1000), Credits(2000)), 100, True)
+INPUT_TOKENS = 7
+LEASE = GenerationPolicy().lease
 
 
-class RecordingBilling(GenerationBilling):
-    def __init__(
-        self, *, already_settled: bool = False, failing_settlements: int = 0, reaped_batches: Sequence[int] = ()
-    ) -> None:
-        self.already_settled = already_settled
-        self.failing_settlements = failing_settlements
-        self.reaped_batches = list(reaped_batches)
-        self.checkpoints: list[int] = []
-        self.settlements: list[Settlement] = []
-
-    async def start(self, start: GenerationStart) -> Credits:
-        raise NotImplementedError
-
-    async def checkpoint(self, generation_id: UUID, output_tokens: int, lease_expires_at: datetime) -> None:
-        self.checkpoints.append(output_tokens)
-
-    async def settle(self, settlement: Settlement) -> Credits | None:
-        if self.failing_settlements:
-            self.failing_settlements -= 1
-            raise ConnectionError("the database is gone")
-        self.settlements.append(settlement)
-        return None if self.already_settled else Credits.whole(1)
-
-    async def reap(self, now: datetime, limit: int, verdict: Callable[[Abandoned], Settlement]) -> int:
-        return self.reaped_batches.pop(0) if self.reaped_batches else 0
+async def started(fakes: Fakes, *, max_tokens: int = 10, lease: timedelta = LEASE) -> GenerationStart:
+    """A running generation of MODEL for a new funded user (the pre-charge and reserve taken)."""
+    user = await fakes.funded_client(f"runner-{len(fakes.db.tables.users)}", "1000")
+    now = fakes.clock.now()
+    start = GenerationStart(
+        generation_id=fakes.ids.new_id(),
+        entry_id=fakes.ids.new_id(),
+        user_id=user.id,
+        kind=GenerationKind.GENERATION,
+        model_id=MODEL.id,
+        api_key=None,
+        pricing=MODEL.pricing,
+        input_tokens=INPUT_TOKENS,
+        precharge=MODEL.pricing.input_cost(INPUT_TOKENS),
+        created_at=now,
+        lease_expires_at=now + lease,
+        reserve=MODEL.pricing.output_cost(max_tokens),
+    )
+    await fakes.billing.start(start)
+    return start
 
 
-def generation_run(
+async def generation_run(
     events: AsyncGenerator[StreamEvent],
-    billing: RecordingBilling,
+    fakes: Fakes,
     *,
     probe: GenerationProbe = NO_PROBE,
     max_tokens: int = 10,
     counter: TokenCounter | None = None,
     policy: GenerationPolicy | None = None,
+    model: CatalogModel = MODEL,
 ) -> GenerationRun:
+    policy = policy or GenerationPolicy()
+    start = await started(fakes, max_tokens=max_tokens, lease=policy.lease)
     return GenerationRun(
-        generation_id=uuid4(),
-        created_at=SystemClock().now(),
+        generation_id=start.generation_id,
+        created_at=start.created_at,
         max_tokens=max_tokens,
         api_key=None,
-        model=MODEL,
+        model=model,
         events=events,
         counter=counter or ApproximateTokenCounter(),
-        input_tokens=7,
-        billing=billing,
-        clock=SystemClock(),
-        ids=UuidGenerator(),
-        policy=policy or GenerationPolicy(),
+        input_tokens=INPUT_TOKENS,
+        billing=fakes.billing,
+        clock=fakes.clock,
+        ids=fakes.ids,
+        policy=policy,
         probe=probe,
     )
 

@@ -11,7 +11,14 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from adapters.llm.sse_lines import SseProvider, WireReader, decode_payload, plausible_usage, split_system
+from adapters.llm.sse_lines import (
+    SseProvider,
+    WireReader,
+    decode_payload,
+    plausible_usage,
+    split_system,
+    token_count,
+)
 from application.ports.llm import (
     ChatMessage,
     CompletionOptions,
@@ -21,6 +28,7 @@ from application.ports.llm import (
     Parameter,
     TextPart,
     ToolCallDelta,
+    UsageReport,
 )
 from domain.errors import ProviderUnavailable, UpstreamError
 
@@ -30,7 +38,12 @@ _UNSUPPORTED: frozenset[Parameter] = frozenset({"seed", "image_detail"})
 
 
 class _Usage(msgspec.Struct):
+    """`input_tokens` are the prompt tokens neither read from nor written to the cache. `message_start` carries
+    the prompt's counts; `message_delta` the output's, and repeats the prompt's in newer API versions."""
+
     input_tokens: object = None
+    cache_read_input_tokens: object = None
+    cache_creation_input_tokens: object = None
     output_tokens: object = None
 
 
@@ -71,6 +84,7 @@ class AnthropicMessagesProvider(SseProvider):
     """`base_url` is the host (https://api.anthropic.com); the adapter adds /v1/messages."""
 
     vendor = "anthropic"
+    default_base_url = "https://api.anthropic.com"
 
     def unsupported(self, request: CompletionRequest) -> Parameter | None:
         used = request.parameters()
@@ -180,8 +194,7 @@ class _AnthropicReader(WireReader):
     def __init__(self, *, json_tool: bool) -> None:
         super().__init__()
         self._json_tool = json_tool
-        self._input_tokens: object = None
-        self._output_tokens: object = None
+        self._usage = _Usage()
         self._produced = False
         self._calls: dict[int, int] = {}  # block index -> tool call index
         self._called_with: set[int] = set()  # blocks whose input came in non-empty fragments
@@ -190,7 +203,7 @@ class _AnthropicReader(WireReader):
         event = decode_payload(_DECODER, data, AnthropicMessagesProvider.vendor)
         match event.type:
             case "message_start" if event.message is not None:
-                self._input_tokens = event.message.usage.input_tokens
+                self._record(event.message.usage)
             case "content_block_start" if event.content_block is not None and event.content_block.type == "tool_use":
                 return self._tool_use(event.index, event.content_block)
             case "content_block_delta" if event.delta is not None:
@@ -198,10 +211,10 @@ class _AnthropicReader(WireReader):
             case "content_block_stop" if event.index in self._calls and event.index not in self._called_with:
                 return self._text_or_call(event.index, "{}")  # a call without arguments
             case "message_delta" if event.usage is not None:
-                self._output_tokens = event.usage.output_tokens
+                self._record(event.usage)
             case "message_stop":
                 self.finished = True
-                self.usage = plausible_usage(self._input_tokens, self._output_tokens)
+                self.usage = _usage(self._usage)
             case "error":
                 raise self._error(event.error.type)
         return []
@@ -225,7 +238,23 @@ class _AnthropicReader(WireReader):
     def _text_or_call(self, index: int, arguments: str) -> list[str | ToolCallDelta]:
         return [arguments if self._json_tool else ToolCallDelta(self._calls[index], arguments)]
 
+    def _record(self, usage: _Usage) -> None:
+        """The latest value of each count wins; one an event leaves out keeps what an earlier event said."""
+        reported = {name: count for name, count in msgspec.structs.asdict(usage).items() if count is not None}
+        self._usage = msgspec.structs.replace(self._usage, **reported)
+
     def _error(self, kind: str) -> UpstreamError | ProviderUnavailable:
         if kind == "overloaded_error" and not self._produced:
             return ProviderUnavailable("anthropic is overloaded.")
         return UpstreamError(f"anthropic reported {kind or 'an error'} mid-stream.")
+
+
+def _usage(usage: _Usage) -> UsageReport | None:
+    """Anthropic reports the prompt in three parts; creditgate's `input_tokens` is their sum."""
+    parts = (usage.cache_read_input_tokens, usage.cache_creation_input_tokens)
+    match [token_count(usage.input_tokens), *(token_count(part, absent=0) for part in parts)]:
+        case [int(uncached), int(read), int(written)]:
+            return plausible_usage(
+                uncached + read + written, usage.output_tokens, cached_input_tokens=read, cache_write_tokens=written
+            )
+    return None

@@ -13,7 +13,14 @@ from urllib.parse import quote
 
 import msgspec
 
-from adapters.llm.sse_lines import SseProvider, WireReader, decode_payload, plausible_usage, split_system
+from adapters.llm.sse_lines import (
+    SseProvider,
+    WireReader,
+    decode_payload,
+    plausible_usage,
+    split_system,
+    token_count,
+)
 from application.ports.llm import (
     ChatMessage,
     CompletionOptions,
@@ -23,6 +30,7 @@ from application.ports.llm import (
     Parameter,
     TextPart,
     ToolCallDelta,
+    UsageReport,
 )
 from domain.errors import UpstreamError
 
@@ -51,8 +59,13 @@ class _Candidate(msgspec.Struct, rename="camel"):
 
 
 class _UsageMetadata(msgspec.Struct, rename="camel"):
+    """`promptTokenCount` includes `cachedContentTokenCount`; thinking tokens (`thoughtsTokenCount`) are apart
+    from `candidatesTokenCount`."""
+
     prompt_token_count: object = None
+    cached_content_token_count: object = None
     candidates_token_count: object = None
+    thoughts_token_count: object = None
 
 
 class _Chunk(msgspec.Struct, rename="camel"):
@@ -68,6 +81,7 @@ class GeminiProvider(SseProvider):
     """`base_url` is the host; the adapter adds /v1beta/models/{model}:streamGenerateContent?alt=sse."""
 
     vendor = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
 
     def unsupported(self, request: CompletionRequest) -> Parameter | None:
         if request.options.parallel_tool_calls is False:
@@ -176,9 +190,8 @@ class _GeminiReader(WireReader):
         chunk = decode_payload(_DECODER, data, GeminiProvider.vendor)
         if chunk.error is not None:
             raise UpstreamError("gemini reported an error mid-stream.")
-        if chunk.usage_metadata is not None:
-            usage = chunk.usage_metadata
-            self.usage = plausible_usage(usage.prompt_token_count, usage.candidates_token_count)
+        if (usage := chunk.usage_metadata) is not None:
+            self.usage = _usage(usage)
         if not chunk.candidates:
             return []
         candidate = chunk.candidates[0]
@@ -192,3 +205,15 @@ class _GeminiReader(WireReader):
                 pieces.append(ToolCallDelta(self._calls, msgspec.json.encode(call.args).decode(), call_id, call.name))
                 self._calls += 1
         return pieces
+
+
+def _usage(usage: _UsageMetadata) -> UsageReport | None:
+    answer, thoughts = token_count(usage.candidates_token_count), token_count(usage.thoughts_token_count, absent=0)
+    if answer is None or thoughts is None:
+        return None
+    return plausible_usage(
+        usage.prompt_token_count,
+        answer + thoughts,
+        cached_input_tokens=usage.cached_content_token_count,
+        reasoning_tokens=thoughts,
+    )

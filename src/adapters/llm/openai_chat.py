@@ -4,6 +4,8 @@ Every parameter of the port is an OpenAI one, so all pass through, except those 
 (`refuses`): llama-server, for one, silently ignores tools when its model's chat template has none, and answers 500
 to images without a vision projector."""
 
+from typing import Self
+
 import httpx
 import msgspec
 
@@ -43,9 +45,21 @@ class _Choice(msgspec.Struct):
     finish_reason: str | None = None
 
 
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: object = None
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: object = None
+
+
 class _Usage(msgspec.Struct):
+    """`prompt_tokens` includes the cached ones, `completion_tokens` the reasoning ones."""
+
     prompt_tokens: object = None
     completion_tokens: object = None
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
 
 
 class _Chunk(msgspec.Struct):
@@ -61,6 +75,20 @@ class OpenAIChatProvider(SseProvider):
     """`base_url` ends with /v1; without an API key no Authorization header is sent (local servers)."""
 
     vendor = "openai"
+    default_base_url = "https://api.openai.com/v1"
+
+    @classmethod
+    def local(
+        cls,
+        client: httpx.AsyncClient,
+        counter: TokenCounter,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        refuses: frozenset[Parameter],
+    ) -> Self | None:
+        """Provider `local`: the sidecar `serve` started, only where one is named (other local servers: `openai`)."""
+        return cls(client, base_url, api_key, counter, refuses) if base_url else None
 
     def __init__(
         self,
@@ -157,8 +185,14 @@ class _OpenAIReader(WireReader):
         chunk = decode_payload(_DECODER, data, OpenAIChatProvider.vendor)
         if chunk.error is not None:
             raise UpstreamError("openai reported an error mid-stream.")
-        if chunk.usage is not None:
-            self.usage = plausible_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        if (usage := chunk.usage) is not None:
+            prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
+            self.usage = plausible_usage(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                cached_input_tokens=None if prompt is None else prompt.cached_tokens,
+                reasoning_tokens=None if completion is None else completion.reasoning_tokens,
+            )
         if not chunk.choices:
             return []
         choice = chunk.choices[0]

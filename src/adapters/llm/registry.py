@@ -6,10 +6,10 @@ from domain.errors import ProviderUnavailable
 
 class StaticProviderRegistry(ProviderRegistry):
     """The catalog may name any provider the API knows (admins can set models up before the keys exist); only
-    configured ones serve, the others answer 503 `provider_unavailable`."""
+    configured ones serve, the others (None here) answer 503 `provider_unavailable`."""
 
-    def __init__(self, providers: Mapping[str, LLMProvider]) -> None:
-        self._providers = dict(providers)
+    def __init__(self, providers: Mapping[str, LLMProvider | None]) -> None:
+        self._providers = {name: provider for name, provider in providers.items() if provider is not None}
 
     def get(self, provider: str) -> LLMProvider:
         try:

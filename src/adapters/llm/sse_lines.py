@@ -6,7 +6,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import ClassVar, TypeGuard, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import httpx
 import msgspec
@@ -50,12 +50,23 @@ class SseProvider(LLMProvider):
     """An LLMProvider over a vendor's streaming HTTP API; subclasses state the URL, headers, body and wire format."""
 
     vendor: ClassVar[str]
+    default_base_url: ClassVar[str]
+    """The vendor's own endpoint, used unless a base URL names another (a proxy, a compatible server)."""
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, counter: TokenCounter) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._counter = counter
+
+    @classmethod
+    def configured(
+        cls, client: httpx.AsyncClient, counter: TokenCounter, *, api_key: str | None, base_url: str | None
+    ) -> Self | None:
+        """The vendor serves once its API key or a base URL is set; None leaves it unconfigured."""
+        if not (api_key or base_url):
+            return None
+        return cls(client, base_url or cls.default_base_url, api_key, counter)
 
     @property
     def token_counter(self) -> TokenCounter:
@@ -188,15 +199,33 @@ def decode_payload(decoder: msgspec.json.Decoder[ChunkT], data: bytes, vendor: s
         raise UpstreamError(f"{vendor} sent a payload that is not a valid JSON event.") from exc
 
 
-def plausible_usage(input_tokens: object, output_tokens: object) -> UsageReport | None:
-    """The vendor's counts, or None when either is not a sane token count (the caller then counts itself)."""
-    if _is_token_count(input_tokens) and _is_token_count(output_tokens):
-        return UsageReport(input_tokens=input_tokens, output_tokens=output_tokens)
+def plausible_usage(
+    input_tokens: object,
+    output_tokens: object,
+    *,
+    cached_input_tokens: object = None,
+    cache_write_tokens: object = None,
+    reasoning_tokens: object = None,
+) -> UsageReport | None:
+    """The vendor's counts (an absent detail is 0), or None when one is not a sane token count or a part exceeds
+    the total it is part of: the caller then counts itself, as a report that contradicts itself is not trusted."""
+    totals = (token_count(count) for count in (input_tokens, output_tokens))
+    details = (token_count(count, absent=0) for count in (cached_input_tokens, cache_write_tokens, reasoning_tokens))
+    match [*totals, *details]:
+        case [int(prompt), int(answer), int(cached), int(written), int(reasoning)] if (
+            cached + written <= prompt and reasoning <= answer
+        ):
+            return UsageReport(prompt, answer, cached, written, reasoning)
     return None
 
 
-def _is_token_count(value: object) -> TypeGuard[int]:
-    return type(value) is int and 0 <= value <= MAX_PLAUSIBLE_TOKENS
+def token_count(value: object, *, absent: int | None = None) -> int | None:
+    """`value` if it is a sane token count, `absent` if the vendor left it out, None otherwise."""
+    if value is None:
+        return absent
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PLAUSIBLE_TOKENS:
+        return None
+    return value
 
 
 def split_system(messages: Sequence[ChatMessage]) -> tuple[str | None, list[ChatMessage]]:

@@ -3,12 +3,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.change_feed import ChangeFeed, ReadThroughCache
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.engine import AutocommitEngine
 from adapters.postgres.tables import models
-from application.ports.catalog import Catalog, ModelExists, ModelLookup
+from application.ports.catalog import Catalog, ModelLookup
 from application.ports.persistence import Page, PageRequest
-from domain.catalog import CatalogModel
+from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.pricing import Pricing
 
@@ -20,6 +20,8 @@ _COLUMNS = (
     models.c.unit_tokens,
     models.c.input_credits,
     models.c.output_credits,
+    models.c.cached_input_credits,
+    models.c.cache_write_credits,
     models.c.max_output_tokens,
     models.c.enabled,
 )
@@ -31,10 +33,24 @@ def _model(m: RowMapping) -> CatalogModel:
         provider=m["provider"],
         upstream_model=m["upstream_model"],
         description=m["description"],
-        pricing=Pricing(m["unit_tokens"], Credits(m["input_credits"]), Credits(m["output_credits"])),
+        pricing=Pricing(
+            m["unit_tokens"],
+            Credits(m["input_credits"]),
+            Credits(m["output_credits"]),
+            cached_input_credits=_price(m["cached_input_credits"]),
+            cache_write_credits=_price(m["cache_write_credits"]),
+        ),
         max_output_tokens=m["max_output_tokens"],
         enabled=m["enabled"],
     )
+
+
+def _price(micros: int | None) -> Credits | None:
+    return None if micros is None else Credits(micros)
+
+
+def _micros(price: Credits | None) -> int | None:
+    return None if price is None else price.micros
 
 
 def _values(model: CatalogModel) -> dict[str, object]:
@@ -45,6 +61,8 @@ def _values(model: CatalogModel) -> dict[str, object]:
         "unit_tokens": model.pricing.unit_tokens,
         "input_credits": model.pricing.input_credits.micros,
         "output_credits": model.pricing.output_credits.micros,
+        "cached_input_credits": _micros(model.pricing.cached_input_credits),
+        "cache_write_credits": _micros(model.pricing.cache_write_credits),
         "max_output_tokens": model.max_output_tokens,
         "enabled": model.enabled,
     }
@@ -81,15 +99,10 @@ class PgCatalog(Catalog):
         return await self._lookup.get(model_id)
 
     async def list(self, page: PageRequest, *, enabled_only: bool) -> Page[CatalogModel]:
-        query = select(*_COLUMNS).order_by(models.c.id).limit(page.limit + 1)
+        query = select(*_COLUMNS)
         if enabled_only:
             query = query.where(models.c.enabled)
-        if page.cursor is not None:
-            (last_id,) = decode_cursor(page.cursor, str)
-            query = query.where(models.c.id > last_id)
-        rows = (await self._session.execute(query)).all()
-        items = [_model(row._mapping) for row in rows[: page.limit]]
-        return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(rows) > page.limit else None)
+        return await keyset_page(self._session, query, page, keys=[models.c.id], item=_model)
 
     async def add(self, model: CatalogModel) -> None:
         """ON CONFLICT instead of catching the unique violation: the transaction is never aborted, so no

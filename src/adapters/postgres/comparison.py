@@ -3,14 +3,13 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import RowMapping, delete, func, insert, select, tuple_, update
+from sqlalchemy import RowMapping, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, auth_nonces, generations, text_references, type_profiles, users
-from application.comparison.typeids import TypeIdTaken
 from application.ports.comparison import (
     ApiKeys,
     KeyChanges,
@@ -23,8 +22,7 @@ from application.ports.comparison import (
 from application.ports.persistence import Page, PageRequest
 from domain.api_key import ApiKey, KeyStatus
 from domain.credits import Credits
-from domain.errors import TypeIdInUse
-from domain.typeid import TypeProfile
+from domain.typeid import TypeIdInUse, TypeIdTaken, TypeProfile
 from domain.user import Role
 
 _KEY_COLUMNS = (
@@ -89,13 +87,9 @@ class PgTypeProfiles(TypeProfiles):
         return None if row is None else _profile(row._mapping)
 
     async def page(self, page: PageRequest) -> Page[TypeProfile]:
-        query = select(type_profiles).order_by(type_profiles.c.typeid).limit(page.limit + 1)
-        if page.cursor is not None:
-            (last,) = decode_cursor(page.cursor, str)
-            query = query.where(type_profiles.c.typeid > last)
-        rows = (await self._session.execute(query)).all()
-        items = [_profile(row._mapping) for row in rows[: page.limit]]
-        return Page(items=items, next_cursor=encode_cursor(items[-1].typeid) if len(rows) > page.limit else None)
+        return await keyset_page(
+            self._session, select(type_profiles), page, keys=[type_profiles.c.typeid], item=_profile
+        )
 
     async def add(self, profile: TypeProfile) -> None:
         try:
@@ -176,20 +170,12 @@ class PgApiKeys(ApiKeys):
         )
 
     async def of(self, user_id: UUID | None, page: PageRequest) -> Page[ApiKey]:
-        query = (
-            select(*_KEY_COLUMNS)
-            .order_by(api_keys.c.created_at.desc(), api_keys.c.api_key.desc())
-            .limit(page.limit + 1)
-        )
+        query = select(*_KEY_COLUMNS)
         if user_id is not None:
             query = query.where(api_keys.c.user_id == user_id)
-        if page.cursor is not None:
-            created_at, last = decode_cursor(page.cursor, datetime, str)
-            query = query.where(tuple_(api_keys.c.created_at, api_keys.c.api_key) < tuple_(created_at, last))
-        rows = (await self._session.execute(query)).all()
-        items = [_key(row._mapping) for row in rows[: page.limit]]
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].api_key) if len(rows) > page.limit else None
-        return Page(items=items, next_cursor=next_cursor)
+        return await keyset_page(
+            self._session, query, page, keys=[api_keys.c.created_at, api_keys.c.api_key], item=_key, descending=True
+        )
 
     async def change(self, api_key: str, changes: KeyChanges) -> bool:
         values: dict[str, object] = {}

@@ -13,9 +13,11 @@ import structlog
 
 from adapters.postgres.statements import Connection, StatementPool
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
+from domain.api_key import KeyCreditLimit
 from domain.credits import Credits
-from domain.errors import InsufficientBalance, KeyCreditLimit, StorageUnavailable
+from domain.errors import StorageUnavailable
 from domain.pricing import Pricing, Usage
+from domain.wallet import InsufficientBalance
 
 log = structlog.get_logger(__name__)
 
@@ -66,11 +68,15 @@ WHERE id = $1::uuid AND status = 'running'
 """
 
 # $1 generation_id, $2 entry_id, $3 status, $4 input_tokens, $5 output_tokens, $6 usage_source, $7 cost,
-# $8 output, $9 error_code, $10 refund, $11 finished_at
+# $8 output, $9 error_code, $10 refund, $11 finished_at, $12 cached_input_tokens, $13 cache_write_tokens,
+# $14 reasoning_tokens.
+# The cost may be below the pre-charge (prompt tokens the provider served from its cache cost less than the
+# `input_credits` they were pre-charged at): the `settle` row then gives the difference back.
 _SETTLE = """
 WITH g AS (
     UPDATE generations
     SET status = $3::text, input_tokens = $4::integer, output_tokens = $5::integer,
+        cached_input_tokens = $12::integer, cache_write_tokens = $13::integer, reasoning_tokens = $14::integer,
         usage_source = $6::text, cost = $7::bigint, output = $8::text, error_code = $9::text,
         finished_at = $11::timestamptz
     WHERE id = $1::uuid AND status = 'running'
@@ -171,5 +177,8 @@ async def _settle(connection: Connection, settlement: Settlement) -> Credits | N
         settlement.error_code,
         settlement.is_refund,
         settlement.finished_at,
+        settlement.usage.cached_input_tokens,
+        settlement.usage.cache_write_tokens,
+        settlement.usage.reasoning_tokens,
     )
     return None if balance is None else Credits(balance)

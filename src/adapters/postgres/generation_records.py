@@ -2,10 +2,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, func, select, tuple_
+from sqlalchemy import ColumnElement, RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, generations
 from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
 from application.ports.persistence import Page, PageRequest
@@ -21,6 +21,9 @@ _COLUMNS = (
     generations.c.status,
     generations.c.input_tokens,
     generations.c.output_tokens,
+    generations.c.cached_input_tokens,
+    generations.c.cache_write_tokens,
+    generations.c.reasoning_tokens,
     generations.c.cost,
     generations.c.created_at,
     generations.c.finished_at,
@@ -28,6 +31,7 @@ _COLUMNS = (
     generations.c.api_key,
     generations.c.error_code,
 )
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 _GROUP_COLUMNS = {
     UsageGrouping.USER: generations.c.user_id,
     UsageGrouping.MODEL: generations.c.model,
@@ -42,7 +46,7 @@ def _generation(m: RowMapping) -> Generation:
         kind=GenerationKind(m["kind"]),
         model=m["model"],
         status=GenerationStatus(m["status"]),
-        usage=Usage(m["input_tokens"], m["output_tokens"]),
+        usage=Usage(*(m[name] for name in _USAGE_COUNTS)),
         cost=Credits(m["cost"]),
         created_at=m["created_at"],
         finished_at=m["finished_at"],
@@ -61,19 +65,14 @@ class PgGenerationRecords(GenerationRecords):
         return None if row is None else _generation(row._mapping)
 
     async def of_user(self, user_id: UUID, page: PageRequest) -> Page[Generation]:
-        query = (
-            select(*_COLUMNS)
-            .where(generations.c.user_id == user_id)
-            .order_by(generations.c.created_at.desc(), generations.c.id.desc())
-            .limit(page.limit + 1)
+        return await keyset_page(
+            self._session,
+            select(*_COLUMNS).where(generations.c.user_id == user_id),
+            page,
+            keys=[generations.c.created_at, generations.c.id],
+            item=_generation,
+            descending=True,
         )
-        if page.cursor is not None:
-            created_at, last_id = decode_cursor(page.cursor, datetime, UUID)
-            query = query.where(tuple_(generations.c.created_at, generations.c.id) < tuple_(created_at, last_id))
-        rows = (await self._session.execute(query)).all()
-        items = [_generation(row._mapping) for row in rows[: page.limit]]
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > page.limit else None
-        return Page(items=items, next_cursor=next_cursor)
 
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         return await self._totals(_GROUP_COLUMNS[group_by], since, until)
@@ -118,8 +117,7 @@ class PgGenerationRecords(GenerationRecords):
             select(
                 key.label("key"),
                 func.count().label("requests"),
-                func.coalesce(func.sum(generations.c.input_tokens), 0).label("input_tokens"),
-                func.coalesce(func.sum(generations.c.output_tokens), 0).label("output_tokens"),
+                *(func.coalesce(func.sum(generations.c[name]), 0).label(name) for name in _USAGE_COUNTS),
                 func.coalesce(spent, 0).label("credits"),
             )
             .where(*conditions)
@@ -134,8 +132,7 @@ class PgGenerationRecords(GenerationRecords):
             UsageTotal(
                 key=None if row.key is None else str(row.key),
                 requests=row.requests,
-                input_tokens=int(row.input_tokens),
-                output_tokens=int(row.output_tokens),
+                usage=Usage(*(int(row._mapping[name]) for name in _USAGE_COUNTS)),
                 credits=Credits(int(row.credits)),
             )
             for row in (await self._session.execute(query)).all()

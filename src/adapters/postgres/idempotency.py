@@ -32,7 +32,7 @@ class PgIdempotencyStore(IdempotencyStore):
             return IdempotencyClaim(ClaimOutcome.MISMATCH)
         return IdempotencyClaim(ClaimOutcome.REPLAY, bytes(stored.response))
 
-    async def complete(self, scope: str, key: str, response: bytes) -> None:
+    async def save_response(self, scope: str, key: str, response: bytes) -> None:
         await self._session.execute(
             update(idempotency_keys)
             .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)

@@ -124,6 +124,8 @@ models = Table(
     Column("unit_tokens", BigInteger, nullable=False),
     Column("input_credits", BigInteger, nullable=False),
     Column("output_credits", BigInteger, nullable=False),
+    Column("cached_input_credits", BigInteger),  # NULL: at input_credits
+    Column("cache_write_credits", BigInteger),  # NULL: at input_credits
     Column("max_output_tokens", Integer, nullable=False),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     _created_at(),
@@ -131,6 +133,7 @@ models = Table(
     CheckConstraint("unit_tokens > 0", name="unit_tokens_positive"),
     CheckConstraint("input_credits >= 0 AND output_credits >= 0", name="prices_not_negative"),
     CheckConstraint("max_output_tokens > 0", name="max_output_tokens_positive"),
+    CheckConstraint("cached_input_credits >= 0 AND cache_write_credits >= 0", name="cache_prices_not_negative"),
 )
 
 generations = Table(
@@ -147,6 +150,9 @@ generations = Table(
     Column("output_credits", BigInteger, nullable=False),
     Column("input_tokens", Integer, nullable=False),
     Column("output_tokens", Integer, nullable=False, server_default="0"),
+    Column("cached_input_tokens", Integer, nullable=False, server_default="0"),  # part of input_tokens
+    Column("cache_write_tokens", Integer, nullable=False, server_default="0"),  # part of input_tokens
+    Column("reasoning_tokens", Integer, nullable=False, server_default="0"),  # part of output_tokens
     Column("usage_source", Text, nullable=False, server_default="counter"),
     Column("precharged", BigInteger, nullable=False),
     Column("cost", BigInteger, nullable=False),
@@ -159,6 +165,11 @@ generations = Table(
     Column("finished_at", DateTime(timezone=True)),
     CheckConstraint("status IN ('running', 'completed', 'cancelled', 'failed')", name="status"),
     CheckConstraint("kind IN ('generation', 'comparison')", name="kind"),
+    CheckConstraint(
+        "cached_input_tokens >= 0 AND cache_write_tokens >= 0 AND reasoning_tokens >= 0"
+        " AND cached_input_tokens + cache_write_tokens <= input_tokens AND reasoning_tokens <= output_tokens",
+        name="usage_parts",
+    ),
 )
 Index("ix_generations_user_id_created_at", generations.c.user_id, generations.c.created_at)
 Index(

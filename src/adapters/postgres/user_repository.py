@@ -1,16 +1,15 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import RowMapping, func, insert, select, tuple_, update
+from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import users, wallets
 from application.ports.persistence import Account, NewUser, Page, PageRequest, StoredCredentials, UserRepository
 from domain.credits import Credits
-from domain.errors import UsernameTaken
-from domain.user import Role, User
+from domain.user import Role, User, UsernameTaken
 
 USERNAME_INDEX = "uq_users_username_lower"
 
@@ -87,14 +86,7 @@ class PgUserRepository(UserRepository):
         return None if row is None else _account(row._mapping)
 
     async def accounts(self, page: PageRequest) -> Page[Account]:
-        query = _ACCOUNTS.order_by(users.c.created_at, users.c.id).limit(page.limit + 1)
-        if page.cursor is not None:
-            created_at, user_id = decode_cursor(page.cursor, datetime, UUID)
-            query = query.where(tuple_(users.c.created_at, users.c.id) > tuple_(created_at, user_id))
-        rows = (await self._session.execute(query)).all()
-        items = [_account(row._mapping) for row in rows[: page.limit]]
-        next_cursor = encode_cursor(items[-1].user.created_at, items[-1].user.id) if len(rows) > page.limit else None
-        return Page(items=items, next_cursor=next_cursor)
+        return await keyset_page(self._session, _ACCOUNTS, page, keys=[users.c.created_at, users.c.id], item=_account)
 
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:
         changes = {

@@ -3,12 +3,12 @@ from uuid import UUID
 from sqlalchemy import Numeric, RowMapping, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.postgres.cursors import decode_cursor, encode_cursor
+from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import ledger_entries, wallets
 from application.ports.persistence import Page, PageRequest, Posting, WalletLedger
 from domain.credits import Credits
-from domain.errors import BalanceOutOfRange, NotFound
-from domain.wallet import MAX_BALANCE, EntryKind, LedgerEntry
+from domain.errors import NotFound
+from domain.wallet import MAX_BALANCE, BalanceOutOfRange, EntryKind, LedgerEntry
 
 _ENTRY_COLUMNS = (
     ledger_entries.c.id,
@@ -78,15 +78,11 @@ class PgWalletLedger(WalletLedger):
         raise BalanceOutOfRange
 
     async def entries(self, user_id: UUID, page: PageRequest) -> Page[LedgerEntry]:
-        query = (
-            select(ledger_entries.c.seq, *_ENTRY_COLUMNS)
-            .where(ledger_entries.c.user_id == user_id)
-            .order_by(ledger_entries.c.seq.desc())
-            .limit(page.limit + 1)
+        return await keyset_page(
+            self._session,
+            select(ledger_entries.c.seq, *_ENTRY_COLUMNS).where(ledger_entries.c.user_id == user_id),
+            page,
+            keys=[ledger_entries.c.seq],
+            item=_entry,
+            descending=True,
         )
-        if page.cursor is not None:
-            (seq,) = decode_cursor(page.cursor, int)
-            query = query.where(ledger_entries.c.seq < seq)
-        rows = (await self._session.execute(query)).all()
-        next_cursor = encode_cursor(rows[page.limit - 1].seq) if len(rows) > page.limit else None
-        return Page(items=[_entry(row._mapping) for row in rows[: page.limit]], next_cursor=next_cursor)

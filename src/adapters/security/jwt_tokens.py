@@ -6,8 +6,7 @@ from uuid import UUID
 import jwt
 from jwt.types import Options
 
-from application.ports.security import AccessClaims, AccessTokens, IssuedAccessToken
-from domain.errors import InvalidToken
+from application.ports.security import AccessClaims, AccessTokens, InvalidToken, IssuedAccessToken
 from domain.user import Role
 
 _ALGORITHM = "HS256"

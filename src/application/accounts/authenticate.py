@@ -1,6 +1,6 @@
 from application.ports.clock import Clock
-from application.ports.security import AccessTokens, PrincipalReader
-from domain.errors import InvalidToken, Unauthenticated
+from application.ports.security import AccessTokens, InvalidToken, PrincipalReader
+from domain.errors import Unauthenticated
 from domain.user import Principal
 
 

@@ -9,8 +9,13 @@ from application.ports.clock import Clock
 from application.ports.persistence import StoredCredentials, ThrottleCounter, UnitOfWork, UserRepository
 from application.ports.security import PasswordHasher
 from application.views import TokenPair
-from domain.errors import InvalidCredentials, RateLimited
+from domain.errors import RateLimited, Unauthenticated
 from domain.user import Principal
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    default_detail = "Unknown username or wrong password."
 
 
 class Credentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,7 +1,6 @@
 from application.ports.persistence import PageRequest, UserRepository, WalletLedger
-from application.ports.security import IdentityProvider
+from application.ports.security import IdentityProvider, InvalidToken
 from application.views import BalanceView, TransactionPage, UserView
-from domain.errors import InvalidToken
 
 
 class GetMe:

@@ -6,10 +6,15 @@ from application import examples
 from application.accounts.sessions import SessionTokens
 from application.ports.clock import Clock
 from application.ports.persistence import RefreshTokenStore, RotationOutcome, UnitOfWork
-from application.ports.security import PrincipalReader
+from application.ports.security import InvalidToken, PrincipalReader
 from application.views import TokenPair
 from domain.api_key import SubscriptionStatus
-from domain.errors import InvalidToken, TokenReused
+from domain.errors import Unauthenticated
+
+
+class TokenReused(Unauthenticated):
+    code = "token_reused"
+    default_detail = "This refresh token was already used; every token of its session is now revoked."
 
 
 class RefreshRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

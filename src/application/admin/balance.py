@@ -4,18 +4,24 @@ from uuid import UUID
 
 import msgspec
 
-from application.patterns import STORABLE_TEXT
+from application.patterns import ADJUSTMENT, STORABLE_TEXT
 from application.ports.clock import IdGenerator
-from application.ports.persistence import ClaimOutcome, IdempotencyStore, Posting, UnitOfWork, WalletLedger
+from application.ports.persistence import (
+    ClaimOutcome,
+    IdempotencyKeyReused,
+    IdempotencyStore,
+    Posting,
+    UnitOfWork,
+    WalletLedger,
+)
 from application.ports.security import IdentityProvider
 from application.views import CreditsText, TransactionView
 from domain.credits import Credits
-from domain.errors import IdempotencyKeyReused
 from domain.wallet import EntryKind, require_non_zero
 
 
 class BalanceAdjustment(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    amount: Annotated[str, msgspec.Meta(max_length=64, description='Signed credits, e.g. `"25"` or `"-0.5"`.')]
+    amount: Annotated[str, msgspec.Meta(pattern=ADJUSTMENT, description='Signed credits, not zero: `"25"`, `"-0.5"`.')]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=STORABLE_TEXT)]
 
     example: ClassVar[dict[str, Any]] = {"amount": "25", "reason": "Pilot credits for the essay-grading trial"}
@@ -71,7 +77,7 @@ class AdjustBalance:
         )
         result = AdjustmentResult(balance=str(entry.balance_after), transaction=TransactionView.of(entry))
         if idempotency_key is not None:
-            await self._idempotency.complete(scope, idempotency_key, msgspec.json.encode(result))
+            await self._idempotency.save_response(scope, idempotency_key, msgspec.json.encode(result))
         await self._uow.commit()
         return result
 

@@ -9,10 +9,16 @@ from domain.errors import InvalidInput
 
 
 class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Token counts as in a generation's `usage`: `input_tokens` include the cached and cache-written ones,
+    `output_tokens` the reasoning ones."""
+
     key: str | None
     requests: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     credits: CreditsText
 
     example: ClassVar[dict[str, Any]] = {
@@ -20,16 +26,23 @@ class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
         "requests": 3,
         "input_tokens": 72,
         "output_tokens": 120,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
         "credits": "38.4",
     }
 
     @classmethod
     def of(cls, total: UsageTotal) -> "UsageRow":
+        usage = total.usage
         return cls(
             key=total.key,
             requests=total.requests,
-            input_tokens=total.input_tokens,
-            output_tokens=total.output_tokens,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             credits=str(total.credits),
         )
 

@@ -8,8 +8,7 @@ from application.ports.clock import Clock
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository, WalletLedger
 from application.ports.security import IdentityProvider
 from application.views import TransactionPage, UserPage, UserView
-from domain.errors import Conflict, NotFound
-from domain.user import Role
+from domain.user import LastAdmin, Role, UserNotFound
 
 
 class UserPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -17,10 +16,6 @@ class UserPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     is_active: bool | None = None
 
     example: ClassVar[dict[str, Any]] = {"is_active": True}
-
-
-class UserNotFound(NotFound):
-    default_detail = "No such user."
 
 
 class ListUsers:
@@ -44,11 +39,6 @@ class GetUser:
         if account is None:
             raise UserNotFound
         return UserView.of(account)
-
-
-class LastAdmin(Conflict):
-    code = "last_admin"
-    default_detail = "The last active admin cannot be demoted or deactivated."
 
 
 class UpdateUser:

@@ -15,8 +15,7 @@ from application.catalog.views import (
 )
 from application.ports.catalog import Catalog
 from application.ports.persistence import PageRequest, UnitOfWork
-from domain.catalog import CatalogModel
-from domain.errors import ModelNotFound
+from domain.catalog import CatalogModel, ModelNotFound
 
 PAGE_SIZE = 200
 NO_SUCH_MODEL = "No model has this id."
@@ -52,14 +51,15 @@ class ModelPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     enabled: bool | None = None
 
     example: ClassVar[dict[str, Any]] = {
-        "pricing": {"unit_tokens": 100, "input_credits": "18", "output_credits": "24"},
+        "pricing": {"unit_tokens": 100, "input_credits": "18", "output_credits": "24", "cached_input_credits": "1.8"},
         "max_output_tokens": 2048,
     }
 
 
 class ListModels:
     """The enabled models and their prices: `unit_tokens` tokens cost `input_credits` (prompt) and
-    `output_credits` (completion)."""
+    `output_credits` (completion); prompt tokens the provider serves from its cache cost `cached_input_credits`,
+    those it writes to its cache `cache_write_credits` (each shown only when set: otherwise `input_credits`)."""
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog

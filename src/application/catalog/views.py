@@ -6,7 +6,7 @@ from application.patterns import STORABLE_TEXT, whole
 from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.catalog import CatalogModel
-from domain.credits import Credits
+from domain.credits import Credits, decimal_text
 from domain.pricing import MAX_UNIT_TOKENS, Pricing
 
 ModelId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["dr14"])]
@@ -14,14 +14,26 @@ UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200, patter
 Description = Annotated[str, msgspec.Meta(max_length=1000, pattern=STORABLE_TEXT)]
 MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 # From 0 to 10,000 credits (MAX_PRICE_MICROS) with at most 6 fractional digits.
-PRICE = whole(r"(0|[1-9][0-9]{0,3})(\.[0-9]{1,6})?|10000(\.0{1,6})?")
+PRICE = whole(decimal_text("0|[1-9][0-9]{0,3}", signed=False) + r"|10000(\.0{1,6})?")
 PriceText = Annotated[str, msgspec.Meta(pattern=PRICE, description='Credits per `unit_tokens`, e.g. `"20"`.')]
+CachePriceText = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=PRICE,
+        description="Credits per `unit_tokens` of prompt tokens the provider serves from (or writes to) its cache.",
+    ),
+]
 
 
 class PricingView(msgspec.Struct, frozen=True, kw_only=True):
+    """`cached_input_credits` / `cache_write_credits` are present only when set; absent, those prompt tokens
+    cost `input_credits`."""
+
     unit_tokens: int
     input_credits: CreditsText
     output_credits: CreditsText
+    cached_input_credits: CreditsText | msgspec.UnsetType = msgspec.UNSET
+    cache_write_credits: CreditsText | msgspec.UnsetType = msgspec.UNSET
 
     example: ClassVar[dict[str, Any]] = {"unit_tokens": 100, "input_credits": "20", "output_credits": "20"}
 
@@ -31,22 +43,44 @@ class PricingView(msgspec.Struct, frozen=True, kw_only=True):
             unit_tokens=pricing.unit_tokens,
             input_credits=str(pricing.input_credits),
             output_credits=str(pricing.output_credits),
+            cached_input_credits=_text(pricing.cached_input_credits),
+            cache_write_credits=_text(pricing.cache_write_credits),
         )
 
 
 class PricingInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Omitted or null, `cached_input_credits` and `cache_write_credits` are `input_credits`. The pricing is set
+    as a whole: a PATCH that gives one without them removes the cache prices."""
+
     unit_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_UNIT_TOKENS)]
     input_credits: PriceText
     output_credits: PriceText
+    cached_input_credits: CachePriceText | None = None
+    cache_write_credits: CachePriceText | None = None
 
-    example: ClassVar[dict[str, Any]] = {"unit_tokens": 1000, "input_credits": "0.15", "output_credits": "0.6"}
+    example: ClassVar[dict[str, Any]] = {
+        "unit_tokens": 1000,
+        "input_credits": "0.15",
+        "output_credits": "0.6",
+        "cached_input_credits": "0.075",
+    }
 
     def to_pricing(self) -> Pricing:
         return Pricing(
             self.unit_tokens,
             Credits.parse(self.input_credits, field="pricing.input_credits"),
             Credits.parse(self.output_credits, field="pricing.output_credits"),
+            cached_input_credits=_parsed(self.cached_input_credits, "pricing.cached_input_credits"),
+            cache_write_credits=_parsed(self.cache_write_credits, "pricing.cache_write_credits"),
         )
+
+
+def _text(price: Credits | None) -> str | msgspec.UnsetType:
+    return msgspec.UNSET if price is None else str(price)
+
+
+def _parsed(text: str | None, field: str) -> Credits | None:
+    return None if text is None else Credits.parse(text, field=field)
 
 
 class ModelView(msgspec.Struct, frozen=True, kw_only=True):

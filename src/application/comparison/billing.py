@@ -13,6 +13,7 @@ from application.ports.security import IdentityProvider
 from application.views import CreditsText
 from domain.credits import Credits
 from domain.errors import InvalidInput
+from domain.pricing import Usage
 
 ACTIVITY_WINDOW = timedelta(hours=24)
 
@@ -23,6 +24,9 @@ class KeyBilling(msgspec.Struct, frozen=True, kw_only=True):
     requests: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     credits_spent: CreditsText
     last_used_at: datetime | None
     by_model: list[UsageRow]
@@ -33,10 +37,22 @@ class KeyBilling(msgspec.Struct, frozen=True, kw_only=True):
         "requests": 2,
         "input_tokens": 124,
         "output_tokens": 56,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
         "credits_spent": "1.8",
         "last_used_at": examples.FINISHED_AT,
         "by_model": [
-            {"key": "gemini-flash", "requests": 2, "input_tokens": 124, "output_tokens": 56, "credits": "1.8"}
+            {
+                "key": "gemini-flash",
+                "requests": 2,
+                "input_tokens": 124,
+                "output_tokens": 56,
+                "cached_input_tokens": 0,
+                "cache_write_tokens": 0,
+                "reasoning_tokens": 0,
+                "credits": "1.8",
+            }
         ],
     }
 
@@ -54,12 +70,16 @@ class GetKeyBilling:
             raise InvalidInput("`from` must be before `to`", field="from")
         key = await visible_key(self._keys, await self._identity.current(), api_key)
         totals = await self._records.key_usage(api_key, since, until)
+        usage = sum((t.usage for t in totals), Usage(0, 0))
         return KeyBilling(
             api_key=key.api_key,
             typeid=key.typeid,
             requests=sum(t.requests for t in totals),
-            input_tokens=sum(t.input_tokens for t in totals),
-            output_tokens=sum(t.output_tokens for t in totals),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             credits_spent=str(sum((t.credits for t in totals), Credits.zero())),
             last_used_at=await self._records.last_use(api_key),
             by_model=[UsageRow.of(t) for t in totals],

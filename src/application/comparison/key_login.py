@@ -13,9 +13,8 @@ from application.ports.comparison import ApiKeys, NonceStore
 from application.ports.persistence import UnitOfWork
 from application.ports.security import SecretCipher
 from application.views import TokenPair
-from domain.api_key import SubscriptionStatus
-from domain.errors import InvalidSignature, KeyRevoked, ReplayedNonce, StaleTimestamp, SubscriptionInactive
-from domain.hmac_signature import WINDOW_SECONDS, SignedLogin
+from domain.api_key import KeyRevoked, SubscriptionInactive, SubscriptionStatus
+from domain.hmac_signature import WINDOW_SECONDS, InvalidSignature, ReplayedNonce, SignedLogin, StaleTimestamp
 from domain.user import Principal
 
 NONCE_RETENTION = timedelta(seconds=2 * WINDOW_SECONDS + 60)

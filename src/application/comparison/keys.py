@@ -9,28 +9,24 @@ from application import examples
 from application.accounts.sessions import session_cutoff
 from application.comparison.typeids import TypeIdText
 from application.instants import AwareDatetime, in_utc
-from application.patterns import STORABLE_TEXT
+from application.patterns import POSITIVE_CREDITS, STORABLE_TEXT
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys, KeyChanges, TypeProfiles
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository
 from application.ports.security import IdentityProvider, SecretCipher
 from application.views import CreditsText
-from domain.api_key import ApiKey, KeyStatus, SubscriptionStatus
+from domain.api_key import ApiKey, KeyIsRevoked, KeyNotFound, KeyStatus, SubscriptionStatus
 from domain.credits import Credits
-from domain.errors import Conflict, InvalidInput, NotFound
+from domain.errors import InvalidInput
 
 DEFAULT_LIFETIME = timedelta(days=30)
 KEY_ID_BYTES = 18
 SECRET_BYTES = 32
 
 
-class KeyNotFound(NotFound):
-    default_detail = "No such API key."
-
-
-class KeyIsRevoked(Conflict):
-    code = "key_revoked"
-    default_detail = "This API key was revoked; a revoked key cannot change."
+CreditLimitText = Annotated[
+    str, msgspec.Meta(pattern=POSITIVE_CREDITS, description="Credits the key may spend in all, above zero.")
+]
 
 
 class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -38,7 +34,7 @@ class NewKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     typeid: TypeIdText
     name: Annotated[str, msgspec.Meta(max_length=200, pattern=STORABLE_TEXT)] | None = None
     expires_at: AwareDatetime | None = None
-    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    credit_limit: CreditLimitText | None = None
 
     example: ClassVar[dict[str, Any]] = {
         "user_id": examples.USER_ID,
@@ -53,7 +49,7 @@ class KeyPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     expires_at: AwareDatetime | None = None
     status: Literal["active", "suspended"] | None = None
     typeid: TypeIdText | None = None
-    credit_limit: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+    credit_limit: CreditLimitText | msgspec.UnsetType | None = msgspec.UNSET
 
     example: ClassVar[dict[str, Any]] = {
         "expires_at": "2031-01-01T00:00:00Z",
@@ -119,7 +115,7 @@ def _limit(text: str | None) -> Credits | None:
     return limit
 
 
-class KeyAdmin:
+class CreateKey:
     """API keys tie a user to a TypeID. The secret is returned once, at creation, and stored encrypted (bound to
     its key); deleting a key revokes it and every token issued from it, at once, on every instance."""
 
@@ -129,26 +125,22 @@ class KeyAdmin:
         profiles: TypeProfiles,
         users: UserRepository,
         cipher: SecretCipher,
-        refresh_tokens: RefreshTokenStore,
-        identity: IdentityProvider,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
         self._keys = keys
-        self._refresh_tokens = refresh_tokens
         self._profiles = profiles
         self._users = users
         self._cipher = cipher
-        self._identity = identity
         self._uow = uow
         self._clock = clock
 
-    async def create(self, new: NewKey) -> CreatedKey:
+    async def __call__(self, new: NewKey) -> CreatedKey:
         now = self._clock.now()
         expires_at = now + DEFAULT_LIFETIME if new.expires_at is None else in_utc(new.expires_at, "expires_at")
         if await self._users.account(new.user_id) is None:
             raise InvalidInput("no such user", field="user_id")
-        await self._require_typeid(new.typeid)
+        await _require_typeid(self._profiles, new.typeid)
         key = ApiKey(
             api_key=f"ak_{secrets.token_urlsafe(KEY_ID_BYTES)}",
             user_id=new.user_id,
@@ -164,21 +156,47 @@ class KeyAdmin:
         await self._uow.commit()
         return CreatedKey(**msgspec.structs.asdict(KeyView.of(key, now)), secret_key=secret)
 
-    async def list(self, user_id: UUID | None, page: PageRequest) -> KeyList:
-        """Admins see every key (or one user's); other callers see their own. Newest first."""
+
+class ListKeys:
+    """Admins see every key (or one user's); other callers see their own. Newest first."""
+
+    def __init__(self, keys: ApiKeys, identity: IdentityProvider, clock: Clock) -> None:
+        self._keys = keys
+        self._identity = identity
+        self._clock = clock
+
+    async def __call__(self, user_id: UUID | None, page: PageRequest) -> KeyList:
         principal = await self._identity.current()
         owner = user_id if principal.is_admin else principal.user_id
         now = self._clock.now()
         found = await self._keys.of(owner, page)
         return KeyList(items=[KeyView.of(key, now) for key in found.items], next_cursor=found.next_cursor)
 
-    async def update(self, api_key: str, patch: KeyPatch) -> KeyView:
-        """A revoked key is final (409 `key_revoked`). A change that stops or restarts the subscription (a
-        suspension, a reactivation, an `expires_at` moved across now) ends the key's sessions: its tokens issued
-        before stay dead, so the key logs in afresh."""
-        before = await self._existing(api_key)
+
+class UpdateKey:
+    """Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it). A revoked
+    key is final (409 `key_revoked`). A change that stops or restarts the subscription (a suspension, a
+    reactivation, an `expires_at` moved across now) ends the key's sessions: its tokens issued before stay dead,
+    so the key logs in afresh."""
+
+    def __init__(
+        self,
+        keys: ApiKeys,
+        profiles: TypeProfiles,
+        refresh_tokens: RefreshTokenStore,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._profiles = profiles
+        self._refresh_tokens = refresh_tokens
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, api_key: str, patch: KeyPatch) -> KeyView:
+        before = await _existing(self._keys, api_key)
         if patch.typeid is not None:
-            await self._require_typeid(patch.typeid)
+            await _require_typeid(self._profiles, patch.typeid)
         changes = KeyChanges(
             expires_at=None if patch.expires_at is None else in_utc(patch.expires_at, "expires_at"),
             status=None if patch.status is None else KeyStatus(patch.status),
@@ -188,33 +206,45 @@ class KeyAdmin:
         )
         if not await self._keys.change(api_key, changes):
             raise KeyIsRevoked  # it exists (keys are never deleted), so it is revoked, maybe since `before`
-        after = await self._existing(api_key)
+        after = await _existing(self._keys, api_key)
         now = self._clock.now()
         if (before.subscription(now) is SubscriptionStatus.ACTIVE) != (
             after.subscription(now) is SubscriptionStatus.ACTIVE
         ):
-            await self._end_sessions(api_key, now)
+            await _end_sessions(self._keys, self._refresh_tokens, api_key, now)
         await self._uow.commit()
         return KeyView.of(after, now)
 
-    async def revoke(self, api_key: str) -> None:
-        """Revoking a revoked key again changes nothing (204)."""
+
+class RevokeKey:
+    """Revoke a key: it and every token issued from it stop working at once, for good (again: 204)."""
+
+    def __init__(self, keys: ApiKeys, refresh_tokens: RefreshTokenStore, uow: UnitOfWork, clock: Clock) -> None:
+        self._keys = keys
+        self._refresh_tokens = refresh_tokens
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, api_key: str) -> None:
         if await self._keys.change(api_key, KeyChanges(status=KeyStatus.REVOKED)):
-            await self._end_sessions(api_key, self._clock.now())
+            await _end_sessions(self._keys, self._refresh_tokens, api_key, self._clock.now())
             await self._uow.commit()
         else:
-            await self._existing(api_key)
+            await _existing(self._keys, api_key)
 
-    async def _end_sessions(self, api_key: str, now: datetime) -> None:
-        await self._keys.end_sessions(api_key, session_cutoff(now))
-        await self._refresh_tokens.revoke_key(api_key, now)
 
-    async def _existing(self, api_key: str) -> ApiKey:
-        key = await self._keys.get(api_key)
-        if key is None:
-            raise KeyNotFound
-        return key
+async def _end_sessions(keys: ApiKeys, refresh_tokens: RefreshTokenStore, api_key: str, now: datetime) -> None:
+    await keys.end_sessions(api_key, session_cutoff(now))
+    await refresh_tokens.revoke_key(api_key, now)
 
-    async def _require_typeid(self, typeid: str) -> None:
-        if await self._profiles.get(typeid) is None:
-            raise InvalidInput("no such TypeID", field="typeid")
+
+async def _existing(keys: ApiKeys, api_key: str) -> ApiKey:
+    key = await keys.get(api_key)
+    if key is None:
+        raise KeyNotFound
+    return key
+
+
+async def _require_typeid(profiles: TypeProfiles, typeid: str) -> None:
+    if await profiles.get(typeid) is None:
+        raise InvalidInput("no such TypeID", field="typeid")

@@ -4,11 +4,10 @@ from typing import Any, ClassVar
 import msgspec
 
 from application import examples
-from application.comparison.keys import KeyNotFound
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys
 from application.ports.security import IdentityProvider
-from domain.api_key import ApiKey, SubscriptionStatus
+from domain.api_key import ApiKey, KeyNotFound, SubscriptionStatus
 from domain.user import Principal
 
 

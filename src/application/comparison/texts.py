@@ -21,18 +21,9 @@ from application.ports.llm import ChatMessage, CompletionOptions, JsonOutput
 from application.ports.persistence import UnitOfWork
 from application.ports.security import IdentityProvider
 from application.views import CreditsText
-from domain.api_key import ApiKey, SubscriptionStatus
+from domain.api_key import ApiKey, SubscriptionInactive, SubscriptionStatus
 from domain.credits import Credits
-from domain.errors import (
-    Forbidden,
-    InvalidBase64,
-    InvalidUtf8,
-    NotFound,
-    ReferenceQuotaExceeded,
-    SubscriptionInactive,
-    TextTooLarge,
-    UnparseableScore,
-)
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, TextTooLarge, UpstreamError
 from domain.generation import GenerationKind
 from domain.pricing import Usage
 from domain.typeid import TypeProfile
@@ -43,6 +34,26 @@ Base64Text = Annotated[str, msgspec.Meta(description="Base64 of UTF-8 text; at m
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 JSON_ANSWER = CompletionOptions(json_output=JsonOutput())
+
+
+class InvalidBase64(InvalidInput):
+    code = "invalid_base64"
+    default_detail = "The text is not valid base64."
+
+
+class InvalidUtf8(InvalidInput):
+    code = "invalid_utf8"
+    default_detail = "The decoded text is not valid UTF-8."
+
+
+class ReferenceQuotaExceeded(Conflict):
+    code = "reference_quota_exceeded"
+    default_detail = "The account's stored references would exceed its storage quota."
+
+
+class UnparseableScore(UpstreamError):
+    code = "unparseable_score"
+    default_detail = "The model did not answer with a usable score, even after one retry."
 
 
 class ReferenceNotFound(NotFound):
@@ -100,7 +111,7 @@ class ComparisonView(msgspec.Struct, frozen=True, kw_only=True):
         "scale": 10,
         "explanation": "Same facts (1889, about 330 m); the text adds that the tower is in Paris.",
         "model": "gemini-flash",
-        "usage": {"input_tokens": 62, "output_tokens": 28},
+        "usage": UsageView.example | {"input_tokens": 62, "output_tokens": 28},
         "cost": "0.9",
         "balance": "11.3",
     }
@@ -222,13 +233,9 @@ class CompareText:
             run = await self._start(
                 Order(principal, profile.model, messages, options=JSON_ANSWER, kind=GenerationKind.COMPARISON)
             )
-            outcome = await run.outcome()
-            usage = Usage(
-                usage.input_tokens + outcome.usage.input_tokens, usage.output_tokens + outcome.usage.output_tokens
-            )
+            outcome = await run.whole_answer()
+            usage += outcome.usage
             cost += outcome.cost
-            if outcome.error is not None:
-                raise outcome.error
             if (parsed := parse_score(outcome.output, profile)) is not None:
                 score, explanation = parsed
                 return ComparisonView(

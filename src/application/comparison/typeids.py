@@ -11,21 +11,11 @@ from application.ports.catalog import Catalog
 from application.ports.clock import Clock
 from application.ports.comparison import TypeProfiles
 from application.ports.persistence import PageRequest, UnitOfWork
-from domain.errors import Conflict, NotFound, UnknownModel
-from domain.typeid import MAX_SCALE, MIN_SCALE, TypeProfile
+from domain.typeid import MAX_SCALE, MIN_SCALE, TypeIdNotFound, TypeProfile, UnknownModel
 
 TypeIdText = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"), examples=["essay-grader"])]
 GENERATED_ID_BYTES = 10  # 80 bits: exactly 16 base32 characters, no padding
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000, pattern=STORABLE_TEXT)]
-
-
-class TypeIdNotFound(NotFound):
-    default_detail = "No such TypeID."
-
-
-class TypeIdTaken(Conflict):
-    code = "typeid_taken"
-    default_detail = "A TypeID with this id exists."
 
 
 class TypeIdFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -101,7 +91,7 @@ def _new_typeid() -> str:
     return "tid_" + base64.b32encode(secrets.token_bytes(GENERATED_ID_BYTES)).decode().lower()
 
 
-class TypeIdAdmin:
+class CreateTypeId:
     """TypeIDs: how two texts are compared — the scale of the score, the prompts, and the catalog model
     (`model`, with its provider as `llm`) that answers. 422 `unknown_model` when they do not match the catalog.
     Created without a `typeid`, one is generated (`tid_` + 16 base32 characters); a given one must be unused
@@ -113,50 +103,87 @@ class TypeIdAdmin:
         self._uow = uow
         self._clock = clock
 
-    async def create(self, new: NewTypeId) -> TypeIdView:
-        profile = await self._profile(new.typeid or _new_typeid(), new, created_at=self._clock.now())
+    async def __call__(self, new: NewTypeId) -> TypeIdView:
+        typeid = new.typeid or _new_typeid()
+        profile = await _profile(self._catalog, self._clock, typeid, new, created_at=self._clock.now())
         await self._profiles.add(profile)
         await self._uow.commit()
         return TypeIdView.of(profile)
 
-    async def get(self, typeid: str) -> TypeIdView:
-        return TypeIdView.of(await self._existing(typeid))
 
-    async def list(self, page: PageRequest) -> TypeIdList:
+class ListTypeIds:
+    """TypeIDs in id order, a page at a time."""
+
+    def __init__(self, profiles: TypeProfiles) -> None:
+        self._profiles = profiles
+
+    async def __call__(self, page: PageRequest) -> TypeIdList:
         found = await self._profiles.page(page)
         return TypeIdList(items=[TypeIdView.of(p) for p in found.items], next_cursor=found.next_cursor)
 
-    async def replace(self, typeid: str, fields: TypeIdFields) -> TypeIdView:
-        current = await self._existing(typeid)
-        profile = await self._profile(typeid, fields, created_at=current.created_at)
+
+class GetTypeId:
+    """One TypeID."""
+
+    def __init__(self, profiles: TypeProfiles) -> None:
+        self._profiles = profiles
+
+    async def __call__(self, typeid: str) -> TypeIdView:
+        return TypeIdView.of(await _existing(self._profiles, typeid))
+
+
+class ReplaceTypeId:
+    """Replace a TypeID (every field)."""
+
+    def __init__(self, profiles: TypeProfiles, catalog: Catalog, uow: UnitOfWork, clock: Clock) -> None:
+        self._profiles = profiles
+        self._catalog = catalog
+        self._uow = uow
+        self._clock = clock
+
+    async def __call__(self, typeid: str, fields: TypeIdFields) -> TypeIdView:
+        current = await _existing(self._profiles, typeid)
+        profile = await _profile(self._catalog, self._clock, typeid, fields, created_at=current.created_at)
         await self._profiles.replace(profile)
         await self._uow.commit()
         return TypeIdView.of(profile)
 
-    async def delete(self, typeid: str) -> None:
+
+class DeleteTypeId:
+    """Delete a TypeID; 409 `typeid_in_use` while API keys use it."""
+
+    def __init__(self, profiles: TypeProfiles, uow: UnitOfWork) -> None:
+        self._profiles = profiles
+        self._uow = uow
+
+    async def __call__(self, typeid: str) -> None:
         if not await self._profiles.delete(typeid):
             raise TypeIdNotFound
         await self._uow.commit()
 
-    async def _existing(self, typeid: str) -> TypeProfile:
-        profile = await self._profiles.get(typeid)
-        if profile is None:
-            raise TypeIdNotFound
-        return profile
 
-    async def _profile(self, typeid: str, fields: TypeIdFields, *, created_at: datetime) -> TypeProfile:
-        model = await self._catalog.get(fields.model)
-        if model is None or model.provider != fields.llm:
-            raise UnknownModel(field="model")
-        return TypeProfile(
-            typeid=typeid,
-            name=fields.name,
-            scale=fields.scale,
-            system=fields.system,
-            user=fields.user,
-            model=fields.model,
-            llm=fields.llm,
-            description=fields.description,
-            created_at=created_at,
-            updated_at=self._clock.now(),
-        )
+async def _existing(profiles: TypeProfiles, typeid: str) -> TypeProfile:
+    profile = await profiles.get(typeid)
+    if profile is None:
+        raise TypeIdNotFound
+    return profile
+
+
+async def _profile(
+    catalog: Catalog, clock: Clock, typeid: str, fields: TypeIdFields, *, created_at: datetime
+) -> TypeProfile:
+    model = await catalog.get(fields.model)
+    if model is None or model.provider != fields.llm:
+        raise UnknownModel(field="model")
+    return TypeProfile(
+        typeid=typeid,
+        name=fields.name,
+        scale=fields.scale,
+        system=fields.system,
+        user=fields.user,
+        model=fields.model,
+        llm=fields.llm,
+        description=fields.description,
+        created_at=created_at,
+        updated_at=clock.now(),
+    )

@@ -16,18 +16,10 @@ class CreateGeneration:
         self._identity = identity
         self._start = start
 
-    async def stream(self, request: GenerationRequest) -> GenerationRun:
-        return await self._start(await self.order(request))
+    async def __call__(self, request: GenerationRequest) -> GenerationRun:
+        return await self._start(await self._order(request))
 
-    async def complete(self, request: GenerationRequest) -> GenerationView:
-        """The whole answer at once. A provider failing midway is still billed for what it produced, then raised."""
-        run = await self.stream(request)
-        outcome = await run.outcome()
-        if outcome.error is not None:
-            raise outcome.error
-        return completed_view(run.started, outcome)
-
-    async def order(self, request: GenerationRequest) -> Order:
+    async def _order(self, request: GenerationRequest) -> Order:
         return Order(
             principal=await self._identity.current(),
             model_id=request.model,

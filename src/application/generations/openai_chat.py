@@ -22,6 +22,7 @@ from application.ports.llm import (
     ToolChoice,
 )
 from application.ports.security import IdentityProvider
+from application.views import CreditsText
 from domain.errors import InvalidInput
 
 _ROLES: dict[str, Role] = {
@@ -247,12 +248,41 @@ class Choice(msgspec.Struct, frozen=True):
     example: ClassVar[dict[str, Any]] = {"index": 0, "message": ChatMessageOut.example, "finish_reason": "stop"}
 
 
-class CompletionUsage(msgspec.Struct, frozen=True):
+class PromptTokensDetails(msgspec.Struct, frozen=True):
+    """`cached_tokens` as OpenAI reports them; `cache_write_tokens` (prompt tokens written to the provider's
+    cache, which OpenAI's own API does not report) as OpenRouter does."""
+
+    cached_tokens: int
+    cache_write_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"cached_tokens": 0, "cache_write_tokens": 0}
+
+
+class CompletionTokensDetails(msgspec.Struct, frozen=True):
+    reasoning_tokens: int
+
+    example: ClassVar[dict[str, Any]] = {"reasoning_tokens": 0}
+
+
+class CompletionUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """OpenAI's usage: `prompt_tokens` include the cached ones, `completion_tokens` the reasoning ones. `cost`
+    (credits, a decimal string) is what the generation was billed."""
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    completion_tokens_details: CompletionTokensDetails
+    cost: CreditsText
 
-    example: ClassVar[dict[str, Any]] = {"prompt_tokens": 24, "completion_tokens": 19, "total_tokens": 43}
+    example: ClassVar[dict[str, Any]] = {
+        "prompt_tokens": 24,
+        "completion_tokens": 19,
+        "total_tokens": 43,
+        "prompt_tokens_details": PromptTokensDetails.example,
+        "completion_tokens_details": CompletionTokensDetails.example,
+        "cost": "0.43",
+    }
 
 
 class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
@@ -273,7 +303,7 @@ class ChatCompletion(msgspec.Struct, frozen=True, kw_only=True):
     }
 
 
-class ChatCompletions:
+class CreateChatCompletion:
     """OpenAI-compatible chat completions (stream or not, `stream_options.include_usage`; tools, images, JSON
     output), billed exactly like `POST /api/v1/generations`; tool-call names and arguments are output tokens."""
 
@@ -281,7 +311,7 @@ class ChatCompletions:
         self._identity = identity
         self._start = start
 
-    async def stream(self, request: ChatCompletionRequest) -> GenerationRun:
+    async def __call__(self, request: ChatCompletionRequest) -> GenerationRun:
         return await self._start(
             Order(
                 principal=await self._identity.current(),
@@ -292,21 +322,17 @@ class ChatCompletions:
             )
         )
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        run = await self.stream(request)
-        outcome = await run.outcome()
-        if outcome.error is not None:
-            raise outcome.error
-        started = run.started
-        calls = [ToolCallOut(call.id, FunctionCall(call.name, call.arguments)) for call in outcome.tool_calls]
-        message = ChatMessageOut(content=outcome.output or (None if calls else ""), tool_calls=calls or None)
-        return ChatCompletion(
-            id=completion_id(started),
-            created=int(started.created_at.timestamp()),
-            model=started.model_id,
-            choices=[Choice(0, message, finish_reason(started, outcome))],
-            usage=completion_usage(outcome),
-        )
+
+def chat_completion(started: Started, outcome: Outcome) -> ChatCompletion:
+    calls = [ToolCallOut(call.id, FunctionCall(call.name, call.arguments)) for call in outcome.tool_calls]
+    message = ChatMessageOut(content=outcome.output or (None if calls else ""), tool_calls=calls or None)
+    return ChatCompletion(
+        id=completion_id(started),
+        created=int(started.created_at.timestamp()),
+        model=started.model_id,
+        choices=[Choice(0, message, finish_reason(started, outcome))],
+        usage=completion_usage(outcome),
+    )
 
 
 def completion_id(run: Started) -> str:
@@ -325,6 +351,9 @@ def completion_usage(outcome: Outcome) -> CompletionUsage:
         prompt_tokens=usage.input_tokens,
         completion_tokens=usage.output_tokens,
         total_tokens=usage.input_tokens + usage.output_tokens,
+        prompt_tokens_details=PromptTokensDetails(usage.cached_input_tokens, usage.cache_write_tokens),
+        completion_tokens_details=CompletionTokensDetails(usage.reasoning_tokens),
+        cost=str(outcome.cost),
     )
 
 

@@ -4,11 +4,7 @@ from application.generations.views import GenerationPage, GenerationView
 from application.ports.generations import GenerationRecords
 from application.ports.persistence import PageRequest
 from application.ports.security import IdentityProvider
-from domain.errors import NotFound
-
-
-class GenerationNotFound(NotFound):
-    default_detail = "No such generation."
+from domain.generation import GenerationNotFound
 
 
 class ListGenerations:

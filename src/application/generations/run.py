@@ -84,7 +84,8 @@ GenerationEvent = Started | Delta | ToolCallDelta | Finished
 
 
 class GenerationRun:
-    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` to read it to the end."""
+    """Iterate it once (`async for event in run`); `aclose()` it when done, or `outcome()` (`whole_answer()`) to read
+    it to the end."""
 
     def __init__(
         self,
@@ -155,6 +156,14 @@ class GenerationRun:
             if isinstance(event, Finished):
                 finished = event.outcome
         return finished or await self._close()
+
+    async def whole_answer(self) -> Outcome:
+        """`outcome()` of a run that completed; a run that did not is still billed for what it produced, then its
+        error is raised."""
+        outcome = await self.outcome()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
 
     async def _events(self) -> AsyncGenerator[GenerationEvent, None]:
         try:
@@ -263,6 +272,9 @@ class GenerationRun:
             status=status.value,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             cost=str(cost),
             already_settled=balance is None,
         )
@@ -283,7 +295,14 @@ class GenerationRun:
         reported = self._reported
         if self._exhausted and reported is not None:
             output_tokens = min(reported.output_tokens, self.started.max_tokens)
-            return Usage(reported.input_tokens, output_tokens), UsageSource.PROVIDER
+            usage = Usage(
+                input_tokens=reported.input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=reported.cached_input_tokens,
+                cache_write_tokens=reported.cache_write_tokens,
+                reasoning_tokens=min(reported.reasoning_tokens, output_tokens),
+            )
+            return usage, UsageSource.PROVIDER
         return Usage(self._input_tokens, self._tally.tokens()), UsageSource.COUNTER
 
 

@@ -18,9 +18,9 @@ from application.ports.llm import (
     prompt_tokens,
 )
 from application.ports.metrics import GenerationMetrics
-from domain.errors import InvalidInput, ModelNotFound, UnsupportedParameter
+from domain.catalog import ModelNotFound
+from domain.errors import InvalidInput, UnsupportedParameter
 from domain.generation import GenerationKind
-from domain.pricing import Usage
 from domain.user import Principal
 
 
@@ -97,7 +97,7 @@ class StartGeneration:
                 precharge=model.pricing.input_cost(input_tokens),
                 created_at=created_at,
                 lease_expires_at=created_at + self._policy.lease,
-                key_reserve=model.pricing.cost(Usage(input_tokens, max_tokens)),
+                key_reserve=model.pricing.most_cost(input_tokens, max_tokens),
                 reserve=model.pricing.output_cost(max_tokens),
             )
         )

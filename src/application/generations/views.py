@@ -12,14 +12,33 @@ from domain.pricing import Usage
 
 
 class UsageView(msgspec.Struct, frozen=True, kw_only=True):
+    """`input_tokens` counts every prompt token, the `cached_input_tokens` the provider served from its cache and
+    the `cache_write_tokens` it wrote to it included; `output_tokens` every generated token, `reasoning_tokens`
+    included."""
+
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
 
-    example: ClassVar[dict[str, Any]] = {"input_tokens": 24, "output_tokens": 40}
+    example: ClassVar[dict[str, Any]] = {
+        "input_tokens": 24,
+        "output_tokens": 40,
+        "cached_input_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+    }
 
     @classmethod
     def of(cls, usage: Usage) -> "UsageView":
-        return cls(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        return cls(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
 
 
 class OutputView(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,7 +28,7 @@ class GenerationStart:
     """Past it, with no checkpoint renewing it, any instance's reaper settles the generation."""
     key_reserve: Credits | None = None
     """What a key-scoped generation holds against the key's credit_limit until it settles: its most expensive
-    outcome (prompt + max_tokens). None: the pre-charge."""
+    outcome (the prompt at the dearest of its prices, cache writes included, + max_tokens). None: the pre-charge."""
     reserve: Credits = field(default_factory=Credits.zero)
     """What the generation holds against the wallet until it settles: the most its completion can cost
     (max_tokens at the output price)."""
@@ -36,7 +36,8 @@ class GenerationStart:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The final word on a generation; its cost replaces the pre-charge (the difference is one ledger row)."""
+    """The final word on a generation; its cost replaces the pre-charge (the difference is one ledger row, which
+    gives credits back when the cost is below the pre-charge: a prompt the provider served from its cache)."""
 
     generation_id: UUID
     entry_id: UUID

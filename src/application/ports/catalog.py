@@ -3,12 +3,6 @@ from typing import Protocol
 
 from application.ports.persistence import Page, PageRequest
 from domain.catalog import CatalogModel
-from domain.errors import Conflict
-
-
-class ModelExists(Conflict):
-    code = "model_exists"
-    default_detail = "A model with this id exists."
 
 
 class ModelLookup(Protocol):

@@ -8,6 +8,7 @@ from uuid import UUID
 from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
 from domain.generation import Generation
+from domain.pricing import Usage
 
 
 class UsageGrouping(StrEnum):
@@ -20,8 +21,7 @@ class UsageGrouping(StrEnum):
 class UsageTotal:
     key: str | None
     requests: int
-    input_tokens: int
-    output_tokens: int
+    usage: Usage
     credits: Credits
 
 

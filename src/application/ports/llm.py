@@ -193,10 +193,15 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
-    """Token counts as the provider reported them (trusted only when plausible: non-negative and bounded)."""
+    """Token counts as the provider reported them (trusted only when plausible: non-negative, bounded, and the
+    cached, cache-written and reasoning tokens within the totals they are part of). `input_tokens` counts every
+    prompt token, cached and written ones included; `output_tokens` every generated one, reasoning included."""
 
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 StreamEvent = TextDelta | ToolCallDelta | UsageReport

@@ -7,10 +7,16 @@ from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
 from domain.credits import Credits
+from domain.errors import Conflict
 from domain.user import Role, User
 from domain.wallet import EntryKind, LedgerEntry
 
 T = TypeVar("T")
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used with a different request."
 
 
 class UnitOfWork(Protocol):
@@ -147,7 +153,8 @@ class IdempotencyStore(Protocol):
         """
 
     @abstractmethod
-    async def complete(self, scope: str, key: str, response: bytes) -> None: ...
+    async def save_response(self, scope: str, key: str, response: bytes) -> None:
+        """Store the response of a claimed key, for the replays of its request."""
 
 
 class ThrottleCounter(Protocol):

@@ -4,9 +4,14 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from domain.api_key import SubscriptionStatus
-from domain.errors import InvalidToken, KeyRevoked, SubscriptionInactive
+from domain.api_key import KeyRevoked, SubscriptionInactive, SubscriptionStatus
+from domain.errors import Unauthenticated
 from domain.user import Principal, Role
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    default_detail = "The token is invalid, expired or revoked."
 
 
 class PasswordHasher(Protocol):

@@ -14,10 +14,11 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from application.generations.open_runs import LiveRuns
 from entrypoints.container import build_container
+from entrypoints.http.allow_header import honest_allow_header
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
 from entrypoints.http.identity import API_KEY_HEADER, API_KEY_SCHEME
 from entrypoints.http.metrics import metrics_controller
-from entrypoints.http.openapi import honest_allow_header, render_plugins
+from entrypoints.http.openapi import StructSchemas, document, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import sweeps_running
 from entrypoints.http.request_context import RequestContext
@@ -77,13 +78,13 @@ def cors_config(origins: list[str]) -> CORSConfig | None:
 
 def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     """Build the app; `overrides` replace providers (tests swap in fakes with `override=True`)."""
-    configure_logging(settings)
+    configure_logging(settings.runtime)
     container = build_container(settings, *overrides)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
-            async with sweeps_running(container, settings):
+            async with sweeps_running(container, settings.housekeeping):
                 yield
         finally:
             await (await container.get(LiveRuns)).close_all()  # the streams the server stopped waiting for
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
         route_handlers=[
             health.live,
             health.ready,
-            metrics_controller(settings.metrics_network_list, settings.metrics_token),
+            metrics_controller(settings.metrics.network_list, settings.metrics.token),
             auth.router,
             me.router,
             admin.router,
@@ -106,17 +107,18 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             docs_assets_router(),
         ],
         openapi_config=openapi_config(),
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), StructSchemas()],
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         before_send=[honest_allow_header],
         before_request=strict_json_body,
         response_cache_config=ResponseCacheConfig(),
-        cors_config=cors_config(settings.cors_origin_list),
+        cors_config=cors_config(settings.http.cors_origin_list),
         logging_config=None,
         debug=False,
     )
     setup_dishka(container, app)
-    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.is_production))
+    document(app)
+    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.runtime.is_production))
     return app

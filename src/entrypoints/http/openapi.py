@@ -1,433 +1,202 @@
-"""The served OpenAPI document is the contract: closed response schemas, every error documented.
+"""The OpenAPI document is `app.openapi_schema`, served as it is at `/api-docs/openapi.json`.
 
-Litestar writes the operations; this module completes them once per app, keyed by each route's own
-metadata rather than by hand on every handler:
-- guards: `require_user` and `require_admin` -> 401, 403 (roles; a key whose subscription is inactive) and 429;
-- a path parameter -> 404; a body -> 400 (`malformed_json`), 413 and 422; query or header parameters -> 422;
-- every operation but liveness touches PostgreSQL -> 503 `service_unavailable` (with `Retry-After`);
-- the `/v1` (OpenAI-compatible) surface answers errors as `{"error": {message, type, code}}`, its `/v1/messages`
-  (Anthropic-compatible) as `{"type": "error", "error": {type, message, details}}`, the rest as RFC 9457 problems
-  (`application/problem+json`); Litestar's generic 400 is replaced by the real one;
-- an operation keeps the security it declares (the Anthropic surface: a bearer token or `x-api-key`);
-- a handler with `opt={"event_stream": <schema>}` also answers 200 `text/event-stream`, one schema per event;
-- response Structs get `additionalProperties: false`; request Structs only when they forbid unknown fields;
-- a Struct's `example` (a ClassVar beside its fields: what goes over the wire) becomes its schema's `examples`,
-  which Swagger UI's "Try it out" and its response samples show.
+Each route declares the domain errors it raises (`opt=declared(NotFound, ...)`); each one's status is the one
+`problems.STATUS_BY_ERROR` gives it at run time, its description its `code` and `default_detail`. Once, when the
+app is created, `document(app)` turns that declaration and the handler's own metadata into `ResponseSpec`s:
+- its guards -> what they raise (`guards.RAISED_BY_GUARD`: 401, 403, 429);
+- a body -> 400 `malformed_json`, 413 (the handler's body limit), 422; any parameter -> 400 and 422;
+- a path parameter -> 404 `not_found` unless a declared error already answers 404;
+- a handler injected from the container (it reaches PostgreSQL) -> 503 `service_unavailable`;
+- every error answers in the error body of its layer (`opt[ERROR_BODY]`: RFC 9457 problems unless a router
+  says otherwise, as `/v1` does with OpenAI's shape). Responses the handler itself declares are kept.
+Then it adds what a `ResponseSpec` cannot say to the built document: `Retry-After` headers, an explicit empty
+`security` on public operations, and the `text/event-stream` answer of a streaming route (`opt[EVENTS]`).
+Struct schemas are closed and carry their `example` ClassVar through `StructSchemas`, a schema plugin.
 """
 
-import copy
-import types
-import typing
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
-from litestar import Litestar, Request
+from dishka.integrations.base import is_dishka_injected
+from litestar import Litestar
+from litestar.constants import RESERVED_KWARGS
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
-from litestar.types import Message, Scope
+from litestar.typing import FieldDefinition
 
-from application import examples
-from application.generations.anthropic_messages import AnthropicMessage, MessageUsage
-from application.generations.openai_chat import ChatCompletion
-from application.generations.views import UsageView
-from application.patterns import CREDITS, DIGITS
+from application.patterns import DIGITS
+from domain.errors import DomainError, NotFound, StorageUnavailable
 from entrypoints.http.docs_assets import asset_url, page_head
-from entrypoints.http.guards import require_admin, require_user
-from entrypoints.http.problems import PROBLEM_MEDIA_TYPE, Problem
+from entrypoints.http.guards import RAISED_BY_GUARD
+from entrypoints.http.problems import (
+    CODE_BY_STATUS,
+    INVALID_REQUEST,
+    MALFORMED_JSON,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    status_for,
+)
 
-OPENAI_PREFIX = "/v1/"
-CREDENTIAL_ROUTES = frozenset({"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth"})
-NO_DATABASE = frozenset({"/health/live"})
-SELF_DESCRIBED = frozenset({"/health/ready"})
-OPENAI_ERROR = "OpenAIError"
-ANTHROPIC_PREFIX = "/v1/messages"
-ANTHROPIC_ERROR = "AnthropicError"
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+
+RAISES = "raises"
+EVENTS = "events"
+ERROR_BODY = "error_body"
 
 _REF = "#/components/schemas/"
-_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "string", "pattern": DIGITS}}
+_RETRY_AFTER_REQUIRED = {429: True, 503: False}
 
-DESCRIPTIONS = {
-    400: "`malformed_json`: the body is not valid JSON",
-    401: "Missing, invalid or expired token, an inactive user, an ended session (`unauthorized` and friends), or "
-    "a key-scoped token of a revoked key (`key_revoked`)",
-    403: "`forbidden`: the principal's role may not use this operation; `subscription_inactive`: a key-scoped "
-    "token whose key is suspended or expired",
-    404: "`not_found`: no such resource, or not yours",
-    413: "`payload_too_large`: the body exceeds 1 MiB",
-    422: "`validation_error`: the input is invalid; `errors` names each field",
-    429: "`too_many_requests`: rate limited; retry after `Retry-After` seconds",
-    503: "`service_unavailable`: the database is unavailable or overloaded; retry after `Retry-After`",
-}
 
-_OPENAI_ERROR_SCHEMA = {
-    "type": "object",
-    "title": OPENAI_ERROR,
-    "description": "OpenAI's error shape, as the `/v1` surface answers every error",
-    "required": ["error"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "type", "code"],
-            "additionalProperties": False,
-            "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "string"}},
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """How a layer writes its errors: one Struct, one media type."""
+
+    container: type[msgspec.Struct]
+    media_type: str
+
+
+PROBLEM_BODY = ErrorBody(Problem, PROBLEM_MEDIA_TYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvents:
+    """A route's `text/event-stream` answer. `events` names each event and the Structs its `data` may be (as JSON);
+    an unnamed event is `message`. `last` is a final `data:` that is not JSON (`[DONE]`); `numbered` events carry
+    an `id:`."""
+
+    description: str
+    events: Mapping[str, tuple[type[msgspec.Struct], ...]]
+    examples: list[dict[str, str]]
+    last: str | None = None
+    numbered: bool = False
+    structs: tuple[type[msgspec.Struct], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structs", tuple(s for structs in self.events.values() for s in structs))
+
+    def schema(self) -> Schema:
+        variants = [
+            Schema(properties={"event": Schema(const=name), "data": _json_data(structs)})
+            for name, structs in self.events.items()
+        ]
+        if self.last is not None:
+            variants.append(Schema(properties={"event": Schema(const="message"), "data": Schema(const=self.last)}))
+        properties: dict[str, Schema | Reference] = {
+            "event": Schema(type=OpenAPIType.STRING),
+            "data": Schema(type=OpenAPIType.STRING),
         }
-    },
-    "examples": [
-        {
-            "error": {
-                "message": "The balance does not cover this request.",
-                "type": "insufficient_quota",
-                "code": "insufficient_balance",
-            }
-        }
-    ],
-}
-
-_ANTHROPIC_ERROR_OBJECT = {
-    "type": "object",
-    "required": ["type", "message", "details"],
-    "additionalProperties": False,
-    "properties": {
-        "type": {
-            "enum": [
-                "invalid_request_error",
-                "authentication_error",
-                "billing_error",
-                "permission_error",
-                "not_found_error",
-                "request_too_large",
-                "rate_limit_error",
-                "api_error",
-                "timeout_error",
-                "overloaded_error",
-            ]
-        },
-        "message": {"type": "string"},
-        "details": {
-            "type": "object",
-            "required": ["error_code"],
-            "additionalProperties": False,
-            "properties": {"error_code": {"type": "string", "description": "This API's stable `code`"}},
-        },
-    },
-}
-_ANTHROPIC_ERROR_EXAMPLE = {
-    "type": "error",
-    "error": {
-        "type": "billing_error",
-        "message": "The balance does not cover this request.",
-        "details": {"error_code": "insufficient_balance"},
-    },
-}
-_ANTHROPIC_ERROR_SCHEMA = {
-    "type": "object",
-    "title": ANTHROPIC_ERROR,
-    "description": "Anthropic's error shape, as `/v1/messages` answers every error (and its stream's `error` event)",
-    "required": ["type", "error"],
-    "additionalProperties": False,
-    "properties": {"type": {"const": "error"}, "error": _ANTHROPIC_ERROR_OBJECT},
-    "examples": [_ANTHROPIC_ERROR_EXAMPLE],
-}
+        if self.numbered:
+            properties["id"] = Schema(type=OpenAPIType.STRING, pattern=DIGITS)
+        return Schema(
+            description=self.description,
+            type=OpenAPIType.OBJECT,
+            required=["event", "data", *(["id"] if self.numbered else [])],
+            properties=properties,
+            any_of=variants,
+            examples=self.examples,
+        )
 
 
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
+def _json_data(structs: tuple[type[msgspec.Struct], ...]) -> Schema:
+    refs = [Reference(ref=_REF + struct.__name__) for struct in structs]
+    return Schema(
+        type=OpenAPIType.STRING,
+        content_media_type="application/json",
+        content_schema=refs[0] if len(refs) == 1 else Schema(any_of=refs),
+    )
 
 
-def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+def declared(*errors: type[DomainError], events: ServerSentEvents | None = None) -> dict[str, Any]:
+    """A route's `opt`: the domain errors it raises, and its event stream when it has one."""
+    return {RAISES: errors} | ({EVENTS: events} if events is not None else {})
 
 
-def _closed(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": sorted(required),
-        "properties": required | optional,
-        "additionalProperties": False,
-    }
+class StructSchemas(OpenAPISchemaPlugin):
+    """Litestar's schema of a Struct, closed and with its example: a response Struct's schema always forbids other
+    properties (the server writes no other), a request Struct's only when it forbids unknown fields (else the
+    server accepts them). `example` (a ClassVar beside its fields: what goes over the wire) becomes `examples`."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return not field_definition.is_union and field_definition.is_subclass_of(msgspec.Struct)
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: "SchemaCreator") -> Schema:
+        litestar = next(
+            plugin
+            for plugin in schema_creator.plugins
+            if plugin is not self and schema_creator.plugin_supports_field(plugin, field_definition)
+        )
+        schema = litestar.to_openapi_schema(field_definition, schema_creator)
+        struct = field_definition.type_
+        info = cast("msgspec.inspect.StructType", msgspec.inspect.type_info(struct))
+        if info.forbid_unknown_fields or not schema_creator.prefer_alias:  # request bodies prefer aliases
+            schema.additional_properties = False
+        if (example := getattr(struct, "example", None)) is not None:
+            schema.examples = [_as_written(example)]
+        return schema
 
 
-def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"properties": {"event": {"const": name}, "data": _json_data(data)}}
-
-
-_STRING = {"type": "string"}
-_CREDITS = {"type": "string", "pattern": CREDITS}
-_USAGE = _closed(
-    {"input_tokens": {"type": "integer", "minimum": 0}, "output_tokens": {"type": "integer", "minimum": 0}}
-)
-_GENERATION_ID = {"type": "string", "format": "uuid"}
-
-GENERATION_EVENTS: dict[str, Any] = {
-    "description": "One Server-Sent Event: `start`, `delta`..., then exactly one of `done` or `error`",
-    "type": "object",
-    "required": ["event", "data", "id"],
-    "properties": {"id": {"type": "string", "pattern": DIGITS}, "event": _STRING, "data": _STRING},
-    "oneOf": [
-        _event("start", _closed({"id": _GENERATION_ID, "model": _STRING})),
-        _event("delta", _closed({"text": _STRING})),
-        _event(
-            "done",
-            _closed(
-                {
-                    "id": _GENERATION_ID,
-                    "usage": _USAGE,
-                    "cost": _CREDITS,
-                    "balance": {"oneOf": [_CREDITS, {"type": "null"}]},
-                }
-            ),
-        ),
-        _event(
-            "error",
-            _closed({"id": _GENERATION_ID, "usage": _USAGE, "cost": _CREDITS, "code": _STRING, "detail": _STRING}),
-        ),
-    ],
-    "examples": [
-        {"id": "1", "event": "start", "data": _json({"id": examples.GENERATION_ID, "model": "dr14"})},
-        {"id": "2", "event": "delta", "data": _json({"text": "Hold papers together, "})},
-        {
-            "id": "3",
-            "event": "done",
-            "data": _json(
-                {"id": examples.GENERATION_ID, "usage": UsageView.example, "cost": "12.8", "balance": "12.2"}
-            ),
-        },
-    ],
-}
-CHAT_COMPLETION_CHUNKS: dict[str, Any] = {
-    "description": "One `chat.completion.chunk` (or an `error`) as `data:`, and finally `data: [DONE]`",
-    "type": "object",
-    "required": ["data"],
-    "properties": {"event": {"const": "message"}},
-    "anyOf": [
-        {"properties": {"data": {"const": "[DONE]"}}},
-        {
-            "properties": {
-                "data": _json_data(
-                    {"type": "object", "anyOf": [{"required": ["object", "choices"]}, {"required": ["error"]}]}
-                )
-            }
-        },
-    ],
-    "examples": [
-        {
-            "event": "message",
-            "data": _json(
-                {
-                    "id": ChatCompletion.example["id"],
-                    "object": "chat.completion.chunk",
-                    "created": ChatCompletion.example["created"],
-                    "model": "gemini-flash",
-                    "choices": [
-                        {"index": 0, "delta": {"role": "assistant", "content": "Hold papers"}, "finish_reason": None}
-                    ],
-                }
-            ),
-        },
-        {"event": "message", "data": "[DONE]"},
-    ],
-}
-
-_INDEX = {"type": "integer", "minimum": 0}
-_OBJECT = {"type": "object"}
-_STOP_REASON = {"enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use"]}
-
-
-def _typed(name: str, **properties: Any) -> dict[str, Any]:
-    """The data of an Anthropic event: its `type` is its event name."""
-    return _closed({"type": {"const": name}, **properties})
-
-
-MESSAGE_EVENTS: dict[str, Any] = {
-    "description": "One Anthropic Messages event: `message_start`, `ping`, for each content block "
-    "`content_block_start`, `content_block_delta`..., `content_block_stop`, then `message_delta` (the stop reason "
-    "and the final usage) and `message_stop`; or an `error` event once the stream is open",
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {"event": _STRING, "data": _STRING},
-    "oneOf": [
-        _event(
-            "message_start",
-            _typed(
-                "message_start",
-                message={"type": "object", "required": ["id", "type", "role", "model", "content", "usage"]},
-            ),
-        ),
-        _event("ping", _typed("ping")),
-        _event(
-            "content_block_start",
-            _typed(
-                "content_block_start",
-                index=_INDEX,
-                content_block={
-                    "oneOf": [
-                        _closed({"type": {"const": "text"}, "text": _STRING}),
-                        _closed({"type": {"const": "tool_use"}, "id": _STRING, "name": _STRING, "input": _OBJECT}),
-                    ]
-                },
-            ),
-        ),
-        _event(
-            "content_block_delta",
-            _typed(
-                "content_block_delta",
-                index=_INDEX,
-                delta={
-                    "oneOf": [
-                        _closed({"type": {"const": "text_delta"}, "text": _STRING}),
-                        _closed({"type": {"const": "input_json_delta"}, "partial_json": _STRING}),
-                    ]
-                },
-            ),
-        ),
-        _event("content_block_stop", _typed("content_block_stop", index=_INDEX)),
-        _event(
-            "message_delta",
-            _typed(
-                "message_delta",
-                delta=_closed({"stop_reason": _STOP_REASON, "stop_sequence": {"type": ["string", "null"]}}),
-                usage={"$ref": _REF + "MessageUsage"},
-            ),
-        ),
-        _event("message_stop", _typed("message_stop")),
-        _event("error", {"$ref": _REF + ANTHROPIC_ERROR}),
-    ],
-    "examples": [
-        {
-            "event": "message_start",
-            "data": _json(
-                {
-                    "type": "message_start",
-                    "message": AnthropicMessage.example
-                    | {"content": [], "stop_reason": None, "usage": {"input_tokens": 24, "output_tokens": 0}},
-                }
-            ),
-        },
-        {
-            "event": "content_block_delta",
-            "data": _json(
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": "Hold papers together, "},
-                }
-            ),
-        },
-        {
-            "event": "message_delta",
-            "data": _json(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": MessageUsage.example,
-                }
-            ),
-        },
-        {"event": "message_stop", "data": _json({"type": "message_stop"})},
-    ],
-}
-
-
-class ContractJsonRenderPlugin(JsonRenderPlugin):
-    """`/api-docs/openapi.json`, completed by `contract()` once per app."""
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, contract(request.app, openapi_schema))
-
-
-class ContractRedocRenderPlugin(RedocRenderPlugin):
-    """Redoc embeds the document, so it embeds the completed one."""
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, contract(request.app, openapi_schema))
-
-
-class ContractSwaggerRenderPlugin(SwaggerRenderPlugin):
-    """Swagger UI embeds the document too."""
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, contract(request.app, openapi_schema))
-
-
-async def honest_allow_header(message: Message, scope: Scope) -> None:
-    """Automatic OPTIONS answers list every method of their path (Litestar keeps a stale list when several
-    handlers share a path: the OPTIONS handler of the first route survives the merge)."""
-    if scope.get("method") != "OPTIONS" or message["type"] != "http.response.start" or message["status"] != 204:
-        return
-    methods = _methods_by_path(scope["litestar_app"]).get(scope.get("path_template", ""))
-    if methods is None:
-        return
-    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-    message["headers"] = [*headers, (b"allow", ", ".join(methods).encode())]
-
-
-_METHODS: dict[int, dict[str, list[str]]] = {}
-
-
-def _methods_by_path(app: Litestar) -> dict[str, list[str]]:
-    if (methods := _METHODS.get(id(app))) is None:
-        methods = {}
-        for route in app.routes:
-            if isinstance(route, HTTPRoute):
-                methods[route.path] = methods[route.path_format] = sorted(route.methods)
-        _METHODS.clear()
-        _METHODS[id(app)] = methods
-    return methods
+def _as_written(example: Any) -> msgspec.Raw:
+    """An example as JSON: Litestar's writer of the document drops every null from the dicts it walks."""
+    return msgspec.Raw(msgspec.json.encode(example))
 
 
 def render_plugins() -> list[OpenAPIRenderPlugin]:
     """Swagger UI at the docs root, Redoc at `/redoc`, the JSON document at `/openapi.json`; every file the pages
     load is the service's own (`docs_assets`)."""
-    swagger = ContractSwaggerRenderPlugin(
+    swagger = SwaggerRenderPlugin(
         path="/",
         js_url=asset_url("swagger-ui-dist/swagger-ui-bundle.js"),
         css_url=asset_url("swagger-ui-dist/swagger-ui.css"),
         standalone_preset_js_url=asset_url("swagger-ui-dist/swagger-ui-standalone-preset.js"),
         favicon=page_head(),
     )
-    redoc = ContractRedocRenderPlugin(
+    redoc = RedocRenderPlugin(
         path="/redoc", js_url=asset_url("redoc/bundles/redoc.standalone.js"), google_fonts=False, favicon=page_head()
     )
-    return [swagger, redoc, ContractJsonRenderPlugin()]
+    return [swagger, redoc, JsonRenderPlugin()]
 
 
-_CACHE: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    code: str
+    detail: str
 
 
-def contract(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
-    cached = _CACHE.get(id(app))
-    if cached is not None and cached[0] is generated:
-        return cached[1]
-    document = complete(app, generated)
-    _CACHE.clear()  # one app per process in production; tests build many, keep only the latest
-    _CACHE[id(app)] = (generated, document)
-    return document
-
-
-def complete(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
-    document = copy.deepcopy(generated)
-    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas[OPENAI_ERROR] = _OPENAI_ERROR_SCHEMA
-    schemas[ANTHROPIC_ERROR] = _ANTHROPIC_ERROR_SCHEMA
-    requests: set[type[msgspec.Struct]] = set()
-    responses: set[type[msgspec.Struct]] = {Problem}
-    for path, method, handler, route in _operations(app):
-        operation = document["paths"].get(path, {}).get(method)
-        if operation is None:
-            continue
-        _document_errors(path, operation, handler, route)
-        if stream := handler.opt.get("event_stream"):
-            operation["responses"]["200"].setdefault("content", {})["text/event-stream"] = {"schema": stream}
-        if (data := handler.parsed_data_field) is not None:
-            requests |= _structs(data.annotation)
-        responses |= _structs(handler.parsed_fn_signature.return_type.annotation)
-        for spec in (handler.responses or {}).values():
-            responses |= _structs(spec.data_container)
-    _complete_schemas(schemas, requests, responses)
-    return document
+def document(app: Litestar) -> OpenAPI:
+    """Declare each handler's error responses, then complete the document Litestar builds from them, once."""
+    operations = list(_operations(app))
+    derived: dict[HTTPRouteHandler, set[int]] = {}
+    for _, _, handler, route in operations:
+        body: ErrorBody = handler.opt.get(ERROR_BODY, PROBLEM_BODY)
+        specs = {
+            status: _error_spec(answers, body)
+            for status, answers in _answers(handler, route).items()
+            if status not in (handler.responses or {})
+        }
+        derived[handler] = set(specs)
+        handler.responses = {**specs, **(handler.responses or {})}
+    openapi = app.openapi_schema
+    schemas = openapi.components.schemas = openapi.components.schemas or {}
+    for path, method, handler, _ in operations:
+        operation: Operation = getattr(openapi.paths[path], method)  # type: ignore[index]
+        _complete(operation, handler, derived[handler], schemas)
+    return openapi
 
 
 def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler, HTTPRoute]]:
@@ -439,88 +208,85 @@ def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler, HTT
                 yield route.path_format or "/", method.lower(), handler, route
 
 
-def _document_errors(path: str, operation: dict[str, Any], handler: HTTPRouteHandler, route: HTTPRoute) -> None:
-    guards = handler.resolve_guards()
-    authenticated = require_user in guards or require_admin in guards
-    parameters = [p for p in operation.get("parameters", []) if isinstance(p, dict)]
-    has_body = handler.parsed_data_field is not None
-    statuses: set[int] = set()
-    if has_body:
-        statuses |= {400, 413, 422}
-    if any(p.get("in") in {"query", "header"} for p in parameters):
-        statuses.add(422)
-    if route.path_parameters:
-        statuses |= {404, 422}
-    if authenticated:
-        statuses |= {401, 403, 429}
-    if path in CREDENTIAL_ROUTES:
-        statuses.add(429)
-    if path not in NO_DATABASE and path not in SELF_DESCRIBED:
-        statuses.add(503)
-    documented = operation.setdefault("responses", {})
-    if path in SELF_DESCRIBED:
-        ok = documented["200"]
-        documented["503"] = {"description": "Not ready: the database does not answer", "content": ok["content"]}
-    if authenticated:
-        operation["security"] = list(handler.resolve_security()) or [{"BearerAuth": []}]
-    elif "security" not in operation:
-        operation["security"] = []
-    error_schema = _error_schema(path)
-    for status in sorted(statuses | {int(s) for s in documented if s.isdigit() and int(s) >= 400}):
-        existing = documented.get(str(status), {})
-        replace_generic = status == 400 and "Validation Exception" in str(existing)
-        description = DESCRIPTIONS.get(status, "") if replace_generic else existing.get("description")
-        documented[str(status)] = _error_response(status, description or DESCRIPTIONS[status], error_schema)
+def _answers(handler: HTTPRouteHandler, route: HTTPRoute) -> dict[int, list[_Answer]]:
+    errors: list[type[DomainError]] = [*handler.opt.get(RAISES, ())]
+    for guard in handler.resolve_guards():
+        errors += RAISED_BY_GUARD.get(guard, ())
+    answers: dict[int, list[_Answer]] = {}
+    if handler.parsed_data_field is not None:
+        limit = handler.resolve_request_max_body_size()
+        answers[400] = [_Answer(*MALFORMED_JSON)]
+        answers[413] = [_Answer(CODE_BY_STATUS[413], f"The request body exceeds {limit} bytes.")]
+    if handler.parsed_data_field is not None or _has_parameters(handler, route):
+        answers.setdefault(400, [_Answer(CODE_BY_STATUS[400], "The request is malformed.")])
+        answers[422] = [_Answer(*INVALID_REQUEST)]
+    if route.path_parameters and not any(status_for(error) == 404 for error in errors):
+        errors.append(NotFound)
+    if is_dishka_injected(handler.fn):
+        errors.append(StorageUnavailable)
+    for error in errors:
+        answer = _Answer(error.code, error.default_detail)
+        listed = answers.setdefault(status_for(error), [])
+        if answer.code not in {known.code for known in listed}:
+            listed.append(answer)
+    return dict(sorted(answers.items()))
 
 
-def _error_schema(path: str) -> tuple[str, str]:
-    """The media type and schema of the errors of an operation at `path`."""
-    if path.startswith(ANTHROPIC_PREFIX):
-        return "application/json", ANTHROPIC_ERROR
-    if path.startswith(OPENAI_PREFIX):
-        return "application/json", OPENAI_ERROR
-    return PROBLEM_MEDIA_TYPE, "Problem"
+def _has_parameters(handler: HTTPRouteHandler, route: HTTPRoute) -> bool:
+    """Path, query or header parameters: what Litestar validates before the handler runs."""
+    dependencies = handler.resolve_dependencies()
+    return bool(route.path_parameters) or any(
+        name not in RESERVED_KWARGS and name not in dependencies for name in handler.parsed_fn_signature.parameters
+    )
 
 
-def _error_response(status: int, description: str, schema: tuple[str, str]) -> dict[str, Any]:
-    media_type, name = schema
-    response: dict[str, Any] = {"description": description, "content": {media_type: {"schema": {"$ref": _REF + name}}}}
-    if status == 429:
-        response["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}
-    elif status == 503:
-        response["headers"] = {"Retry-After": _RETRY_AFTER}
-    return response
+def _error_spec(answers: list[_Answer], body: ErrorBody) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=body.container,
+        description="; ".join(f"`{answer.code}`: {answer.detail}" for answer in answers),
+        media_type=body.media_type,
+        generate_examples=False,
+    )
 
 
-def _complete_schemas(
-    schemas: dict[str, Any], requests: set[type[msgspec.Struct]], responses: set[type[msgspec.Struct]]
-) -> None:
-    """Closes the schemas, and adds the example each Struct declares beside its fields (`example` ClassVar)."""
-    by_name = {cls.__name__: cls for cls in requests | responses}
-    for name, schema in schemas.items():
-        cls = by_name.get(name) or next((c for n, c in by_name.items() if name.endswith(f"_{n}")), None)
-        if cls is None or not isinstance(schema, dict) or schema.get("type") != "object":
-            continue
-        forbids = msgspec.inspect.type_info(cls).forbid_unknown_fields  # type: ignore[attr-defined]
-        if forbids or cls not in requests:
-            schema["additionalProperties"] = False
-        if (example := getattr(cls, "example", None)) is not None:
-            schema["examples"] = [example]
+def _complete(operation: Operation, handler: HTTPRouteHandler, derived: set[int], schemas: dict[str, Any]) -> None:
+    if operation.security is None:
+        operation.security = []  # public, said explicitly
+    responses = operation.responses or {}
+    for status in derived & set(_RETRY_AFTER_REQUIRED):
+        response = cast("OpenAPIResponse", responses[str(status)])
+        response.headers = {
+            "Retry-After": OpenAPIHeader(
+                description="Seconds to wait before retrying",
+                required=_RETRY_AFTER_REQUIRED[status],
+                schema=Schema(type=OpenAPIType.STRING, pattern=DIGITS),
+            )
+        }
+    events: ServerSentEvents | None = handler.opt.get(EVENTS)
+    if events is not None:
+        ok = cast("OpenAPIResponse", responses["200"])
+        ok.content = {**(ok.content or {}), "text/event-stream": OpenAPIMediaType(schema=events.schema())}
+        _add_components(schemas, events.structs)
 
 
-def _structs(annotation: Any, seen: set[type[msgspec.Struct]] | None = None) -> set[type[msgspec.Struct]]:
-    """Every Struct reachable from a type: its fields, unions, containers and `Response[...]` arguments."""
-    seen = set() if seen is None else seen
-    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
-        if annotation in seen:
-            return seen
-        seen.add(annotation)
-        for field in msgspec.structs.fields(annotation):
-            _structs(field.type, seen)
-        return seen
-    for argument in typing.get_args(annotation):
-        if isinstance(argument, (type, types.UnionType)) or typing.get_origin(argument) is not None:
-            _structs(argument, seen)
-    for base in getattr(annotation, "__orig_bases__", ()):
-        _structs(base, seen)
-    return seen
+def _add_components(schemas: dict[str, Any], structs: tuple[type[msgspec.Struct], ...]) -> None:
+    """The event payloads' schemas, as msgspec writes them (Litestar only sees what handlers return), each with
+    its example; a Struct Litestar already wrote keeps Litestar's schema."""
+    _, components = msgspec.json.schema_components(structs, ref_template=_REF + "{name}")
+    by_name = {struct.__name__: struct for struct in _reachable(msgspec.inspect.multi_type_info(structs))}
+    for name, schema in components.items():
+        if name not in schemas:
+            if (example := getattr(by_name[name], "example", None)) is not None:
+                schema["examples"] = [_as_written(example)]
+            schemas[name] = schema
+
+
+def _reachable(types: Iterable[msgspec.inspect.Type]) -> Iterator[type[msgspec.Struct]]:
+    for type_ in types:
+        if isinstance(type_, msgspec.inspect.StructType):
+            yield type_.cls
+            yield from _reachable(field_.type for field_ in type_.fields)
+        inner = [getattr(type_, name, None) for name in ("type", "item_type", "key_type", "value_type")]
+        yield from _reachable(
+            [*(t for t in inner if isinstance(t, msgspec.inspect.Type)), *getattr(type_, "types", ())]
+        )

@@ -7,13 +7,25 @@ from application.patterns import INSTANT
 from application.ports.persistence import PageRequest
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size (default 50, at most 200).")]
-Cursor = Annotated[str | None, QueryParameter(max_length=512, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=512,
+        description="`next_cursor` of the previous page; a cursor the server did not issue is 422 `validation_error`.",
+    ),
+]
 
 
 _BOUND = "ISO 8601 date or date-time (`2026-11-01`, `2026-11-01T10:00:00.5+02:00`), UTC if naive"
 Since = Annotated[str | None, QueryParameter(name="from", max_length=40, pattern=INSTANT, description=_BOUND)]
 Until = Annotated[
-    str | None, QueryParameter(name="to", max_length=40, pattern=INSTANT, description=f"{_BOUND}, exclusive")
+    str | None,
+    QueryParameter(
+        name="to",
+        max_length=40,
+        pattern=INSTANT,
+        description=f"{_BOUND}, exclusive; after `from` (else 422 `validation_error`)",
+    ),
 ]
 
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
-from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
 from domain.errors import (
@@ -46,6 +45,10 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     SettlementDeferred: 503,
     StorageUnavailable: 503,
 }
+
+MALFORMED_JSON = ("malformed_json", "The request body is not valid JSON.")
+INVALID_REQUEST = ("validation_error", "The request is not valid; see `errors`.")
+"""The problems of a request refused before any use case runs (`code`, `detail`): the document names them too."""
 
 CODE_BY_STATUS: dict[int, str] = {
     400: "bad_request",
@@ -89,17 +92,13 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     }
 
 
-def problem_response(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-    )
+def status_for(error: type[DomainError]) -> int:
+    """The status of an error class: the entry of its nearest ancestor in `STATUS_BY_ERROR`."""
+    return next((STATUS_BY_ERROR[cls] for cls in error.__mro__ if cls in STATUS_BY_ERROR), 400)
 
 
 def status_of(error: DomainError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
+    return status_for(type(error))
 
 
 def _problem(
@@ -130,17 +129,12 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
 
 
 def validation_problem(error: ValidationException) -> ProblemDetailsException:
-    return _problem(
-        422,
-        "validation_error",
-        "The request is not valid; see `errors`.",
-        extra={"errors": [msgspec.to_builtins(e) for e in _field_errors(error)]},
-    )
+    return _problem(422, *INVALID_REQUEST, extra={"errors": [msgspec.to_builtins(e) for e in _field_errors(error)]})
 
 
 def http_problem(error: HTTPException) -> ProblemDetailsException:
     if isinstance(error.__cause__, SerializationException):
-        return _problem(400, "malformed_json", "The request body is not valid JSON.")
+        return _problem(400, *MALFORMED_JSON)
     status = error.status_code
     detail = error.detail if status < 500 else HTTPStatus(status).phrase
     return _problem(status, CODE_BY_STATUS.get(status, "http_error"), detail, headers=error.headers)
@@ -190,9 +184,3 @@ def to_problem(error: Exception) -> ProblemDetailsException:
 
 def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=PROBLEM_CONVERTERS))
-
-
-UNAUTHENTICATED = {401: problem_response("Missing, invalid or expired token, or an inactive user")}
-ADMIN_ONLY = {**UNAUTHENTICATED, 403: problem_response("Not an admin (`forbidden`)")}
-INVALID = {422: problem_response("Invalid input (`validation_error`, with `errors`)")}
-NOT_FOUND = {404: problem_response("No such resource (`not_found`)")}

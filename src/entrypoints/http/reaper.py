@@ -10,16 +10,16 @@ from dishka import AsyncContainer
 
 from application.generations.housekeeping import PurgeExpiredRecords
 from application.generations.reaper import ReapExpiredGenerations
-from entrypoints.settings import Settings
+from entrypoints.settings import HousekeepingSettings
 
 log = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
-async def sweeps_running(container: AsyncContainer, settings: Settings) -> AsyncIterator[None]:
+async def sweeps_running(container: AsyncContainer, housekeeping: HousekeepingSettings) -> AsyncIterator[None]:
     tasks = [
-        asyncio.create_task(_reap_forever(container, settings.reaper_interval_seconds), name="generation-reaper"),
-        asyncio.create_task(_purge_forever(container, settings.housekeeping_interval_seconds), name="housekeeping"),
+        asyncio.create_task(_reap_forever(container, housekeeping.reaper_interval_seconds), name="generation-reaper"),
+        asyncio.create_task(_purge_forever(container, housekeeping.interval_seconds), name="housekeeping"),
     ]
     try:
         yield

@@ -1,10 +1,11 @@
 """Generation runs as Server-Sent Events. The native stream: `start`, `delta`…, then exactly one of `done` or
-`error`, every event with an `id:`. Each frame is built as bytes once, from msgspec Structs. Settlement does not
-depend on this generator being read to its end: the request's OpenRuns closes the run, which settles itself."""
+`error`, every event with an `id:`. Each frame is built as bytes once, from the msgspec Structs the OpenAPI document
+describes too (`GENERATION_EVENTS`). Settlement does not depend on this generator being read to its end: the
+request's OpenRuns closes the run, which settles itself."""
 
 from collections.abc import AsyncIterator
 from itertools import count
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 import msgspec
@@ -13,40 +14,75 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Message, Receive, Scope, Send
 
+from application import examples
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
+from application.generations.views import UsageView
+from application.views import CreditsText
+from entrypoints.http.openapi import ServerSentEvents
 from entrypoints.http.request_context import WIRE_SEND
 
 _ENCODE = msgspec.json.Encoder().encode
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class UsageData(msgspec.Struct, frozen=True):
-    input_tokens: int
-    output_tokens: int
-
-
-class StartData(msgspec.Struct, frozen=True):
+class StartData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: UUID
     model: str
 
+    event: ClassVar[bytes] = b"start"
+    example: ClassVar[dict[str, Any]] = {"id": examples.GENERATION_ID, "model": "dr14"}
 
-class DeltaData(msgspec.Struct, frozen=True):
+
+class DeltaData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     text: str
 
+    event: ClassVar[bytes] = b"delta"
+    example: ClassVar[dict[str, Any]] = {"text": "Hold papers together, "}
 
-class DoneData(msgspec.Struct, frozen=True):
+
+class DoneData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: UUID
-    usage: UsageData
-    cost: str
-    balance: str | None
+    usage: UsageView
+    cost: CreditsText
+    balance: CreditsText | None
+
+    event: ClassVar[bytes] = b"done"
+    example: ClassVar[dict[str, Any]] = {
+        "id": examples.GENERATION_ID,
+        "usage": UsageView.example,
+        "cost": "12.8",
+        "balance": "12.2",
+    }
 
 
-class ErrorData(msgspec.Struct, frozen=True):
+class ErrorData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: UUID
-    usage: UsageData
-    cost: str
+    usage: UsageView
+    cost: CreditsText
     code: str
     detail: str
+
+    event: ClassVar[bytes] = b"error"
+    example: ClassVar[dict[str, Any]] = {
+        "id": examples.GENERATION_ID,
+        "usage": UsageView.example,
+        "cost": "0.4",
+        "code": "upstream_error",
+        "detail": "The model provider failed to produce an answer.",
+    }
+
+
+Payload = StartData | DeltaData | DoneData | ErrorData
+_PAYLOADS: tuple[type[Payload], ...] = (StartData, DeltaData, DoneData, ErrorData)
+GENERATION_EVENTS = ServerSentEvents(
+    description="One Server-Sent Event: `start`, `delta`..., then exactly one of `done` or `error`",
+    events={payload.event.decode(): (payload,) for payload in _PAYLOADS},
+    numbered=True,
+    examples=[
+        {"id": str(number), "event": payload.event.decode(), "data": _ENCODE(payload.example).decode()}
+        for number, payload in enumerate(_PAYLOADS[:3], 1)
+    ],
+)
 
 
 class EventStream(Stream):
@@ -91,22 +127,21 @@ async def _frames(run: GenerationRun) -> AsyncIterator[bytes]:
     ids = count(1)
     async for event in run:
         if isinstance(event, Delta):
-            yield _frame(next(ids), b"delta", DeltaData(event.text))
+            yield _frame(next(ids), DeltaData(event.text))
         elif isinstance(event, Started):
-            yield _frame(next(ids), b"start", StartData(event.generation_id, event.model_id))
+            yield _frame(next(ids), StartData(event.generation_id, event.model_id))
         elif isinstance(event, Finished):
-            name, data = _final(event.outcome)
-            yield _frame(next(ids), name, data)
+            yield _frame(next(ids), _final(event.outcome))
 
 
-def _final(outcome: Outcome) -> tuple[bytes, DoneData | ErrorData]:
-    usage = UsageData(outcome.usage.input_tokens, outcome.usage.output_tokens)
+def _final(outcome: Outcome) -> DoneData | ErrorData:
+    usage = UsageView.of(outcome.usage)
     cost = str(outcome.cost)
     if outcome.error is None:
         balance = None if outcome.balance is None else str(outcome.balance)
-        return b"done", DoneData(outcome.generation_id, usage, cost, balance)
-    return b"error", ErrorData(outcome.generation_id, usage, cost, outcome.error.code, outcome.error.detail)
+        return DoneData(outcome.generation_id, usage, cost, balance)
+    return ErrorData(outcome.generation_id, usage, cost, outcome.error.code, outcome.error.detail)
 
 
-def _frame(event_id: int, event: bytes, data: msgspec.Struct) -> bytes:
-    return b"id: %d\r\nevent: %b\r\ndata: %b\r\n\r\n" % (event_id, event, _ENCODE(data))
+def _frame(event_id: int, data: Payload) -> bytes:
+    return b"id: %d\r\nevent: %b\r\ndata: %b\r\n\r\n" % (event_id, data.event, _ENCODE(data))

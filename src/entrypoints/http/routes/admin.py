@@ -11,10 +11,14 @@ from application.admin.usage import GetUsage, UsageReport
 from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
 from application.comparison.billing import GetKeysActivity, KeysActivityReport
 from application.ports.generations import UsageGrouping
+from application.ports.persistence import IdempotencyKeyReused
 from application.views import TransactionPage, UserPage, UserView
+from domain.credits import InvalidAmount
+from domain.user import LastAdmin, UserNotFound
+from domain.wallet import BalanceOutOfRange
 from entrypoints.http.guards import require_admin
+from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
-from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, problem_response
 from entrypoints.http.routes.models import admin_models_handlers
 
 IdempotencyKey = Annotated[
@@ -28,13 +32,13 @@ IdempotencyKey = Annotated[
 ]
 
 
-@get("/users", description=ListUsers.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@get("/users", description=ListUsers.__doc__)
 @inject
 async def list_users(use_case: FromDishka[ListUsers], limit: Limit = 50, cursor: Cursor = None) -> UserPage:
     return await use_case(page_request(limit, cursor))
 
 
-@get("/users/{user_id:uuid}", description=GetUser.__doc__, responses={**ADMIN_ONLY, **NOT_FOUND})
+@get("/users/{user_id:uuid}", description=GetUser.__doc__, opt=declared(UserNotFound))
 @inject
 async def get_user(user_id: FromPath[UUID], use_case: FromDishka[GetUser]) -> UserView:
     return await use_case(user_id)
@@ -43,12 +47,7 @@ async def get_user(user_id: FromPath[UUID], use_case: FromDishka[GetUser]) -> Us
 @patch(
     "/users/{user_id:uuid}",
     description=UpdateUser.__doc__,
-    responses={
-        **ADMIN_ONLY,
-        **NOT_FOUND,
-        **INVALID,
-        409: problem_response("`last_admin`: your own account, or the last active admin, keeps its admin role"),
-    },
+    opt=declared(UserNotFound, LastAdmin),
 )
 @inject
 async def update_user(user_id: FromPath[UUID], data: JSONBody[UserPatch], use_case: FromDishka[UpdateUser]) -> UserView:
@@ -59,12 +58,7 @@ async def update_user(user_id: FromPath[UUID], data: JSONBody[UserPatch], use_ca
     "/users/{user_id:uuid}/balance",
     status_code=HTTP_200_OK,
     description=AdjustBalance.__doc__,
-    responses={
-        **ADMIN_ONLY,
-        **NOT_FOUND,
-        **INVALID,
-        409: problem_response("`idempotency_key_reused`: the key was used with another body"),
-    },
+    opt=declared(UserNotFound, IdempotencyKeyReused, InvalidAmount, BalanceOutOfRange),
 )
 @inject
 async def adjust_balance(
@@ -79,7 +73,7 @@ async def adjust_balance(
 @get(
     "/users/{user_id:uuid}/transactions",
     description=ListUserTransactions.__doc__,
-    responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID},
+    opt=declared(UserNotFound),
 )
 @inject
 async def user_transactions(
@@ -88,7 +82,7 @@ async def user_transactions(
     return await use_case(user_id, page_request(limit, cursor))
 
 
-@get("/usage", description=GetUsage.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@get("/usage", description=GetUsage.__doc__)
 @inject
 async def usage(
     use_case: FromDishka[GetUsage],
@@ -99,7 +93,7 @@ async def usage(
     return await use_case(group_by, instant(since), instant(until))
 
 
-@get("/keys/activity", description=GetKeysActivity.__doc__, responses=ADMIN_ONLY)
+@get("/keys/activity", description=GetKeysActivity.__doc__)
 @inject
 async def keys_activity(use_case: FromDishka[GetKeysActivity]) -> KeysActivityReport:
     return await use_case()

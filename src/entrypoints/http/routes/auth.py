@@ -5,23 +5,22 @@ from litestar import Request, Router, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from application.accounts.login import Credentials, LoginUser
-from application.accounts.refresh import Logout, RefreshRequest, RefreshSession
+from application.accounts.login import Credentials, InvalidCredentials, LoginUser
+from application.accounts.refresh import Logout, RefreshRequest, RefreshSession, TokenReused
 from application.accounts.register import RegisterUser, Registration
+from application.ports.security import InvalidToken
 from application.views import TokenPair, UserView
+from domain.errors import RateLimited
+from domain.user import UsernameTaken
 from entrypoints.http.identity import client_address
-from entrypoints.http.problems import INVALID, problem_response
+from entrypoints.http.openapi import declared
 
 
 @post(
     "/register",
     status_code=HTTP_201_CREATED,
     description=RegisterUser.__doc__,
-    responses={
-        409: problem_response("`username_taken`"),
-        429: problem_response("Too many registrations from this address"),
-        **INVALID,
-    },
+    opt=declared(UsernameTaken, RateLimited),
 )
 @inject
 async def register(
@@ -34,11 +33,7 @@ async def register(
     "/login",
     status_code=HTTP_200_OK,
     description=LoginUser.__doc__,
-    responses={
-        401: problem_response("`invalid_credentials`"),
-        429: problem_response("Too many failed logins (`Retry-After`)"),
-        **INVALID,
-    },
+    opt=declared(InvalidCredentials, RateLimited),
 )
 @inject
 async def login(
@@ -51,14 +46,14 @@ async def login(
     "/refresh",
     status_code=HTTP_200_OK,
     description=RefreshSession.__doc__,
-    responses={401: problem_response("`invalid_token` or `token_reused`"), **INVALID},
+    opt=declared(InvalidToken, TokenReused),
 )
 @inject
 async def refresh(data: JSONBody[RefreshRequest], use_case: FromDishka[RefreshSession]) -> TokenPair:
     return await use_case(data)
 
 
-@post("/logout", status_code=HTTP_204_NO_CONTENT, description=Logout.__doc__, responses=INVALID)
+@post("/logout", status_code=HTTP_204_NO_CONTENT, description=Logout.__doc__)
 @inject
 async def logout(data: JSONBody[RefreshRequest], use_case: FromDishka[Logout]) -> None:
     await use_case(data)

@@ -10,134 +10,160 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from application.comparison.billing import GetKeyBilling, KeyBilling
 from application.comparison.key_login import KeyLogin, KeyLoginRequest, KeyTokenPair
-from application.comparison.keys import CreatedKey, KeyAdmin, KeyList, KeyPatch, KeyView, NewKey
+from application.comparison.keys import (
+    CreatedKey,
+    CreateKey,
+    KeyList,
+    KeyPatch,
+    KeyView,
+    ListKeys,
+    NewKey,
+    RevokeKey,
+    UpdateKey,
+)
 from application.comparison.subscription import GetSubscription, SubscriptionView
 from application.comparison.texts import (
     CompareRequest,
     CompareText,
     ComparisonView,
     CreateReference,
+    InvalidBase64,
+    InvalidUtf8,
+    KeyTokenRequired,
     NewReference,
+    ReferenceNotFound,
+    ReferenceQuotaExceeded,
     ReferenceView,
+    UnparseableScore,
 )
-from application.comparison.typeids import NewTypeId, TypeIdAdmin, TypeIdFields, TypeIdList, TypeIdView
+from application.comparison.typeids import (
+    CreateTypeId,
+    DeleteTypeId,
+    GetTypeId,
+    ListTypeIds,
+    NewTypeId,
+    ReplaceTypeId,
+    TypeIdFields,
+    TypeIdList,
+    TypeIdView,
+)
+from domain.api_key import KeyCreditLimit, KeyIsRevoked, KeyNotFound, KeyRevoked, SubscriptionInactive
+from domain.credits import InvalidAmount
+from domain.errors import ProviderUnavailable, TextTooLarge, UpstreamError
+from domain.hmac_signature import InvalidSignature, ReplayedNonce, StaleTimestamp
+from domain.typeid import TypeIdInUse, TypeIdNotFound, TypeIdTaken, UnknownModel
+from domain.wallet import InsufficientBalance
 from entrypoints.http.guards import require_admin, require_user
+from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, Since, Until, instant, page_request
-from entrypoints.http.problems import ADMIN_ONLY, INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
-TYPEID_RESPONSES = {**ADMIN_ONLY, **INVALID}
-KEY_TOKEN = {
-    **UNAUTHENTICATED,
-    **INVALID,
-    403: problem_response("`subscription_inactive`, or not a key-scoped token (`forbidden`)"),
-    413: problem_response("`payload_too_large`: the decoded text exceeds 256 KiB"),
-}
+KEY_TOKEN = (KeyTokenRequired, SubscriptionInactive, TextTooLarge, InvalidBase64, InvalidUtf8)
+"""What every route of a key-scoped token may raise: the token's key and subscription, the text it sends."""
 
 
 @post(
     "/types",
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
-    description=TypeIdAdmin.__doc__,
-    responses={**TYPEID_RESPONSES, 409: problem_response("`typeid_taken`")},
+    description=CreateTypeId.__doc__,
+    opt=declared(TypeIdTaken, UnknownModel),
 )
 @inject
-async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
-    return await use_case.create(data)
+async def create_type(data: JSONBody[NewTypeId], use_case: FromDishka[CreateTypeId]) -> TypeIdView:
+    return await use_case(data)
 
 
-@get("/types", guards=[require_admin], description="TypeIDs in id order, a page at a time.", responses=ADMIN_ONLY)
+@get("/types", guards=[require_admin], description=ListTypeIds.__doc__)
 @inject
-async def list_types(use_case: FromDishka[TypeIdAdmin], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
-    return await use_case.list(page_request(limit, cursor))
+async def list_types(use_case: FromDishka[ListTypeIds], limit: Limit = 50, cursor: Cursor = None) -> TypeIdList:
+    return await use_case(page_request(limit, cursor))
 
 
-@get("/types/{typeid:str}", guards=[require_admin], description="One TypeID.", responses={**ADMIN_ONLY, **NOT_FOUND})
+@get("/types/{typeid:str}", guards=[require_admin], description=GetTypeId.__doc__, opt=declared(TypeIdNotFound))
 @inject
-async def get_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> TypeIdView:
-    return await use_case.get(typeid)
+async def get_type(typeid: FromPath[str], use_case: FromDishka[GetTypeId]) -> TypeIdView:
+    return await use_case(typeid)
 
 
 @put(
     "/types/{typeid:str}",
     guards=[require_admin],
-    description="Replace a TypeID (every field).",
-    responses={**TYPEID_RESPONSES, **NOT_FOUND},
+    description=ReplaceTypeId.__doc__,
+    opt=declared(TypeIdNotFound, UnknownModel),
 )
 @inject
 async def replace_type(
-    typeid: FromPath[str], data: JSONBody[TypeIdFields], use_case: FromDishka[TypeIdAdmin]
+    typeid: FromPath[str], data: JSONBody[TypeIdFields], use_case: FromDishka[ReplaceTypeId]
 ) -> TypeIdView:
-    return await use_case.replace(typeid, data)
+    return await use_case(typeid, data)
 
 
 @delete(
     "/types/{typeid:str}",
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
-    description="Delete a TypeID; 409 `typeid_in_use` while API keys use it.",
-    responses={**ADMIN_ONLY, **NOT_FOUND, 409: problem_response("`typeid_in_use`")},
+    description=DeleteTypeId.__doc__,
+    opt=declared(TypeIdNotFound, TypeIdInUse),
 )
 @inject
-async def delete_type(typeid: FromPath[str], use_case: FromDishka[TypeIdAdmin]) -> None:
-    await use_case.delete(typeid)
+async def delete_type(typeid: FromPath[str], use_case: FromDishka[DeleteTypeId]) -> None:
+    await use_case(typeid)
 
 
 @post(
     "/keys",
     status_code=HTTP_201_CREATED,
     guards=[require_admin],
-    description=KeyAdmin.__doc__,
-    responses=TYPEID_RESPONSES,
+    description=CreateKey.__doc__,
+    opt=declared(InvalidAmount),
 )
 @inject
-async def create_key(data: JSONBody[NewKey], use_case: FromDishka[KeyAdmin]) -> CreatedKey:
-    return await use_case.create(data)
+async def create_key(data: JSONBody[NewKey], use_case: FromDishka[CreateKey]) -> CreatedKey:
+    return await use_case(data)
 
 
 @patch(
     "/keys/{api_key:str}",
     guards=[require_admin],
-    description="Change a key's expiry, status (`active`/`suspended`), TypeID or credit limit (null removes it). "
-    + (KeyAdmin.update.__doc__ or ""),
-    responses={**TYPEID_RESPONSES, **NOT_FOUND, 409: problem_response("`key_revoked`: a revoked key cannot change")},
+    description=UpdateKey.__doc__,
+    opt=declared(KeyNotFound, KeyIsRevoked, InvalidAmount),
 )
 @inject
-async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[KeyAdmin]) -> KeyView:
-    return await use_case.update(api_key, data)
+async def update_key(api_key: FromPath[str], data: JSONBody[KeyPatch], use_case: FromDishka[UpdateKey]) -> KeyView:
+    return await use_case(api_key, data)
 
 
 @delete(
     "/keys/{api_key:str}",
     status_code=HTTP_204_NO_CONTENT,
     guards=[require_admin],
-    description="Revoke a key: it and every token issued from it stop working at once, for good (again: 204).",
-    responses={**ADMIN_ONLY, **NOT_FOUND},
+    description=RevokeKey.__doc__,
+    opt=declared(KeyNotFound),
 )
 @inject
-async def revoke_key(api_key: FromPath[str], use_case: FromDishka[KeyAdmin]) -> None:
-    await use_case.revoke(api_key)
+async def revoke_key(api_key: FromPath[str], use_case: FromDishka[RevokeKey]) -> None:
+    await use_case(api_key)
 
 
-@get("/keys", description=KeyAdmin.list.__doc__, responses=UNAUTHENTICATED)
+@get("/keys", description=ListKeys.__doc__)
 @inject
 async def list_keys(
-    use_case: FromDishka[KeyAdmin],
+    use_case: FromDishka[ListKeys],
     user_id: Annotated[UUID | None, QueryParameter(description="Admins: one user's keys")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> KeyList:
-    return await use_case.list(user_id, page_request(limit, cursor))
+    return await use_case(user_id, page_request(limit, cursor))
 
 
-@get("/subscription/{api_key:str}", description=GetSubscription.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
+@get("/subscription/{api_key:str}", description=GetSubscription.__doc__, opt=declared(KeyNotFound))
 @inject
 async def subscription(api_key: FromPath[str], use_case: FromDishka[GetSubscription]) -> SubscriptionView:
     return await use_case(api_key)
 
 
-@get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND, **INVALID})
+@get("/billing/{api_key:str}", description=GetKeyBilling.__doc__, opt=declared(KeyNotFound))
 @inject
 async def billing(
     api_key: FromPath[str],
@@ -152,12 +178,7 @@ async def billing(
     "/auth",
     status_code=HTTP_200_OK,
     description=KeyLogin.__doc__,
-    responses={
-        **INVALID,
-        401: problem_response("`invalid_signature`, `stale_timestamp`, `replayed_nonce` or `key_revoked`"),
-        403: problem_response("`subscription_inactive`"),
-    },
-    security=[],
+    opt=declared(InvalidSignature, StaleTimestamp, ReplayedNonce, KeyRevoked, SubscriptionInactive),
 )
 @inject
 async def key_login(data: JSONBody[KeyLoginRequest], use_case: FromDishka[KeyLogin]) -> KeyTokenPair:
@@ -168,7 +189,7 @@ async def key_login(data: JSONBody[KeyLoginRequest], use_case: FromDishka[KeyLog
     "/reference",
     status_code=HTTP_201_CREATED,
     description=CreateReference.__doc__,
-    responses={**KEY_TOKEN, 409: problem_response("`reference_quota_exceeded`: the account's references are full")},
+    opt=declared(*KEY_TOKEN, ReferenceQuotaExceeded),
 )
 @inject
 async def create_reference(data: JSONBody[NewReference], use_case: FromDishka[CreateReference]) -> ReferenceView:
@@ -179,13 +200,15 @@ async def create_reference(data: JSONBody[NewReference], use_case: FromDishka[Cr
     "/compare/{reference_id:uuid}",
     status_code=HTTP_200_OK,
     description=CompareText.__doc__,
-    responses={
-        **KEY_TOKEN,
-        **NOT_FOUND,
-        402: problem_response("`insufficient_balance` or `key_credit_limit`"),
-        502: problem_response("`unparseable_score` or `upstream_error` (tokens used are billed)"),
-        503: problem_response("`provider_unavailable`"),
-    },
+    opt=declared(
+        *KEY_TOKEN,
+        ReferenceNotFound,
+        InsufficientBalance,
+        KeyCreditLimit,
+        UnparseableScore,
+        UpstreamError,
+        ProviderUnavailable,
+    ),
 )
 @inject
 async def compare(

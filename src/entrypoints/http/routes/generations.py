@@ -7,23 +7,20 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from application.generations.create import CreateGeneration
+from application.generations.create import CreateGeneration, completed_view
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.views import GenerationPage, GenerationRequest, GenerationView
+from domain.catalog import ModelNotFound
+from domain.errors import ProviderUnavailable, UpstreamError
+from domain.generation import GenerationNotFound
+from domain.wallet import InsufficientBalance
 from entrypoints.http.guards import require_user
-from entrypoints.http.openapi import GENERATION_EVENTS
+from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, page_request
-from entrypoints.http.problems import INVALID, NOT_FOUND, UNAUTHENTICATED, problem_response
-from entrypoints.http.sse import generation_events
+from entrypoints.http.sse import GENERATION_EVENTS, generation_events
 
-GENERATION_ERRORS = {
-    **UNAUTHENTICATED,
-    **INVALID,
-    402: problem_response("`insufficient_balance`: the balance is not positive or does not cover the prompt"),
-    404: problem_response("`model_not_found`"),
-    502: problem_response("`upstream_error`: the provider failed (its pre-charge is refunded if no token came)"),
-    503: problem_response("`provider_unavailable`"),
-}
+GENERATION_ERRORS = (InsufficientBalance, ModelNotFound, UpstreamError, ProviderUnavailable)
+"""What starting a generation may raise, on either surface: the balance, the model, the provider."""
 
 
 @post(
@@ -36,18 +33,18 @@ GENERATION_ERRORS = {
             description="The generation; with `stream: true`, `text/event-stream` events instead",
             generate_examples=False,
         ),
-        **GENERATION_ERRORS,
     },
-    opt={"event_stream": GENERATION_EVENTS},
+    opt=declared(*GENERATION_ERRORS, events=GENERATION_EVENTS),
 )
 @inject
 async def create_generation(data: JSONBody[GenerationRequest], use_case: FromDishka[CreateGeneration]) -> Any:
+    run = await use_case(data)
     if data.stream:
-        return generation_events(await use_case.stream(data))
-    return await use_case.complete(data)
+        return generation_events(run)
+    return completed_view(run.started, await run.whole_answer())
 
 
-@get("/", description=ListGenerations.__doc__, responses={**UNAUTHENTICATED, **INVALID})
+@get("/", description=ListGenerations.__doc__)
 @inject
 async def list_generations(
     use_case: FromDishka[ListGenerations], limit: Limit = 50, cursor: Cursor = None
@@ -55,7 +52,7 @@ async def list_generations(
     return await use_case(page_request(limit, cursor))
 
 
-@get("/{generation_id:uuid}", description=GetGeneration.__doc__, responses={**UNAUTHENTICATED, **NOT_FOUND})
+@get("/{generation_id:uuid}", description=GetGeneration.__doc__, opt=declared(GenerationNotFound))
 @inject
 async def get_generation(generation_id: FromPath[UUID], use_case: FromDishka[GetGeneration]) -> GenerationView:
     return await use_case(generation_id)

@@ -3,6 +3,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Response, get
+from litestar.openapi import ResponseSpec
 
 from application.health.check_readiness import CheckReadiness, Readiness
 
@@ -13,7 +14,7 @@ class Liveness(msgspec.Struct, frozen=True):
     example: ClassVar[dict[str, Any]] = {"status": "ok"}
 
 
-@get("/health/live", tags=["health"], summary="The process serves requests", security=[], sync_to_thread=False)
+@get("/health/live", tags=["health"], summary="The process serves requests", sync_to_thread=False)
 def live() -> Liveness:
     return Liveness()
 
@@ -22,7 +23,9 @@ def live() -> Liveness:
     "/health/ready",
     tags=["health"],
     summary="Ready when PostgreSQL answers within 1.5 s (else 503)",
-    security=[],
+    responses={
+        503: ResponseSpec(Readiness, description="Not ready: the database does not answer", generate_examples=False)
+    },
 )
 @inject
 async def ready(check: FromDishka[CheckReadiness]) -> Response[Readiness]:

@@ -5,22 +5,21 @@ from application.accounts.me import GetMe, GetMyBalance, ListMyTransactions
 from application.views import BalanceView, TransactionPage, UserView
 from entrypoints.http.guards import require_user
 from entrypoints.http.pagination import Cursor, Limit, page_request
-from entrypoints.http.problems import INVALID, UNAUTHENTICATED
 
 
-@get("/", description=GetMe.__doc__, responses=UNAUTHENTICATED)
+@get("/", description=GetMe.__doc__)
 @inject
 async def me(use_case: FromDishka[GetMe]) -> UserView:
     return await use_case()
 
 
-@get("/balance", description=GetMyBalance.__doc__, responses=UNAUTHENTICATED)
+@get("/balance", description=GetMyBalance.__doc__)
 @inject
 async def balance(use_case: FromDishka[GetMyBalance]) -> BalanceView:
     return await use_case()
 
 
-@get("/transactions", description=ListMyTransactions.__doc__, responses={**UNAUTHENTICATED, **INVALID})
+@get("/transactions", description=ListMyTransactions.__doc__)
 @inject
 async def transactions(
     use_case: FromDishka[ListMyTransactions], limit: Limit = 50, cursor: Cursor = None

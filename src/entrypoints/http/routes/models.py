@@ -15,26 +15,26 @@ from application.catalog.use_cases import (
     UpdateModel,
 )
 from application.catalog.views import ModelPage, ModelView, OpenAIModelList
+from domain.catalog import ModelExists, ModelNotFound
+from domain.credits import InvalidAmount
 from entrypoints.http.guards import require_user
+from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, page_request
-from entrypoints.http.problems import ADMIN_ONLY, INVALID, UNAUTHENTICATED, problem_response
-
-MODEL_NOT_FOUND = {404: problem_response("`model_not_found`")}
 
 
-@get("/", description=ListModels.__doc__, responses={**UNAUTHENTICATED, **INVALID})
+@get("/", description=ListModels.__doc__)
 @inject
 async def list_models(use_case: FromDishka[ListModels], limit: Limit = 50, cursor: Cursor = None) -> ModelPage:
     return await use_case(page_request(limit, cursor))
 
 
-@get("/models", description=ListOpenAIModels.__doc__, responses=UNAUTHENTICATED)
+@get("/models", description=ListOpenAIModels.__doc__)
 @inject
 async def openai_models_handler(use_case: FromDishka[ListOpenAIModels]) -> OpenAIModelList:
     return await use_case()
 
 
-@get("/models", description=AdminListModels.__doc__, responses={**ADMIN_ONLY, **INVALID})
+@get("/models", description=AdminListModels.__doc__)
 @inject
 async def admin_list_models(
     use_case: FromDishka[AdminListModels], limit: Limit = 50, cursor: Cursor = None
@@ -46,14 +46,14 @@ async def admin_list_models(
     "/models",
     status_code=HTTP_201_CREATED,
     description=CreateModel.__doc__,
-    responses={**ADMIN_ONLY, **INVALID, 409: problem_response("`model_exists`")},
+    opt=declared(ModelExists, InvalidAmount),
 )
 @inject
 async def create_model(data: JSONBody[NewModel], use_case: FromDishka[CreateModel]) -> ModelView:
     return await use_case(data)
 
 
-@get("/models/{model_id:str}", description=GetModel.__doc__, responses={**ADMIN_ONLY, **MODEL_NOT_FOUND})
+@get("/models/{model_id:str}", description=GetModel.__doc__, opt=declared(ModelNotFound))
 @inject
 async def get_model(model_id: FromPath[str], use_case: FromDishka[GetModel]) -> ModelView:
     return await use_case(model_id)
@@ -62,7 +62,7 @@ async def get_model(model_id: FromPath[str], use_case: FromDishka[GetModel]) -> 
 @patch(
     "/models/{model_id:str}",
     description=UpdateModel.__doc__,
-    responses={**ADMIN_ONLY, **MODEL_NOT_FOUND, **INVALID},
+    opt=declared(ModelNotFound, InvalidAmount),
 )
 @inject
 async def update_model(
@@ -75,7 +75,7 @@ async def update_model(
     "/models/{model_id:str}",
     status_code=HTTP_204_NO_CONTENT,
     description=DeleteModel.__doc__,
-    responses={**ADMIN_ONLY, **MODEL_NOT_FOUND},
+    opt=declared(ModelNotFound),
 )
 @inject
 async def delete_model(model_id: FromPath[str], use_case: FromDishka[DeleteModel]) -> None:

@@ -1,7 +1,7 @@
 """`/v1`: the OpenAI-compatible surface, with OpenAI's error shape `{"error": {message, type, code}}`."""
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
@@ -13,7 +13,10 @@ from litestar.status_codes import HTTP_200_OK
 from application.generations.openai_chat import (
     ChatCompletion,
     ChatCompletionRequest,
-    ChatCompletions,
+    CompletionUsage,
+    CreateChatCompletion,
+    FinishReason,
+    chat_completion,
     completion_id,
     completion_usage,
     finish_reason,
@@ -21,8 +24,9 @@ from application.generations.openai_chat import (
 from application.generations.run import Delta, Finished, GenerationRun, Outcome, Started
 from application.ports.llm import ToolCallDelta
 from entrypoints.http.guards import require_user
-from entrypoints.http.openapi import CHAT_COMPLETION_CHUNKS
+from entrypoints.http.openapi import ERROR_BODY, ErrorBody, ServerSentEvents, declared
 from entrypoints.http.problems import PROBLEM_CONVERTERS, status_of, to_problem
+from entrypoints.http.routes.generations import GENERATION_ERRORS
 from entrypoints.http.sse import EventStream
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -39,30 +43,115 @@ _ERROR_TYPES = {
 }
 
 
+class OpenAIErrorDetail(msgspec.Struct, frozen=True):
+    message: str
+    type: str
+    code: str
+    param: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "message": "The balance does not cover this request.",
+        "type": "insufficient_quota",
+        "code": "insufficient_balance",
+    }
+
+
+class OpenAIError(msgspec.Struct, frozen=True):
+    """OpenAI's error shape, as the `/v1` surface answers every error."""
+
+    error: OpenAIErrorDetail
+
+    example: ClassVar[dict[str, Any]] = {"error": OpenAIErrorDetail.example}
+
+
+class FunctionChunk(msgspec.Struct, frozen=True, omit_defaults=True):
+    arguments: str
+    name: str | None = None
+
+
+class ToolCallChunk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A piece of a tool call: the first one of a call has its `id`, `type` and `function.name`."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionChunk
+
+    example: ClassVar[dict[str, Any]] = {
+        "index": 0,
+        "id": "call_0",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": '},
+    }
+
+
+class ChunkDelta(msgspec.Struct, frozen=True, omit_defaults=True):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallChunk] | None = None
+
+    example: ClassVar[dict[str, Any]] = {"role": "assistant", "content": "Hold papers"}
+
+
+class ChunkChoice(msgspec.Struct, frozen=True):
+    index: int
+    delta: ChunkDelta
+    finish_reason: FinishReason | None
+
+    example: ClassVar[dict[str, Any]] = {"index": 0, "delta": ChunkDelta.example, "finish_reason": None}
+
+
+class ChatCompletionChunk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One `chat.completion.chunk`; the last one, with `stream_options.include_usage`, has no choices but the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: CompletionUsage | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        "id": ChatCompletion.example["id"],
+        "object": "chat.completion.chunk",
+        "created": ChatCompletion.example["created"],
+        "model": "gemini-flash",
+        "choices": [ChunkChoice.example],
+    }
+
+
+CHAT_COMPLETION_CHUNKS = ServerSentEvents(
+    description="One `chat.completion.chunk` (or an `error`) as `data:`, and finally `data: [DONE]`",
+    events={"message": (ChatCompletionChunk, OpenAIError)},
+    last="[DONE]",
+    examples=[
+        {"event": "message", "data": _ENCODE(ChatCompletionChunk.example).decode()},
+        {"event": "message", "data": "[DONE]"},
+    ],
+)
+
+
 @post(
     "/chat/completions",
     status_code=HTTP_200_OK,
-    description=ChatCompletions.__doc__,
+    description=CreateChatCompletion.__doc__,
     responses={
         200: ResponseSpec(
             ChatCompletion,
             description="The completion; with `stream: true`, `text/event-stream` chunks instead",
             generate_examples=False,
         ),
-        402: ResponseSpec(None, description="`insufficient_balance`"),
-        404: ResponseSpec(None, description="`model_not_found`"),
-        502: ResponseSpec(None, description="`upstream_error`"),
     },
-    opt={"event_stream": CHAT_COMPLETION_CHUNKS},
+    opt=declared(*GENERATION_ERRORS, events=CHAT_COMPLETION_CHUNKS),
 )
 @inject
 async def chat_completions(
-    data: JSONBody[ChatCompletionRequest], use_case: FromDishka[ChatCompletions]
+    data: JSONBody[ChatCompletionRequest], use_case: FromDishka[CreateChatCompletion]
 ) -> ChatCompletion | Any:
+    run = await use_case(data)
     if data.stream:
-        run = await use_case.stream(data)
         return EventStream(_chunks(run, include_usage=data.include_usage))
-    return await use_case.complete(data)
+    return chat_completion(run.started, await run.whole_answer())
 
 
 async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[bytes]:
@@ -79,56 +168,61 @@ async def _chunks(run: GenerationRun, *, include_usage: bool) -> AsyncIterator[b
                 delta = b'"tool_calls":[%b]' % _ENCODE(_tool_call_chunk(event))
             yield b'%b%b%b},"finish_reason":null}]}\r\n\r\n' % (head, role, delta)
         elif isinstance(event, Started):
-            base = _chunk_base(event)
-            head = b"data: " + _ENCODE(base)[:-1] + b',"choices":[{"index":0,"delta":{'
+            # `choices` is the chunk's last field written (`usage` is omitted): its `[]}` opens the one choice
+            head = b"data: " + _ENCODE(_chunk(event, []))[: -len(b"[]}")] + b'[{"index":0,"delta":{'
         elif isinstance(event, Finished):
             for payload in _final_chunks(run.started, event.outcome, include_usage=include_usage):
                 yield b"data: %b\r\n\r\n" % _ENCODE(payload)
     yield b"data: [DONE]\r\n\r\n"
 
 
-def _tool_call_chunk(delta: ToolCallDelta) -> dict[str, Any]:
+def _tool_call_chunk(delta: ToolCallDelta) -> ToolCallChunk:
     """OpenAI's shape: the first piece of a call has its id, type and name, each piece an arguments fragment."""
-    function: dict[str, str] = {"arguments": delta.arguments}
-    chunk: dict[str, Any] = {"index": delta.index}
-    if delta.id is not None:
-        chunk |= {"id": delta.id, "type": "function"}
-    if delta.name is not None:
-        function = {"name": delta.name} | function
-    return chunk | {"function": function}
+    return ToolCallChunk(
+        index=delta.index,
+        id=delta.id,
+        type="function" if delta.id is not None else None,
+        function=FunctionChunk(name=delta.name, arguments=delta.arguments),
+    )
 
 
-def _chunk_base(started: Started) -> dict[str, Any]:
-    return {
-        "id": completion_id(started),
-        "object": "chat.completion.chunk",
-        "created": int(started.created_at.timestamp()),
-        "model": started.model_id,
-    }
+def _chunk(started: Started, choices: list[ChunkChoice], usage: CompletionUsage | None = None) -> ChatCompletionChunk:
+    return ChatCompletionChunk(
+        id=completion_id(started),
+        object="chat.completion.chunk",
+        created=int(started.created_at.timestamp()),
+        model=started.model_id,
+        choices=choices,
+        usage=usage,
+    )
 
 
-def _final_chunks(started: Started, outcome: Outcome, *, include_usage: bool) -> list[dict[str, Any]]:
+def _final_chunks(
+    started: Started, outcome: Outcome, *, include_usage: bool
+) -> list[ChatCompletionChunk | OpenAIError]:
     if outcome.error is not None:
-        return [{"error": _error_body(outcome.error.detail, status_of(outcome.error), outcome.error.code)}]
-    base = _chunk_base(started)
-    chunks = [base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason(started, outcome)}]}]
+        return [_error(outcome.error.detail, status_of(outcome.error), outcome.error.code)]
+    done = ChunkChoice(index=0, delta=ChunkDelta(), finish_reason=finish_reason(started, outcome))
+    chunks: list[ChatCompletionChunk | OpenAIError] = [_chunk(started, [done])]
     if include_usage:
-        chunks.append(base | {"choices": [], "usage": msgspec.to_builtins(completion_usage(outcome))})
+        chunks.append(_chunk(started, [], completion_usage(outcome)))
     return chunks
 
 
-def _error_body(message: str, status: int, code: str) -> dict[str, Any]:
-    return {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code}
+def _error(message: str, status: int, code: str, param: str | None = None) -> OpenAIError:
+    kind = _ERROR_TYPES.get(status, "api_error")
+    return OpenAIError(OpenAIErrorDetail(message=message, type=kind, code=code, param=param))
 
 
-def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def _openai_error(_: Request[Any, Any, Any], exc: Exception) -> Response[OpenAIError]:
     """The same decision as the native API's problems, in OpenAI's shape (`param`: the first invalid field)."""
     problem = to_problem(exc)
     extra = problem.extra if isinstance(problem.extra, dict) else {}
-    body = _error_body(problem.detail, problem.status_code, extra.get("code", "error"))
-    if errors := extra.get("errors"):
-        body["param"] = errors[0]["field"]
-    return Response({"error": body}, status_code=problem.status_code, headers=problem.headers)
+    errors = extra.get("errors")
+    error = _error(
+        problem.detail, problem.status_code, extra.get("code", "error"), errors[0]["field"] if errors else None
+    )
+    return Response(error, status_code=problem.status_code, headers=problem.headers)
 
 
 def openai_router(*extra_handlers: Any) -> Router:
@@ -139,4 +233,5 @@ def openai_router(*extra_handlers: Any) -> Router:
         tags=["openai-compatible"],
         security=[{"BearerAuth": []}],
         exception_handlers=dict.fromkeys(PROBLEM_CONVERTERS, _openai_error),
+        opt={ERROR_BODY: ErrorBody(OpenAIError, "application/json")},
     )

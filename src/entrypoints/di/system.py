@@ -1,0 +1,16 @@
+"""The process's own adapters: the clock, identifiers, and the generation metrics Prometheus scrapes."""
+
+from dishka import Provider, Scope, provide
+
+from adapters.prometheus_metrics import PrometheusGenerationMetrics
+from adapters.system_clock import SystemClock, UuidGenerator
+from application.ports.clock import Clock, IdGenerator
+from application.ports.metrics import GenerationMetrics
+
+
+class SystemProvider(Provider):
+    scope = Scope.APP
+
+    clock = provide(SystemClock, provides=Clock)
+    ids = provide(UuidGenerator, provides=IdGenerator)
+    metrics = provide(PrometheusGenerationMetrics, provides=GenerationMetrics)
