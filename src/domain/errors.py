@@ -99,6 +99,7 @@ class UnsupportedParameter(DomainError):
     """The model's provider cannot honour a parameter the request sets: refused, never silently dropped."""
 
     code = "unsupported_parameter"
+    default_detail = "The model's provider cannot honour a parameter the request sets."
 
     def __init__(self, parameter: str, model: str) -> None:
         super().__init__(f"`{parameter}` is not supported by model {model!r}.")

@@ -17,12 +17,12 @@ from domain.credits import Credits
 from domain.pricing import Pricing, Usage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.conftest import replace_settings
 from tests.support.api import admin_token, bearer, client_token
 from tests.support.audit import ledger_violations
 from tests.support.fake_upstream import FakeUpstream, fail_after, serve_fake_upstream, steady, with_usage
 from tests.support.money import generation_violations
 from tests.support.servers import serve_on_loopback
+from tests.support.settings import replace_settings
 
 HELLO: list[Any] = [{"role": "user", "content": "Say hello"}]
 DR14 = Pricing(100, Credits.whole(20), Credits.whole(20))
@@ -40,10 +40,12 @@ async def http(settings: Settings, upstream: FakeUpstream, clean_db: AsyncEngine
     gateway = create_app(
         replace_settings(
             settings,
-            openai_base_url=f"{upstream.base_url}/v1",
-            openai_api_key="sk-upstream",
-            anthropic_base_url=upstream.base_url,
-            anthropic_api_key="sk-ant-upstream",
+            providers={
+                "openai_base_url": f"{upstream.base_url}/v1",
+                "openai_api_key": "sk-upstream",
+                "anthropic_base_url": upstream.base_url,
+                "anthropic_api_key": "sk-ant-upstream",
+            },
         )
     )
     async with serve_on_loopback(gateway) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
@@ -108,7 +110,9 @@ async def test_a_message_is_billed_like_a_generation(
     assert message.usage.output_tokens == 7
     generation = await _generation(http, token, message.id)
     assert generation["status"] == "completed"
-    assert generation["usage"] == {"input_tokens": message.usage.input_tokens, "output_tokens": 7}
+    usage = generation["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"]) == (message.usage.input_tokens, 7)
+    assert (message.usage.cache_read_input_tokens, message.usage.cache_creation_input_tokens) == (0, 0)
     assert generation["output"]["content"] == _text(message)
     assert generation["cost"] == str(DR14.cost(Usage(message.usage.input_tokens, 7)))
     await _books_balance(clean_db)

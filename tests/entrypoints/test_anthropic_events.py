@@ -4,9 +4,12 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import msgspec
+
 from application.ports.llm import StreamEvent, TextDelta, ToolCallDelta, UsageReport
-from entrypoints.http.routes.anthropic_compat import message_events
-from tests.support.generation_runs import RecordingBilling, generation_run
+from entrypoints.http.anthropic_events import MESSAGE_EVENTS, Event, message_events
+from tests.support.fakes import Fakes
+from tests.support.generation_runs import generation_run
 
 
 async def _provider(events: list[StreamEvent]) -> AsyncGenerator[StreamEvent]:
@@ -15,12 +18,16 @@ async def _provider(events: list[StreamEvent]) -> AsyncGenerator[StreamEvent]:
 
 
 async def _wire(events: list[StreamEvent]) -> list[tuple[str, dict[str, Any]]]:
-    run = generation_run(_provider(events), RecordingBilling(), max_tokens=50)
+    """Each frame as (event, data), its data checked against the Struct the document names for its event."""
+    run = await generation_run(_provider(events), Fakes(), max_tokens=50)
     frames = b"".join([frame async for frame in message_events(run)]).decode()
     parsed = []
     for block in frames.split("\n\n")[:-1]:
         event, data = block.split("\n")
-        parsed.append((event.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+        name, payload = event.removeprefix("event: "), data.removeprefix("data: ")
+        (documented,) = MESSAGE_EVENTS.events[name]
+        assert isinstance(msgspec.json.decode(payload, type=Event), documented)
+        parsed.append((name, json.loads(payload)))
     return parsed
 
 
@@ -71,3 +78,15 @@ async def test_a_call_without_an_id_gets_one_from_its_generation() -> None:
     start = next(data for name, data in wire if name == "content_block_start")
     assert start["content_block"]["id"].startswith("toolu_")
     assert start["content_block"]["id"].endswith("_0")
+
+
+async def test_the_final_usage_counts_the_cached_prompt_tokens_apart_as_anthropic_does() -> None:
+    wire = await _wire([TextDelta("Hi", tokens=1), UsageReport(30, 1, cached_input_tokens=20, cache_write_tokens=4)])
+    start = wire[0][1]["message"]["usage"]
+    assert (start["cache_read_input_tokens"], start["cache_creation_input_tokens"]) == (None, None)
+    assert wire[-2][1]["usage"] == {
+        "input_tokens": 6,
+        "output_tokens": 1,
+        "cache_read_input_tokens": 20,
+        "cache_creation_input_tokens": 4,
+    }

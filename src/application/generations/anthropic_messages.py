@@ -28,7 +28,8 @@ from application.ports.llm import (
     prompt_tokens,
 )
 from application.ports.security import IdentityProvider
-from domain.errors import InvalidInput, ModelNotFound, UnsupportedParameter
+from domain.catalog import ModelNotFound
+from domain.errors import InvalidInput, UnsupportedParameter
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -256,19 +257,20 @@ class ToolUseBlock(msgspec.Struct, frozen=True, tag="tool_use", tag_field="type"
 
 
 class MessageUsage(msgspec.Struct, frozen=True, kw_only=True):
-    """Anthropic's `input_tokens` excludes the prompt tokens read from or written to the prompt cache, which
-    `cache_read_input_tokens` and `cache_creation_input_tokens` count (null: not reported)."""
+    """Anthropic's `input_tokens` excludes the prompt tokens read from the provider's prompt cache
+    (`cache_read_input_tokens`) and written to it (`cache_creation_input_tokens`); those two are null only in
+    `message_start`, before the provider has said."""
 
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
 
     example: ClassVar[dict[str, Any]] = {
         "input_tokens": 24,
         "output_tokens": 19,
-        "cache_creation_input_tokens": None,
-        "cache_read_input_tokens": None,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
     }
 
 
@@ -304,7 +306,7 @@ class AnthropicMessages:
         self._identity = identity
         self._start = start
 
-    async def stream(self, request: MessagesRequest) -> GenerationRun:
+    async def __call__(self, request: MessagesRequest) -> GenerationRun:
         principal = await self._identity.current()
         if request.top_k is not None:
             raise UnsupportedParameter("top_k", request.model)
@@ -318,23 +320,6 @@ class AnthropicMessages:
                 max_tokens=request.max_tokens,
                 options=request.options(),
             )
-        )
-
-    async def complete(self, request: MessagesRequest) -> AnthropicMessage:
-        run = await self.stream(request)
-        outcome = await run.outcome()
-        if outcome.error is not None:
-            raise outcome.error
-        started = run.started
-        content: list[TextBlock | ToolUseBlock] = [TextBlock(outcome.output)] if outcome.output else []
-        for i, call in enumerate(outcome.tool_calls):
-            content.append(ToolUseBlock(tool_use_id(started, i, call.id), call.name, _input(call.arguments)))
-        return AnthropicMessage(
-            id=message_id(started),
-            model=started.model_id,
-            content=content,
-            stop_reason=stop_reason(started, outcome),
-            usage=message_usage(outcome),
         )
 
 
@@ -376,8 +361,27 @@ def stop_reason(run: Started, outcome: Outcome) -> StopReason:
     return "tool_use" if outcome.tool_calls else "end_turn"
 
 
+def anthropic_message(started: Started, outcome: Outcome) -> AnthropicMessage:
+    content: list[TextBlock | ToolUseBlock] = [TextBlock(outcome.output)] if outcome.output else []
+    for i, call in enumerate(outcome.tool_calls):
+        content.append(ToolUseBlock(tool_use_id(started, i, call.id), call.name, _input(call.arguments)))
+    return AnthropicMessage(
+        id=message_id(started),
+        model=started.model_id,
+        content=content,
+        stop_reason=stop_reason(started, outcome),
+        usage=message_usage(outcome),
+    )
+
+
 def message_usage(outcome: Outcome) -> MessageUsage:
-    return MessageUsage(input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens)
+    usage = outcome.usage
+    return MessageUsage(
+        input_tokens=usage.uncached_input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_write_tokens,
+        cache_read_input_tokens=usage.cached_input_tokens,
+    )
 
 
 def _input(arguments: str) -> dict[str, Any]:

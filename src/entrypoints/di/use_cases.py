@@ -29,9 +29,9 @@ from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext
 from application.comparison.typeids import CreateTypeId, DeleteTypeId, GetTypeId, ListTypeIds, ReplaceTypeId
+from application.generations.anthropic_messages import AnthropicMessages, CountMessageTokens
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import PurgeExpiredRecords
-from application.generations.anthropic_messages import AnthropicMessages, CountMessageTokens
 from application.generations.openai_chat import CreateChatCompletion
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.reaper import ReapExpiredGenerations

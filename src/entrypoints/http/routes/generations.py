@@ -10,8 +10,9 @@ from litestar.status_codes import HTTP_200_OK
 from application.generations.create import CreateGeneration, completed_view
 from application.generations.queries import GetGeneration, ListGenerations
 from application.generations.views import GenerationPage, GenerationRequest, GenerationView
+from domain.api_key import KeyCreditLimit
 from domain.catalog import ModelNotFound
-from domain.errors import ProviderUnavailable, UpstreamError
+from domain.errors import ProviderUnavailable, UnsupportedParameter, UpstreamError
 from domain.generation import GenerationNotFound
 from domain.wallet import InsufficientBalance
 from entrypoints.http.guards import require_user
@@ -19,8 +20,16 @@ from entrypoints.http.openapi import declared
 from entrypoints.http.pagination import Cursor, Limit, page_request
 from entrypoints.http.sse import GENERATION_EVENTS, generation_events
 
-GENERATION_ERRORS = (InsufficientBalance, ModelNotFound, UpstreamError, ProviderUnavailable)
-"""What starting a generation may raise, on either surface: the balance, the model, the provider."""
+GENERATION_ERRORS = (
+    InsufficientBalance,
+    KeyCreditLimit,
+    ModelNotFound,
+    UnsupportedParameter,
+    UpstreamError,
+    ProviderUnavailable,
+)
+"""What starting a generation may raise, on every surface: the balance or the key's credit limit, the model, a
+parameter its provider cannot honour, the provider."""
 
 
 @post(
