@@ -96,6 +96,7 @@ async def test_no_balance_is_an_openai_style_error(base_url: str, settings: Sett
         "message": "The balance does not cover this request.",
         "type": "insufficient_quota",
         "code": "insufficient_balance",
+        "param": None,
     }
 
 
@@ -336,6 +337,7 @@ async def test_a_parameter_the_provider_cannot_honour_is_refused_and_costs_nothi
             "message": f"`{parameter}` is not supported by model 'gem'.",
             "type": "invalid_request_error",
             "code": "unsupported_parameter",
+            "param": None,
         }
     assert await ledger_violations(clean_db) == []
     async with httpx.AsyncClient(base_url=gemini_base_url) as http:
