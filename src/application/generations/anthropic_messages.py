@@ -331,7 +331,7 @@ class TokenCount(msgspec.Struct, frozen=True):
 
 class CountMessageTokens:
     """The prompt tokens of a message (Anthropic's `count_tokens`), its tools included, counted as its
-    pre-charge counts them, by the model's own tokenizer: free, nothing is generated (404 `model_not_found`)."""
+    pre-charge counts them, by the model's own tokenizer: free, nothing is generated."""
 
     def __init__(self, catalog: ModelLookup, providers: ProviderRegistry) -> None:
         self._catalog = catalog

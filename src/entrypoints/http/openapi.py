@@ -8,9 +8,11 @@ app is created, `document(app)` turns that declaration and the handler's own met
 - a path parameter -> 404 `not_found` unless a declared error already answers 404;
 - a handler injected from the container (it reaches PostgreSQL) -> 503 `service_unavailable`;
 - every error answers in the error body of its layer (`opt[ERROR_BODY]`: RFC 9457 problems unless a router
-  says otherwise, as `/v1` does with OpenAI's shape). Responses the handler itself declares are kept.
+  says otherwise, as `/v1` does with OpenAI's shape and `/v1/messages` with Anthropic's). Responses the handler
+  itself declares are kept.
 Then it adds what a `ResponseSpec` cannot say to the built document: `Retry-After` headers, an explicit empty
-`security` on public operations, and the `text/event-stream` answer of a streaming route (`opt[EVENTS]`).
+`security` on public operations (the others keep what their layers declare: a bearer token, or on `/v1/messages`
+a bearer token or `x-api-key`), and the `text/event-stream` answer of a streaming route (`opt[EVENTS]`).
 Struct schemas are closed and carry their `example` ClassVar through `StructSchemas`, a schema plugin.
 """
 
