@@ -43,7 +43,9 @@ _ERROR_TYPES = {
 }
 
 
-class OpenAIErrorDetail(msgspec.Struct, frozen=True):
+class OpenAIErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`param` (the first invalid field) only on validation errors."""
+
     message: str
     type: str
     code: str
@@ -68,6 +70,8 @@ class FunctionChunk(msgspec.Struct, frozen=True, omit_defaults=True):
     arguments: str
     name: str | None = None
 
+    example: ClassVar[dict[str, Any]] = {"name": "get_weather", "arguments": '{"city": '}
+
 
 class ToolCallChunk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A piece of a tool call: the first one of a call has its `id`, `type` and `function.name`."""
@@ -81,7 +85,7 @@ class ToolCallChunk(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
         "index": 0,
         "id": "call_0",
         "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city": '},
+        "function": FunctionChunk.example,
     }
 
 
