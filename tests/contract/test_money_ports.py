@@ -287,7 +287,7 @@ async def test_records_total_spend_per_group_largest_first_and_per_key(ports: Po
     by_key = await ports.records.usage(UsageGrouping.KEY, None, None)
     assert [(t.key, t.credits) for t in by_key] == [(api_key, Credits(300)), (None, Credits(150))]
     (only,) = await ports.records.key_usage(api_key, None, None)
-    assert (only.key, only.requests, only.output_tokens) == ("dr14", 1, 1)
+    assert (only.key, only.requests, only.usage.output_tokens) == ("dr14", 1, 1)
     assert await ports.records.usage(UsageGrouping.MODEL, None, datetime.now(UTC) - timedelta(hours=1)) == []
     (activity,) = await ports.records.key_activity(datetime.now(UTC) - timedelta(hours=1))
     assert (activity.api_key, activity.requests, activity.credits) == (api_key, 1, Credits(300))

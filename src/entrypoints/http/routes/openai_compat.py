@@ -43,7 +43,9 @@ _ERROR_TYPES = {
 }
 
 
-class OpenAIErrorDetail(msgspec.Struct, frozen=True):
+class OpenAIErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`param` (the first invalid field) only on validation errors."""
+
     message: str
     type: str
     code: str
