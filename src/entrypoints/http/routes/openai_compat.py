@@ -43,8 +43,8 @@ _ERROR_TYPES = {
 }
 
 
-class OpenAIErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
-    """`param` (the first invalid field) only on validation errors."""
+class OpenAIErrorDetail(msgspec.Struct, frozen=True):
+    """As OpenAI writes it: `param` names the first invalid field of a validation error, else null."""
 
     message: str
     type: str
