@@ -22,6 +22,12 @@ _ZERO = r"-?0(\.0+)?$"
 ADJUSTMENT = whole(f"(?!{_ZERO}){decimal_text(_BELOW_9E12)}")
 POSITIVE_CREDITS = whole(f"(?!{_ZERO}){decimal_text(_BELOW_9E12, signed=False)}")
 DIGITS = whole("[0-9]+")
+TOOL_NAME = whole("[a-zA-Z0-9_-]{1,64}")
+"""A tool's (function's) name, as OpenAI and Anthropic both allow it."""
+_URL_CHARACTERS = r"[^\x00-\x20\x7f]*"
+HTTP_URL = whole(f"https?://{_URL_CHARACTERS}")
+IMAGE_URL = whole(f"(data:|https?://){_URL_CHARACTERS}")
+"""A `data:<media type>;base64,...` URL, or an http(s) URL the provider fetches."""
 
 # What `\s`, `\w`, `\d` or `\b` would mean differs between Python's `re` and ECMA-262, so classes are spelled out.
 # Not in an address: `@`, control characters, and Unicode's White_Space and the BOM.

@@ -12,6 +12,7 @@ import msgspec
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
+from application.patterns import HTTP_URL, TOOL_NAME
 from application.ports.catalog import ModelLookup
 from application.ports.llm import (
     ChatMessage,
@@ -32,7 +33,7 @@ from domain.catalog import ModelNotFound
 from domain.errors import InvalidInput, UnsupportedParameter
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
-ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+ToolName = Annotated[str, msgspec.Meta(pattern=TOOL_NAME)]
 ToolUseId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 16
@@ -64,7 +65,7 @@ class Base64ImageSource(msgspec.Struct, frozen=True, tag="base64", tag_field="ty
 
 
 class URLImageSource(msgspec.Struct, frozen=True, tag="url", tag_field="type"):
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    url: Annotated[str, msgspec.Meta(pattern=HTTP_URL)]
 
     example: ClassVar[dict[str, Any]] = {"type": "url", "url": "https://example.com/paperclip.png"}
 

@@ -7,7 +7,7 @@ import msgspec
 from application.generations.run import GenerationRun, Outcome, Started
 from application.generations.start import Order, StartGeneration
 from application.generations.views import MAX_MESSAGES
-from application.patterns import whole
+from application.patterns import IMAGE_URL, TOOL_NAME
 from application.ports.llm import (
     ChatMessage,
     CompletionOptions,
@@ -35,7 +35,7 @@ _ROLES: dict[str, Role] = {
 }
 MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 4
-FunctionName = Annotated[str, msgspec.Meta(pattern=whole("[a-zA-Z0-9_-]{1,64}"))]
+FunctionName = Annotated[str, msgspec.Meta(pattern=TOOL_NAME)]
 FinishReason = Literal["stop", "length", "tool_calls"]
 StopSequence = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
@@ -49,7 +49,7 @@ class TextContent(msgspec.Struct, frozen=True, tag_field="type", tag="text"):
 class ImageUrl(msgspec.Struct, frozen=True):
     """A `data:<media type>;base64,...` URL, or an http(s) URL the provider fetches."""
 
-    url: Annotated[str, msgspec.Meta(pattern=whole(r"(data:|https?://)[^\x00-\x20\x7f]*"))]
+    url: Annotated[str, msgspec.Meta(pattern=IMAGE_URL)]
     detail: Literal["auto", "low", "high"] | None = None
 
     example: ClassVar[dict[str, Any]] = {"url": "https://example.com/paperclip.png", "detail": "low"}
