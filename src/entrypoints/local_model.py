@@ -55,10 +55,14 @@ CATALOG_MODEL = CatalogModel(
     enabled=True,
 )
 
-# What llama-server cannot do with SmolLM2: its chat template has no tools (the server would silently ignore them:
-# `chat_template_caps.supports_tools` is false) and no vision projector is loaded. The `local` provider refuses these.
+# SmolLM2's bundled chat template has no tools (llama-server would silently ignore them), so the sidecar runs it
+# with this one: the same prompt without tools, and a tools section llama-server parses tool calls from.
+CHAT_TEMPLATE = Path(__file__).with_name("local_model_chat_template.jinja")
+
+# What llama-server cannot honour here: no vision projector is loaded, and it decides by itself whether a model
+# may call several tools (under `tool_choice: auto` it does even when told `parallel_tool_calls: false`).
 UNSUPPORTED_PARAMETERS: frozenset[Parameter] = frozenset(
-    {"tools", "tool_choice", "parallel_tool_calls", "images", "image_urls", "image_detail"}
+    {"parallel_tool_calls", "images", "image_urls", "image_detail"}
 )
 
 log = logging.getLogger("creditgate.local_model")
@@ -224,6 +228,8 @@ def serve_forever(host: str, port: int, threads: int, context: int, api_key: str
     params = xllamacpp.CommonParams()
     params.model.path = str(model)
     params.model_alias = {MODEL_ID}
+    params.use_jinja = True
+    params.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
     params.hostnames = [host]
     params.port = port
     params.n_ctx = context

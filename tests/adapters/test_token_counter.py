@@ -69,6 +69,13 @@ def test_encodings_are_loaded_once_and_shared() -> None:
     assert _encoding("o200k_base") is _encoding("o200k_base")
 
 
+@pytest.mark.parametrize(("encoding", "special"), [("qwen3", "<tool_call>"), ("cl100k_base", "<|endoftext|>")])
+def test_a_special_tokens_text_is_counted_as_text(encoding: str, special: str) -> None:
+    """A client may write what an encoding reserves: counted as the ordinary text it is, never an error."""
+    counter = EncodingTokenCounter(encoding, CHATML_FRAMING)
+    assert counter.count_text(special) == len(_encoding(encoding).encode_ordinary(special)) > 1
+
+
 def test_a_chat_counts_its_template_framing() -> None:
     chat = [ChatMessage("system", "Be brief."), ChatMessage("user", "hello world")]
     # o200k: "Be brief." = 3, "hello world" = 2, "system" = "user" = 1

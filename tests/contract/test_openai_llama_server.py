@@ -1,16 +1,27 @@
 """The `openai` adapter against a real OpenAI-compatible server: llama.cpp's llama-server with SmolLM2-135M."""
 
+import json
 from dataclasses import replace
 
 import httpx
 import pytest
 
 from adapters.llm.openai_chat import OpenAIChatProvider
-from application.ports.llm import ChatMessage, CompletionOptions, JsonOutput, JsonSchema, Tool, UsageReport
+from application.ports.llm import (
+    ChatMessage,
+    CompletionOptions,
+    JsonOutput,
+    JsonSchema,
+    TextDelta,
+    Tool,
+    ToolCallDelta,
+    UsageReport,
+)
 from entrypoints import local_model
 from tests.contract import llama_cases
 from tests.contract.conftest import COUNTER, LlamaServer, run
 
+TOOL_PROMPT = "<tool_call> get_weather Paris"
 WEATHER = Tool("get_weather", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 
 
@@ -50,22 +61,41 @@ async def test_json_output_is_requested_as_a_json_object(provider: OpenAIChatPro
     assert outcome.text.lstrip().startswith("{")
 
 
-async def test_smollm2_ignores_tools_which_is_why_provider_local_refuses_them(
-    provider: OpenAIChatProvider, http: httpx.AsyncClient
+async def test_tool_call_deltas_are_relayed(provider: OpenAIChatProvider) -> None:
+    """With the sidecar's chat template llama-server parses SmolLM2's `<tool_call>` into OpenAI tool-call deltas,
+    the arguments held to the tool's schema by its grammar; the tiny model opens a call when the prompt does."""
+    request = llama_cases.request(100, [ChatMessage("user", TOOL_PROMPT)])
+    options = CompletionOptions(temperature=0, tools=(WEATHER,), tool_choice="required")
+    deltas: list[ToolCallDelta] = []
+    usages: list[UsageReport] = []
+    async for event in provider.stream(replace(request, options=options)):
+        assert not isinstance(event, TextDelta)
+        (deltas if isinstance(event, ToolCallDelta) else usages).append(event)
+    calls = {delta.index for delta in deltas}
+    assert calls
+    for index in calls:
+        head, *rest = [delta for delta in deltas if delta.index == index]
+        assert head.id
+        assert head.name == "get_weather"
+        assert all(delta.id is None and delta.name is None for delta in rest)
+        arguments = json.loads("".join(delta.arguments for delta in (head, *rest)))
+        assert set(arguments) == {"city"}
+        assert isinstance(arguments["city"], str)
+    [usage] = usages
+    assert 0 < usage.output_tokens <= 100
+
+
+async def test_provider_local_passes_tools_on_and_refuses_parallel_tool_calls(
+    provider: OpenAIChatProvider,
 ) -> None:
-    """llama-server reads no tools into a chat template without any (`chat_template_caps.supports_tools` is false):
-    the same prompt tokens with or without them, even `required`, and plain text back. Passing them on would drop
-    them silently, so provider `local` refuses them (400 `unsupported_parameter`)."""
-    request = llama_cases.request(1, [ChatMessage("user", "What is the weather in Paris?")])
-    tools = CompletionOptions(temperature=0, tools=(WEATHER,), tool_choice="required")
-    plain, with_tools = await run(provider, request), await run(provider, replace(request, options=tools))
-    assert (plain.error, with_tools.error) == (None, None)
-    assert all(isinstance(usage, UsageReport) for usage in with_tools.usages)  # no tool-call delta
-    assert [u.input_tokens for u in with_tools.usages] == [u.input_tokens for u in plain.usages]
     local = OpenAIChatProvider(
         provider._client, "http://127.0.0.1:9/v1", None, COUNTER, local_model.UNSUPPORTED_PARAMETERS
     )
-    assert local.unsupported(replace(request, options=tools)) == "tools"
+    request = llama_cases.request(1, [ChatMessage("user", TOOL_PROMPT)])
+    tools = CompletionOptions(tools=(WEATHER,), tool_choice="auto")
+    assert local.unsupported(replace(request, options=tools)) is None
+    parallel = replace(tools, parallel_tool_calls=False)
+    assert local.unsupported(replace(request, options=parallel)) == "parallel_tool_calls"
 
 
 async def test_a_json_schema_is_followed_from_the_first_token(provider: OpenAIChatProvider) -> None:

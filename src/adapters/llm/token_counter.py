@@ -83,7 +83,8 @@ class EncodingTokenCounter(TokenCounter):
         self._framing = framing
 
     def count_text(self, text: str) -> int:
-        return len(_encoding(self.encoding).encode(text))
+        # a client's text is text: "<tool_call>" or "<|im_end|>" in it is not the encoding's special token
+        return len(_encoding(self.encoding).encode_ordinary(text))
 
     def count_messages(self, messages: Sequence[ChatMessage]) -> int:
         framing = self._framing
