@@ -7,7 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, generations
-from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
+from application.ports.generations import (
+    GenerationFilter,
+    GenerationRecords,
+    KeyActivity,
+    UsageGrouping,
+    UsageTotal,
+)
 from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
 from domain.generation import Generation, GenerationKind, GenerationStatus
@@ -56,6 +62,23 @@ def _generation(m: RowMapping) -> Generation:
     )
 
 
+def _matching(where: GenerationFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.user_id is not None:
+        conditions.append(generations.c.user_id == where.user_id)
+    if where.model is not None:
+        conditions.append(generations.c.model == where.model)
+    if where.status is not None:
+        conditions.append(generations.c.status == where.status.value)
+    if where.api_key is not None:
+        conditions.append(generations.c.api_key == where.api_key)
+    if where.since is not None:
+        conditions.append(generations.c.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(generations.c.created_at < where.until)
+    return conditions
+
+
 class PgGenerationRecords(GenerationRecords):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -68,6 +91,16 @@ class PgGenerationRecords(GenerationRecords):
         return await keyset_page(
             self._session,
             select(*_COLUMNS).where(generations.c.user_id == user_id),
+            page,
+            keys=[generations.c.created_at, generations.c.id],
+            item=_generation,
+            descending=True,
+        )
+
+    async def search(self, where: GenerationFilter, page: PageRequest) -> Page[Generation]:
+        return await keyset_page(
+            self._session,
+            select(*_COLUMNS).where(*_matching(where)),
             page,
             keys=[generations.c.created_at, generations.c.id],
             item=_generation,

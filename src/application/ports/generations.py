@@ -7,7 +7,7 @@ from uuid import UUID
 
 from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
-from domain.generation import Generation
+from domain.generation import Generation, GenerationStatus
 from domain.pricing import Usage
 
 
@@ -33,6 +33,18 @@ class KeyActivity:
     last_used_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class GenerationFilter:
+    """Generations matching every given criterion; `since`/`until` bound `created_at` as `[since, until)`."""
+
+    user_id: UUID | None = None
+    model: str | None = None
+    status: GenerationStatus | None = None
+    api_key: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 class GenerationRecords(Protocol):
     @abstractmethod
     async def get(self, generation_id: UUID) -> Generation | None: ...
@@ -40,6 +52,10 @@ class GenerationRecords(Protocol):
     @abstractmethod
     async def of_user(self, user_id: UUID, page: PageRequest) -> Page[Generation]:
         """Newest first."""
+
+    @abstractmethod
+    async def search(self, where: GenerationFilter, page: PageRequest) -> Page[Generation]:
+        """Every user's generations that match `where`, newest first."""
 
     @abstractmethod
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:

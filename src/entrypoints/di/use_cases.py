@@ -32,7 +32,7 @@ from application.comparison.typeids import CreateTypeId, DeleteTypeId, GetTypeId
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import PurgeExpiredRecords
 from application.generations.openai_chat import CreateChatCompletion
-from application.generations.queries import GetGeneration, ListGenerations
+from application.generations.queries import GetGeneration, InspectGeneration, ListGenerations, SearchGenerations
 from application.generations.reaper import ReapExpiredGenerations
 from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
@@ -72,6 +72,8 @@ class UseCaseProvider(Provider):
         CreateChatCompletion,
         ListGenerations,
         GetGeneration,
+        SearchGenerations,
+        InspectGeneration,
         CreateTypeId,
         ListTypeIds,
         GetTypeId,

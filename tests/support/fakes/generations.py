@@ -8,7 +8,13 @@ from datetime import datetime
 from uuid import UUID
 
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
-from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
+from application.ports.generations import (
+    GenerationFilter,
+    GenerationRecords,
+    KeyActivity,
+    UsageGrouping,
+    UsageTotal,
+)
 from application.ports.llm import (
     ChatMessage,
     CompletionRequest,
@@ -157,6 +163,17 @@ class FakeGenerationRecords(GenerationRecords):
     async def of_user(self, user_id: UUID, page: PageRequest) -> Page[Generation]:
         mine = [g for g in self._all() if g.user_id == user_id]
         return paged(mine, page, lambda g: (g.created_at, g.id), newest_first=True)
+
+    async def search(self, where: GenerationFilter, page: PageRequest) -> Page[Generation]:
+        found = [
+            g
+            for g in self._within(where.since, where.until)
+            if where.user_id in (None, g.user_id)
+            and where.model in (None, g.model)
+            and where.status in (None, g.status)
+            and where.api_key in (None, g.api_key)
+        ]
+        return paged(found, page, lambda g: (g.created_at, g.id), newest_first=True)
 
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         group: Callable[[Generation], str | None] = {
