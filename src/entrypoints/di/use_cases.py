@@ -24,7 +24,7 @@ from application.catalog.use_cases import (
 )
 from application.comparison.billing import GetKeyBilling, GetKeysActivity
 from application.comparison.key_login import KeyLogin
-from application.comparison.keys import CreateKey, ListKeys, RevokeKey, UpdateKey
+from application.comparison.keys import CreateKey, GetKey, ListKeys, RevokeKey, UpdateKey
 from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext
@@ -81,6 +81,7 @@ class UseCaseProvider(Provider):
         DeleteTypeId,
         CreateKey,
         ListKeys,
+        GetKey,
         UpdateKey,
         RevokeKey,
         GetSubscription,
