@@ -24,8 +24,8 @@ class ListUsers:
     def __init__(self, users: UserRepository) -> None:
         self._users = users
 
-    async def __call__(self, page: PageRequest) -> UserPage:
-        return UserPage.of(await self._users.accounts(page))
+    async def __call__(self, page: PageRequest, *, username_contains: str | None = None) -> UserPage:
+        return UserPage.of(await self._users.accounts(page, username_contains=username_contains))
 
 
 class GetUser:
