@@ -36,7 +36,7 @@ class Console:
         assert signed.status_code == 303, signed.text
 
     async def get(self, path: str, **params: str) -> Any:
-        page = await self.client.get(path, params=params, follow_redirects=False)
+        page = await self.client.get(path, params=params or None, follow_redirects=False)
         if found := CSRF.search(page.text):
             self._token = found.group(1)
         return page
