@@ -85,7 +85,9 @@ async def test_a_model_is_added_priced_with_cache_prices_disabled_and_deleted(co
         **(MODEL | {"pricing.cached_input_credits": "0.075", "description": "", "enabled": "false"}),
     )
     assert priced.status_code == 200, priced.text
-    model = (await console.client.get("/api/v1/admin/models/house-model", headers=console.admin)).json()
+    assert 'value="0.075"' in priced.text
+    listed = (await console.client.get("/api/v1/admin/models", headers=console.admin)).json()["items"]
+    model = next(item for item in listed if item["id"] == "house-model")
     assert model["pricing"]["cached_input_credits"] == "0.075"
     assert "cache_write_credits" not in model["pricing"]
     assert model["enabled"] is False
@@ -94,7 +96,8 @@ async def test_a_model_is_added_priced_with_cache_prices_disabled_and_deleted(co
     assert "house-model is enabled" in enabled.text
     deleted = await console.post("/admin/models/house-model/delete")
     assert deleted.headers["location"] == "/admin/models?deleted=house-model"
-    assert (await console.client.get("/api/v1/admin/models/house-model", headers=console.admin)).status_code == 404
+    listed = (await console.client.get("/api/v1/admin/models", headers=console.admin)).json()["items"]
+    assert "house-model" not in {item["id"] for item in listed}
 
 
 async def test_a_typeid_gets_a_generated_id_and_cannot_be_deleted_while_a_key_uses_it(

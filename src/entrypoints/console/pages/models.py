@@ -19,6 +19,7 @@ from application.catalog.use_cases import (
     ProviderName,
     UpdateModel,
 )
+from application.catalog.views import ModelView
 from application.ports.persistence import PageRequest
 from domain.errors import DomainError
 from entrypoints.console.forms import FieldErrors, FormInvalid, errors_of, parse
@@ -80,15 +81,11 @@ async def create_model(
     return Redirect(f"/admin/models/{created.id}", status_code=303)
 
 
-async def _model(
-    request: HTMXRequest,
-    model_id: str,
-    use_case: GetModel,
-    *,
-    errors: FieldErrors | None = None,
-    notice: str | None = None,
+def _model(
+    request: HTMXRequest, model: ModelView, *, errors: FieldErrors | None = None, notice: str | None = None
 ) -> Template:
-    context: dict[str, Any] = {"model": await use_case(model_id), "providers": PROVIDERS, "notice": notice}
+    """Rendered from what the use case returned: the model cache of this instance may lag a write by a moment."""
+    context: dict[str, Any] = {"model": model, "providers": PROVIDERS, "notice": notice}
     if errors:
         return form_page(request, "pages/model.html", errors, **context)
     return page(request, "pages/model.html", errors={}, **context)
@@ -97,7 +94,7 @@ async def _model(
 @get("/models/{model_id:str}")
 @inject
 async def model_detail(request: HTMXRequest, model_id: FromPath[str], use_case: FromDishka[GetModel]) -> Template:
-    return await _model(request, model_id, use_case)
+    return _model(request, await use_case(model_id))
 
 
 @post("/models/{model_id:str}")
@@ -117,11 +114,11 @@ async def update_model(
             change = msgspec.structs.replace(change, description=data["description"])
         updated = await use_case(model_id, change)
     except FormInvalid as invalid:
-        return await _model(request, model_id, get_model, errors=invalid.errors)
+        return _model(request, await get_model(model_id), errors=invalid.errors)
     except DomainError as error:
-        return await _model(request, model_id, get_model, errors=errors_of(error))
+        return _model(request, await get_model(model_id), errors=errors_of(error))
     state = "enabled" if updated.enabled else "disabled"
-    return await _model(request, model_id, get_model, notice=f"Saved {updated.id} ({state}).")
+    return _model(request, updated, notice=f"Saved {updated.id} ({state}).")
 
 
 @post("/models/{model_id:str}/enabled")
@@ -150,7 +147,7 @@ async def delete_model(
     try:
         await use_case(model_id)
     except DomainError as error:
-        return await _model(request, model_id, get_model, errors=errors_of(error, field="delete"))
+        return _model(request, await get_model(model_id), errors=errors_of(error, field="delete"))
     return Redirect(f"/admin/models?deleted={model_id}", status_code=303)
 
 
