@@ -11,15 +11,15 @@ from tests.support.api import PASSWORD, admin_token, bearer, register
 _CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
-async def _form_token(client: AsyncTestClient[Litestar], path: str) -> str:
+async def form_token(client: AsyncTestClient[Litestar], path: str) -> str:
     page = await client.get(path)
     found = _CSRF.search(page.text)
     assert found, page.text
     return found.group(1)
 
 
-async def _sign_in(client: AsyncTestClient[Litestar], username: str, password: str = PASSWORD) -> str:
-    token = await _form_token(client, "/admin/login")
+async def sign_in(client: AsyncTestClient[Litestar], username: str, password: str = PASSWORD) -> str:
+    token = await form_token(client, "/admin/login")
     response = await client.post(
         "/admin/login",
         data={"_csrf_token": token, "username": username, "password": password, "next": "/admin/"},
@@ -35,15 +35,15 @@ async def test_an_admin_signs_in_and_a_page_needs_the_session(
     anonymous = await client.get("/admin/users", follow_redirects=False)
     assert anonymous.status_code == 303
     assert anonymous.headers["location"].startswith("/admin/login?next=/admin/users")
-    assert await _sign_in(client, "root") == "/admin/"
+    assert await sign_in(client, "root") == "/admin/"
     cookie = next(c for c in client.cookies.jar if c.name == "creditgate_console")
     assert cookie.path == "/admin"
     assert (await client.get("/admin/users")).status_code == 200
 
 
-async def test_a_client_account_cannot_sign_in(client: AsyncTestClient[Litestar]) -> None:
+async def test_a_client_account_cannotsign_in(client: AsyncTestClient[Litestar]) -> None:
     await register(client, "pat")
-    refused = await _sign_in(client, "pat")
+    refused = await sign_in(client, "pat")
     assert "not an admin" in refused
     assert "<code>forbidden</code>" in refused
     assert (await client.get("/admin/", follow_redirects=False)).status_code == 303
@@ -52,7 +52,7 @@ async def test_a_client_account_cannot_sign_in(client: AsyncTestClient[Litestar]
 async def test_a_form_posted_without_its_token_is_refused(
     client: AsyncTestClient[Litestar], settings: Settings
 ) -> None:
-    await _form_token(client, "/admin/login")
+    await form_token(client, "/admin/login")
     refused = await client.post("/admin/login", data={"username": "root", "password": PASSWORD})
     assert refused.status_code == 403
     assert "csrf_failed" in refused.text
@@ -67,7 +67,7 @@ async def test_a_demoted_admin_loses_the_console_at_once(client: AsyncTestClient
     root = await admin_token(client, settings)
     second = await register(client, "ops")
     await client.patch(f"/api/v1/admin/users/{second['id']}", json={"role": "admin"}, headers=bearer(root))
-    assert await _sign_in(client, "ops") == "/admin/"
+    assert await sign_in(client, "ops") == "/admin/"
     assert (await client.get("/admin/users")).status_code == 200
     await client.patch(f"/api/v1/admin/users/{second['id']}", json={"role": "client"}, headers=bearer(root))
     after = await client.get("/admin/users", follow_redirects=False)

@@ -2,12 +2,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, func, select
+from sqlalchemy import ColumnElement, Date, RowMapping, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, generations
 from application.ports.generations import (
+    DailyActivity,
     GenerationFilter,
     GenerationRecords,
     KeyActivity,
@@ -118,6 +119,26 @@ class PgGenerationRecords(GenerationRecords):
             select(func.max(generations.c.created_at)).where(generations.c.api_key == api_key)
         )
         return last
+
+    async def daily_activity(self, since: datetime, until: datetime) -> list[DailyActivity]:
+        day = cast(func.timezone("UTC", generations.c.created_at), Date).label("day")
+        query = (
+            select(
+                day,
+                generations.c.model,
+                func.count().label("generations"),
+                func.count().filter(generations.c.status == GenerationStatus.FAILED.value).label("failed"),
+                func.count().filter(generations.c.status == GenerationStatus.RUNNING.value).label("running"),
+                func.coalesce(func.sum(generations.c.cost), 0).label("credits"),
+            )
+            .where(generations.c.created_at >= since, generations.c.created_at < until)
+            .group_by(day, generations.c.model)
+            .order_by(day, generations.c.model)
+        )
+        return [
+            DailyActivity(row.day, row.model, row.generations, row.failed, row.running, Credits(int(row.credits)))
+            for row in await self._session.execute(query)
+        ]
 
     async def key_activity(self, since: datetime) -> list[KeyActivity]:
         recent = generations.c.created_at >= since

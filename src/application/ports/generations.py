@@ -1,6 +1,6 @@
 from abc import abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -45,6 +45,18 @@ class GenerationFilter:
     until: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DailyActivity:
+    """Generations of one model created on one UTC day, by outcome, and the credits they cost."""
+
+    day: date
+    model: str
+    generations: int
+    failed: int
+    running: int
+    credits: Credits
+
+
 class GenerationRecords(Protocol):
     @abstractmethod
     async def get(self, generation_id: UUID) -> Generation | None: ...
@@ -67,6 +79,10 @@ class GenerationRecords(Protocol):
 
     @abstractmethod
     async def last_use(self, api_key: str) -> datetime | None: ...
+
+    @abstractmethod
+    async def daily_activity(self, since: datetime, until: datetime) -> list[DailyActivity]:
+        """Per UTC day and model, over generations created in [since, until): a reporting aggregate."""
 
     @abstractmethod
     async def key_activity(self, since: datetime) -> list[KeyActivity]:

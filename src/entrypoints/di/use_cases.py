@@ -11,6 +11,7 @@ from application.accounts.refresh import Logout, RefreshSession
 from application.accounts.register import RegisterUser
 from application.accounts.sessions import SessionTokens
 from application.admin.balance import AdjustBalance
+from application.admin.dashboard import GetDashboard
 from application.admin.usage import GetUsage
 from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser
 from application.catalog.use_cases import (
@@ -60,6 +61,7 @@ class UseCaseProvider(Provider):
         ListUserTransactions,
         AdjustBalance,
         GetUsage,
+        GetDashboard,
         ListModels,
         ListOpenAIModels,
         AdminListModels,

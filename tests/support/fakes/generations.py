@@ -4,11 +4,12 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
 from application.ports.generations import (
+    DailyActivity,
     GenerationFilter,
     GenerationRecords,
     KeyActivity,
@@ -199,6 +200,22 @@ class FakeGenerationRecords(GenerationRecords):
         return sorted(
             activity, key=lambda a: (a.last_used_at is None, -(a.last_used_at or since).timestamp(), a.api_key)
         )
+
+    async def daily_activity(self, since: datetime, until: datetime) -> list[DailyActivity]:
+        groups: dict[tuple[date, str], list[Generation]] = defaultdict(list)
+        for generation in self._within(since, until):
+            groups[(generation.created_at.astimezone(UTC).date(), generation.model)].append(generation)
+        return [
+            DailyActivity(
+                day,
+                model,
+                len(members),
+                sum(g.status is GenerationStatus.FAILED for g in members),
+                sum(g.status is GenerationStatus.RUNNING for g in members),
+                sum((g.cost for g in members), Credits.zero()),
+            )
+            for (day, model), members in sorted(groups.items())
+        ]
 
     def _all(self) -> list[Generation]:
         return [row.generation for row in self._db.tables.generations.values()]
