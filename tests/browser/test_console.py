@@ -1,6 +1,7 @@
 """The admin console in a real browser (Debian's Chromium, driven by Playwright) against a real `creditgate serve`.
 Each test leaves a screenshot of the pages it saw in `.artifacts/console/` (the README names the folder)."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 SCREENSHOTS = Path(__file__).parents[2] / ".artifacts" / "console"
 ADMIN = "console-admin"
+GENERATION = {"model": "dr14", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 2}
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +46,20 @@ async def test_an_admin_signs_in_adjusts_a_balance_once_and_sees_the_charts(serv
     async with httpx.AsyncClient(base_url=serve.url, timeout=10) as http:
         user = await register(http, "console-pat")
         admin = bearer((await login(http, ADMIN))["access_token"])
+        me = (await http.get("/api/v1/me", headers=admin)).json()
+        funding = {"amount": "100", "reason": "charts"}
+        await http.post(f"/api/v1/admin/users/{me['id']}/balance", json=funding, headers=admin)
+        for _ in range(2):
+            assert (await http.post("/api/v1/generations", json=GENERATION, headers=admin)).status_code == 200
     page, recorded = await open_page(browser)
 
     await _sign_in(page, serve.url, ADMIN)
     await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     await expect(page.locator("svg.chart")).to_have_count(4)
-    assert await page.locator("svg.chart rect.bar").count() >= 60
+    assert await page.locator("svg.chart rect.bar").count() == 2 * 30 + 2  # the days, and the one model used
+    today = page.locator("[data-chart='chart-2'] rect.bar").last
+    await expect(today).to_have_attribute("aria-label", re.compile(r": 2 generations$"))
+    assert float(await today.get_attribute("height") or 0) > 0
     await _screenshot(page, "dashboard")
 
     await page.get_by_role("link", name="Users").click()
