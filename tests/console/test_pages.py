@@ -7,7 +7,7 @@ from litestar.testing import AsyncTestClient
 
 from entrypoints.settings import Settings
 from tests.console.test_session import form_token, sign_in
-from tests.support.api import admin_token, bearer, register
+from tests.support.api import admin_token, bearer, funded_client_token, register
 
 _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
@@ -24,6 +24,20 @@ async def test_the_dashboard_draws_its_charts(client: AsyncTestClient[Litestar],
     assert page.status_code == 200
     assert page.text.count("<svg") == 4
     assert page.text.count('class="bar"') == 2 * 30  # 30 days in each day chart; no model has generations yet
+
+
+async def test_the_dashboard_counts_todays_generations_per_day_and_model(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    token = await funded_client_token(client, settings, "pat")
+    generation = {"model": "dr14", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 2}
+    for _ in range(3):
+        assert (await client.post("/api/v1/generations", json=generation, headers=bearer(token))).status_code == 200
+    await _admin_console(client, settings)
+    page = (await client.get("/admin/")).text
+    assert page.count('aria-label="dr14: 3 generations"') == 1
+    assert len(re.findall(r'aria-label="[^"]*: 3 generations"', page)) == 2  # today's bar, and the model's
+    assert len(re.findall(r'aria-label="[^"]*: 0 generations"', page)) == 29
 
 
 async def test_a_resubmitted_adjustment_is_one_ledger_row(

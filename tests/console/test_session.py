@@ -72,3 +72,17 @@ async def test_a_demoted_admin_loses_the_console_at_once(client: AsyncTestClient
     await client.patch(f"/api/v1/admin/users/{second['id']}", json={"role": "client"}, headers=bearer(root))
     after = await client.get("/admin/users", follow_redirects=False)
     assert after.status_code in (303, 403)
+
+
+async def test_signing_out_ends_the_session(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    await admin_token(client, settings)
+    assert await sign_in(client, "root") == "/admin/"
+    csrf = await form_token(client, "/admin/")
+    out = await client.post("/admin/logout", data={"_csrf_token": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    assert (await client.get("/admin/users", follow_redirects=False)).status_code == 303
+
+
+async def test_an_htmx_request_of_an_ended_session_is_sent_to_sign_in(client: AsyncTestClient[Litestar]) -> None:
+    answer = await client.get("/admin/users?q=x", headers={"HX-Request": "true"})
+    assert answer.headers["HX-Redirect"].startswith("/admin/login?next=/admin/users")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 WIDTH, HEIGHT = 720, 200
 _TOP, _BOTTOM, _LEFT = 12, 28, 56
 _TICKS = 4
+_WIDEST_BAR = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,12 @@ def bar_chart(title: str, points: list[tuple[str, float, str]], *, unit: str = "
     top = _round_up(max((value for _, value, _ in points), default=0.0))
     plot_height = HEIGHT - _TOP - _BOTTOM
     slot = (WIDTH - _LEFT) / max(len(points), 1)
+    bar_width = min(slot * 0.7, _WIDEST_BAR)
     bars = [
         Bar(
-            x=_LEFT + index * slot + slot * 0.15,
+            x=_LEFT + index * slot + (slot - bar_width) / 2,
             y=HEIGHT - _BOTTOM - value / top * plot_height,
-            width=slot * 0.7,
+            width=bar_width,
             height=value / top * plot_height,
             label=label,
             value=f"{label}: {text}{unit}",
