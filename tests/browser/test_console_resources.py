@@ -3,60 +3,43 @@ serve`: an admin creates a TypeID, issues a key, signs an HMAC login with the se
 the key and sees the API refuse it."""
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from application.accounts.register import Registration
 from entrypoints.cli import create_admin
 from tests.support.api import PASSWORD, bearer, fund, login, register, user_id_of
+from tests.support.browser import Recorded, open_page
 from tests.support.cluster import Instance, running_cluster
 from tests.support.keys import signed_login
 from tests.support.settings import suite_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TIMEOUT_MS = 15_000
 SCREENSHOTS = Path(__file__).parents[2] / ".artifacts" / "console"
+ADMIN = "console-root"
 
 
 @pytest.fixture(scope="module")
-def serve(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+async def serve(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Instance]:
+    await create_admin(suite_settings(database_url), Registration(username=ADMIN, password=PASSWORD))
     with running_cluster(1, database_url, tmp_path_factory.mktemp("serve")) as cluster:
         yield cluster.instances[0]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Never skipped: a machine without the browser fails this ring, loudly."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make system-packages` installs Debian's chromium package (as root)")
-    return str(CHROMIUM)
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-async def _signed_in(browser: Browser, serve: Instance, database_url: str) -> Page:
-    await create_admin(suite_settings(database_url), Registration(username="console-root", password=PASSWORD))
-    page = await browser.new_page(viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
+async def _signed_in(browser: Browser, serve: Instance) -> tuple[Page, Recorded]:
+    page, recorded = await open_page(browser)
+    await page.set_viewport_size({"width": 1360, "height": 900})
     await page.goto(f"{serve.url}/admin/login")
-    await page.get_by_label("Username").fill("console-root")
+    await page.get_by_label("Username").fill(ADMIN)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{serve.url}/admin/")
-    return page
+    return page, recorded
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -65,11 +48,11 @@ async def _shot(page: Page, name: str) -> None:
 
 
 async def test_an_issued_key_signs_in_through_the_api_until_the_console_revokes_it(
-    serve: Instance, browser: Browser, database_url: str
+    serve: Instance, browser: Browser
 ) -> None:
     async with httpx.AsyncClient(base_url=serve.url, timeout=10) as http:
         owner = await register(http, "dora")
-    page = await _signed_in(browser, serve, database_url)
+    page, recorded = await _signed_in(browser, serve)
 
     await page.goto(f"{serve.url}/admin/typeids/new")
     form = page.locator("#typeid-form")
@@ -121,14 +104,15 @@ async def test_an_issued_key_signs_in_through_the_api_until_the_console_revokes_
     await expect(page.locator("#keys")).to_contain_text(api_key)
     assert secret not in await page.content()
     await _shot(page, "console-keys")
+    assert recorded.sent_elsewhere() == []
 
 
-async def test_models_and_generations_pages(serve: Instance, browser: Browser, database_url: str) -> None:
-    page = await _signed_in(browser, serve, database_url)
+async def test_models_and_generations_pages(serve: Instance, browser: Browser) -> None:
+    page, recorded = await _signed_in(browser, serve)
     async with httpx.AsyncClient(base_url=serve.url, timeout=10) as http:
         await register(http, "eli")
         token = (await login(http, "eli"))["access_token"]
-        admin = (await login(http, "console-root"))["access_token"]
+        admin = (await login(http, ADMIN))["access_token"]
         await fund(http, admin, await user_id_of(http, token), "50")
         body = {"model": "dr14", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 5}
         run = (await http.post("/api/v1/generations", json=body, headers=bearer(token))).json()
@@ -152,3 +136,4 @@ async def test_models_and_generations_pages(serve: Instance, browser: Browser, d
     await expect(page.locator("h1")).to_contain_text(run["id"])
     await expect(page.locator("#usage")).to_contain_text(run["cost"])
     await _shot(page, "console-generation")
+    assert recorded.sent_elsewhere() == []
