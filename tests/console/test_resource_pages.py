@@ -161,6 +161,9 @@ async def test_a_key_secret_is_shown_once_and_the_key_is_suspended_and_revoked(
     await console.post(f"{location}/revoke")
     revoked = await client.post("/api/v1/auth", json=signed_login(api_key, "carla", secret.group(1)))
     assert (revoked.status_code, revoked.json()["code"]) == (401, "key_revoked")
+    bad_filter = await console.get("/admin/keys", user_id="carla")
+    assert "validation_error" in field_error(bad_filter.text, "filter.user_id")
+    assert api_key in (await console.get("/admin/keys", user_id=owner)).text
     final = await console.post(location, credit_limit="20")
     assert "key_revoked" in field_error(final.text, "credit_limit")
 

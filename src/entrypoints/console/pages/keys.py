@@ -8,6 +8,7 @@ page finds it gone. It never enters a URL."""
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import get, post
 from litestar.datastructures import CacheControlHeader
@@ -72,6 +73,10 @@ async def _keys_page(
     return page(request, "pages/keys.html", errors={}, **context)
 
 
+class KeyFilter(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: UUID | None = None
+
+
 @get("/keys")
 @inject
 async def key_list(
@@ -80,12 +85,18 @@ async def key_list(
     activity: FromDishka[GetKeysActivity],
     users: FromDishka[ListUsers],
     typeids: FromDishka[ListTypeIds],
-    user_id: FromQuery[UUID | None] = None,
-    typeid: FromQuery[str | None] = None,
+    user_id: FromQuery[str] = "",
+    typeid: FromQuery[str] = "",
     cursor: Cursor = None,
 ) -> Template:
-    form = {"user_id": "" if user_id is None else str(user_id), "typeid": typeid or ""}
-    return await _keys_page(request, keys, activity, users, typeids, user_id=user_id, cursor=cursor, form=form)
+    """The owner filter is text checked here: a bad one is shown beside its input, the list unfiltered."""
+    form = {"user_id": user_id, "typeid": typeid}
+    try:
+        owner = parse({"user_id": user_id.strip()}, KeyFilter).user_id
+    except FormInvalid as invalid:
+        errors = {f"filter.{name}": error for name, error in invalid.errors.items()}
+        return await _keys_page(request, keys, activity, users, typeids, user_id=None, form=form, errors=errors)
+    return await _keys_page(request, keys, activity, users, typeids, user_id=owner, cursor=cursor, form=form)
 
 
 @post("/keys")
