@@ -38,6 +38,9 @@ async def test_the_dashboard_counts_todays_generations_per_day_and_model(
     assert page.count('aria-label="dr14: 3 generations"') == 1
     assert len(re.findall(r'aria-label="[^"]*: 3 generations"', page)) == 2  # today's bar, and the model's
     assert len(re.findall(r'aria-label="[^"]*: 0 generations"', page)) == 29
+    pat = next(line for line in (await client.get("/admin/users?q=pat")).text.splitlines() if ">pat<" in line)
+    user_page = (await client.get(re.findall(r'href="([^"]+)"', pat)[0])).text
+    assert user_page.count("<td>dr14</td>") == 3
 
 
 async def test_a_resubmitted_adjustment_is_one_ledger_row(

@@ -13,7 +13,7 @@ from application.accounts.sessions import SessionTokens
 from application.admin.balance import AdjustBalance
 from application.admin.dashboard import GetDashboard
 from application.admin.usage import GetUsage
-from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser
+from application.admin.users import GetUser, ListUserGenerations, ListUsers, ListUserTransactions, UpdateUser
 from application.catalog.use_cases import (
     AdminListModels,
     CreateModel,
@@ -59,6 +59,7 @@ class UseCaseProvider(Provider):
         GetUser,
         UpdateUser,
         ListUserTransactions,
+        ListUserGenerations,
         AdjustBalance,
         GetUsage,
         GetDashboard,

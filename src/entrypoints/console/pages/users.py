@@ -1,5 +1,6 @@
 """Users: search and page through accounts; change role and activation; adjust a balance; read the ledger."""
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +11,14 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest
 
 from application.admin.balance import AdjustBalance, BalanceAdjustment
-from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
+from application.admin.users import (
+    GetUser,
+    ListUserGenerations,
+    ListUsers,
+    ListUserTransactions,
+    UpdateUser,
+    UserPatch,
+)
 from application.ports.persistence import PageRequest
 from domain.errors import DomainError
 from entrypoints.console.forms import FieldErrors, FormInvalid, errors_of, parse, submission_key
@@ -19,6 +27,7 @@ from entrypoints.http.pagination import Cursor
 
 Form = URLEncodedBody[dict[str, str]]
 PAGE_SIZE = 50
+RECENT_GENERATIONS = 20
 
 
 @get("/users")
@@ -30,22 +39,30 @@ async def user_list(
     return page(request, "pages/users.html", partial="pages/users/_rows.html", users=found, q=q or "")
 
 
+@dataclass(frozen=True, slots=True)
+class _Readers:
+    """What the user's page shows after every form: the account, its ledger and its generations."""
+
+    get_user: GetUser
+    ledger: ListUserTransactions
+    generations: ListUserGenerations
+
+
 async def _detail(
     request: HTMXRequest,
     user_id: UUID,
-    get_user: GetUser,
-    ledger: ListUserTransactions,
+    readers: _Readers,
     *,
     errors: FieldErrors | None = None,
     notice: str | None = None,
     form: dict[str, str] | None = None,
     cursor: str | None = None,
 ) -> Template:
-    user = await get_user(user_id)
-    entries = await ledger(user_id, PageRequest(limit=PAGE_SIZE, cursor=cursor))
+    user = await readers.get_user(user_id)
     context: dict[str, Any] = {
         "user": user,
-        "ledger": entries,
+        "ledger": await readers.ledger(user_id, PageRequest(limit=PAGE_SIZE, cursor=cursor)),
+        "generations": await readers.generations(user_id, PageRequest(limit=RECENT_GENERATIONS)),
         "errors": errors or {},
         "notice": notice,
         "form": form or {},
@@ -63,9 +80,10 @@ async def user_detail(
     user_id: FromPath[UUID],
     get_user: FromDishka[GetUser],
     ledger: FromDishka[ListUserTransactions],
+    generations: FromDishka[ListUserGenerations],
     cursor: Cursor = None,
 ) -> Template:
-    return await _detail(request, user_id, get_user, ledger, cursor=cursor)
+    return await _detail(request, user_id, _Readers(get_user, ledger, generations), cursor=cursor)
 
 
 @post("/users/{user_id:uuid}/account")
@@ -77,17 +95,19 @@ async def change_account(
     use_case: FromDishka[UpdateUser],
     get_user: FromDishka[GetUser],
     ledger: FromDishka[ListUserTransactions],
+    generations: FromDishka[ListUserGenerations],
 ) -> Template:
     """Role and activation in one form; `last_admin` is shown next to the field that was changed."""
     changed = "is_active" if "is_active" in data else "role"
+    readers = _Readers(get_user, ledger, generations)
     try:
         updated = await use_case(user_id, parse(data, UserPatch))
     except FormInvalid as invalid:
-        return await _detail(request, user_id, get_user, ledger, errors=invalid.errors)
+        return await _detail(request, user_id, readers, errors=invalid.errors)
     except DomainError as error:
-        return await _detail(request, user_id, get_user, ledger, errors=errors_of(error, field=changed))
+        return await _detail(request, user_id, readers, errors=errors_of(error, field=changed))
     notice = f"{updated.username} is now {'an active' if updated.is_active else 'a deactivated'} {updated.role.value}."
-    return await _detail(request, user_id, get_user, ledger, notice=notice)
+    return await _detail(request, user_id, readers, notice=notice)
 
 
 @post("/users/{user_id:uuid}/balance")
@@ -99,18 +119,20 @@ async def adjust_balance(
     use_case: FromDishka[AdjustBalance],
     get_user: FromDishka[GetUser],
     ledger: FromDishka[ListUserTransactions],
+    generations: FromDishka[ListUserGenerations],
 ) -> Template:
     """The form's hidden key is the Idempotency-Key: the same submission twice is one ledger row."""
+    readers = _Readers(get_user, ledger, generations)
     try:
         result = await use_case(
             user_id, parse(data, BalanceAdjustment), idempotency_key=data.get("idempotency_key") or None
         )
     except FormInvalid as invalid:
-        return await _detail(request, user_id, get_user, ledger, errors=invalid.errors, form=data)
+        return await _detail(request, user_id, readers, errors=invalid.errors, form=data)
     except DomainError as error:
-        return await _detail(request, user_id, get_user, ledger, errors=errors_of(error, field="amount"), form=data)
+        return await _detail(request, user_id, readers, errors=errors_of(error, field="amount"), form=data)
     notice = f"Adjusted by {result.transaction.amount} credits; the balance is now {result.balance}."
-    return await _detail(request, user_id, get_user, ledger, notice=notice)
+    return await _detail(request, user_id, readers, notice=notice)
 
 
 handlers: list[Any] = [user_list, user_detail, change_account, adjust_balance]
