@@ -18,3 +18,9 @@ def in_utc(value: datetime, field: str) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise InvalidInput("the date-time is out of range once read in UTC", field=field) from None
+
+
+def require_window(since: datetime | None, until: datetime | None) -> None:
+    """A report window `[from, to)` that holds at least one instant."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("`from` must be before `to`", field="from")

@@ -10,14 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from entrypoints.settings import Settings
-from tests.support.api import admin_token, bearer, client_token, login
+from tests.support.api import admin_token, bearer, client_token, funded_client_token, login, user_id_of
 from tests.support.audit import ledger_violations
 
 
 async def _admin_operations(client: AsyncTestClient[Litestar]) -> list[tuple[str, str]]:
     document = (await client.get("/api-docs/openapi.json")).json()
     return [
-        (method.upper(), path.replace("{user_id}", str(uuid.uuid4())))
+        (method.upper(), path.replace("{user_id}", str(uuid.uuid4())).replace("{generation_id}", str(uuid.uuid4())))
         for path, operations in document["paths"].items()
         if path.startswith("/api/v1/admin")
         for method in operations
@@ -220,3 +220,50 @@ async def test_a_client_can_be_deactivated_and_an_admin_demoted_while_another_ad
     for target, change in ((user_id, {"is_active": False}), (await _user_id(client, other), {"role": "client"})):
         patched = await client.patch(f"/api/v1/admin/users/{target}", json=change, headers=bearer(admin))
         assert patched.status_code == 200, patched.text
+
+
+async def test_admin_searches_every_users_generations_by_user_model_status_and_window(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    ada = await funded_client_token(client, settings, "ada")
+    bob = await funded_client_token(client, settings, "bob")
+    admin = await admin_token(client, settings)
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+    runs = [
+        (await client.post("/api/v1/generations", json={**body, "model": model}, headers=bearer(token))).json()
+        for token, model in ((ada, "dr14"), (ada, "gemini-flash"), (bob, "dr14"))
+    ]
+    ada_id = await user_id_of(client, ada)
+
+    async def found(**query: str) -> list[str]:
+        response = await client.get("/api/v1/admin/generations", params=query, headers=bearer(admin))
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await found() == [run["id"] for run in reversed(runs)]
+    assert await found(user_id=ada_id) == [runs[1]["id"], runs[0]["id"]]
+    assert await found(model="dr14", status="completed") == [runs[2]["id"], runs[0]["id"]]
+    assert await found(status="failed") == []
+    assert await found(to=runs[0]["created_at"]) == []
+    first_page = await client.get("/api/v1/admin/generations?limit=2", headers=bearer(admin))
+    cursor = first_page.json()["next_cursor"]
+    assert await found(limit="2", cursor=cursor) == [runs[0]["id"]]
+    detail = (await client.get(f"/api/v1/admin/generations/{runs[2]['id']}", headers=bearer(admin))).json()
+    assert (detail["user_id"], detail["kind"], detail["usage"]["output_tokens"]) == (
+        await user_id_of(client, bob),
+        "generation",
+        3,
+    )
+
+
+async def test_a_generation_search_window_must_hold_an_instant(
+    client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    admin = await admin_token(client, settings)
+    window = {"from": "2026-02-01", "to": "2026-01-01"}
+    response = await client.get("/api/v1/admin/generations", params=window, headers=bearer(admin))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "from", "message": "`from` must be before `to`"}]
+    bad_status = await client.get("/api/v1/admin/generations?status=lost", headers=bearer(admin))
+    assert bad_status.status_code == 422
+    assert bad_status.json()["code"] == "validation_error"

@@ -11,7 +11,7 @@ from entrypoints.http.guards import RAISED_BY_GUARD
 from entrypoints.http.openapi import RAISES
 from entrypoints.http.problems import status_for
 
-UNDOCUMENTED_BY_DESIGN = ("/api-docs", "/metrics")
+UNDOCUMENTED_BY_DESIGN = ("/api-docs", "/metrics", "/admin")  # the docs, the scrape, the console's HTML pages
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 

@@ -17,7 +17,7 @@ from adapters.postgres.statements import StatementPool
 from adapters.postgres.unit_of_work import SqlaUnitOfWork
 from adapters.postgres.wallet_ledger import PgWalletLedger
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
-from application.ports.generations import GenerationRecords, UsageGrouping
+from application.ports.generations import GenerationFilter, GenerationRecords, UsageGrouping
 from application.ports.persistence import (
     ClaimOutcome,
     IdempotencyStore,
@@ -37,6 +37,7 @@ from tests.support.money import balance_of, funded_user, key_row
 
 PRICING = Pricing(1, Credits(10), Credits(20))
 LEASE = timedelta(seconds=30)
+FIRST_PAGE = PageRequest()
 
 
 class World(Protocol):
@@ -292,3 +293,27 @@ async def test_records_total_spend_per_group_largest_first_and_per_key(ports: Po
     (activity,) = await ports.records.key_activity(datetime.now(UTC) - timedelta(hours=1))
     assert (activity.api_key, activity.requests, activity.credits) == (api_key, 1, Credits(300))
     assert await ports.records.last_use(api_key) == activity.last_used_at
+
+
+async def test_records_search_every_user_by_each_criterion_newest_first_a_page_at_a_time(ports: Ports) -> None:
+    ada, bob = await ports.world.user(10_000), await ports.world.user(10_000)
+    api_key = await ports.world.key(ada, credit_limit=None)
+    starts = [_start(ada, 10), _start(ada, 10, api_key=api_key), _start(bob, 10)]
+    for start in starts:
+        await ports.billing.start(start)
+    await ports.billing.settle(_settlement(starts[0], 20, GenerationStatus.FAILED))
+    first, keyed, bobs = (start.generation_id for start in starts)
+
+    async def found(where: GenerationFilter, page: PageRequest = FIRST_PAGE) -> list[uuid.UUID]:
+        return [g.id for g in (await ports.records.search(where, page)).items]
+
+    assert await found(GenerationFilter(user_id=ada)) == [keyed, first]
+    assert await found(GenerationFilter(api_key=api_key)) == [keyed]
+    assert await found(GenerationFilter(user_id=ada, status=GenerationStatus.FAILED)) == [first]
+    assert await found(GenerationFilter(user_id=bob, status=GenerationStatus.RUNNING, model="dr14")) == [bobs]
+    assert await found(GenerationFilter(user_id=bob, model="gemini-flash")) == []
+    assert await found(GenerationFilter(user_id=ada, since=starts[1].created_at)) == [keyed]
+    assert await found(GenerationFilter(user_id=ada, until=starts[1].created_at)) == [first]
+    one = await ports.records.search(GenerationFilter(user_id=ada), PageRequest(limit=1))
+    assert [g.id for g in one.items] == [keyed]
+    assert await found(GenerationFilter(user_id=ada), PageRequest(limit=1, cursor=one.next_cursor)) == [first]

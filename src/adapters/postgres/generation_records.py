@@ -2,12 +2,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, RowMapping, func, select
+from sqlalchemy import ColumnElement, Date, RowMapping, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.postgres.cursors import keyset_page
 from adapters.postgres.tables import api_keys, generations
-from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
+from application.ports.generations import (
+    DailyActivity,
+    GenerationFilter,
+    GenerationRecords,
+    KeyActivity,
+    UsageGrouping,
+    UsageTotal,
+)
 from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
 from domain.generation import Generation, GenerationKind, GenerationStatus
@@ -56,6 +63,23 @@ def _generation(m: RowMapping) -> Generation:
     )
 
 
+def _matching(where: GenerationFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.user_id is not None:
+        conditions.append(generations.c.user_id == where.user_id)
+    if where.model is not None:
+        conditions.append(generations.c.model == where.model)
+    if where.status is not None:
+        conditions.append(generations.c.status == where.status.value)
+    if where.api_key is not None:
+        conditions.append(generations.c.api_key == where.api_key)
+    if where.since is not None:
+        conditions.append(generations.c.created_at >= where.since)
+    if where.until is not None:
+        conditions.append(generations.c.created_at < where.until)
+    return conditions
+
+
 class PgGenerationRecords(GenerationRecords):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -74,6 +98,16 @@ class PgGenerationRecords(GenerationRecords):
             descending=True,
         )
 
+    async def search(self, where: GenerationFilter, page: PageRequest) -> Page[Generation]:
+        return await keyset_page(
+            self._session,
+            select(*_COLUMNS).where(*_matching(where)),
+            page,
+            keys=[generations.c.created_at, generations.c.id],
+            item=_generation,
+            descending=True,
+        )
+
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         return await self._totals(_GROUP_COLUMNS[group_by], since, until)
 
@@ -85,6 +119,26 @@ class PgGenerationRecords(GenerationRecords):
             select(func.max(generations.c.created_at)).where(generations.c.api_key == api_key)
         )
         return last
+
+    async def daily_activity(self, since: datetime, until: datetime) -> list[DailyActivity]:
+        day = cast(func.timezone("UTC", generations.c.created_at), Date).label("day")
+        query = (
+            select(
+                day,
+                generations.c.model,
+                func.count().label("generations"),
+                func.count().filter(generations.c.status == GenerationStatus.FAILED.value).label("failed"),
+                func.count().filter(generations.c.status == GenerationStatus.RUNNING.value).label("running"),
+                func.coalesce(func.sum(generations.c.cost), 0).label("credits"),
+            )
+            .where(generations.c.created_at >= since, generations.c.created_at < until)
+            .group_by(day, generations.c.model)
+            .order_by(day, generations.c.model)
+        )
+        return [
+            DailyActivity(row.day, row.model, row.generations, row.failed, row.running, Credits(int(row.credits)))
+            for row in await self._session.execute(query)
+        ]
 
     async def key_activity(self, since: datetime) -> list[KeyActivity]:
         recent = generations.c.created_at >= since

@@ -85,8 +85,11 @@ class PgUserRepository(UserRepository):
         row = (await self._session.execute(_ACCOUNTS.where(users.c.id == user_id))).one_or_none()
         return None if row is None else _account(row._mapping)
 
-    async def accounts(self, page: PageRequest) -> Page[Account]:
-        return await keyset_page(self._session, _ACCOUNTS, page, keys=[users.c.created_at, users.c.id], item=_account)
+    async def accounts(self, page: PageRequest, *, username_contains: str | None = None) -> Page[Account]:
+        query = _ACCOUNTS
+        if username_contains:
+            query = query.where(users.c.username.icontains(username_contains, autoescape=True))
+        return await keyset_page(self._session, query, page, keys=[users.c.created_at, users.c.id], item=_account)
 
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:
         changes = {

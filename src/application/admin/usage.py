@@ -3,9 +3,9 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from application.instants import require_window
 from application.ports.generations import GenerationRecords, UsageGrouping, UsageTotal
 from application.views import CreditsText
-from domain.errors import InvalidInput
 
 
 class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,7 +69,6 @@ class GetUsage:
         self._records = records
 
     async def __call__(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> UsageReport:
-        if since is not None and until is not None and since >= until:
-            raise InvalidInput("`from` must be before `to`", field="from")
+        require_window(since, until)
         totals = await self._records.usage(group_by, since, until)
         return UsageReport(group_by=group_by, since=since, until=until, items=[UsageRow.of(t) for t in totals])

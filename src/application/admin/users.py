@@ -4,7 +4,9 @@ from uuid import UUID
 import msgspec
 
 from application.accounts.sessions import session_cutoff
+from application.generations.views import GenerationPage
 from application.ports.clock import Clock
+from application.ports.generations import GenerationRecords
 from application.ports.persistence import PageRequest, RefreshTokenStore, UnitOfWork, UserRepository, WalletLedger
 from application.ports.security import IdentityProvider
 from application.views import TransactionPage, UserPage, UserView
@@ -24,8 +26,8 @@ class ListUsers:
     def __init__(self, users: UserRepository) -> None:
         self._users = users
 
-    async def __call__(self, page: PageRequest) -> UserPage:
-        return UserPage.of(await self._users.accounts(page))
+    async def __call__(self, page: PageRequest, *, username_contains: str | None = None) -> UserPage:
+        return UserPage.of(await self._users.accounts(page, username_contains=username_contains))
 
 
 class GetUser:
@@ -100,3 +102,15 @@ class ListUserTransactions:
     async def __call__(self, user_id: UUID, page: PageRequest) -> TransactionPage:
         await self._get_user(user_id)
         return TransactionPage.of(await self._ledger.entries(user_id, page))
+
+
+class ListUserGenerations:
+    """A user's generations, newest first."""
+
+    def __init__(self, records: GenerationRecords, get_user: GetUser) -> None:
+        self._records = records
+        self._get_user = get_user
+
+    async def __call__(self, user_id: UUID, page: PageRequest) -> GenerationPage:
+        await self._get_user(user_id)
+        return GenerationPage.of(await self._records.of_user(user_id, page))

@@ -6,13 +6,13 @@ import msgspec
 from application import examples
 from application.admin.usage import UsageRow
 from application.comparison.subscription import visible_key
+from application.instants import require_window
 from application.ports.clock import Clock
 from application.ports.comparison import ApiKeys
 from application.ports.generations import GenerationRecords, KeyActivity
 from application.ports.security import IdentityProvider
 from application.views import CreditsText
 from domain.credits import Credits
-from domain.errors import InvalidInput
 from domain.pricing import Usage
 
 ACTIVITY_WINDOW = timedelta(hours=24)
@@ -66,8 +66,7 @@ class GetKeyBilling:
         self._identity = identity
 
     async def __call__(self, api_key: str, since: datetime | None, until: datetime | None) -> KeyBilling:
-        if since is not None and until is not None and since >= until:
-            raise InvalidInput("`from` must be before `to`", field="from")
+        require_window(since, until)
         key = await visible_key(self._keys, await self._identity.current(), api_key)
         totals = await self._records.key_usage(api_key, since, until)
         usage = sum((t.usage for t in totals), Usage(0, 0))

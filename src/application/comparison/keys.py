@@ -7,6 +7,7 @@ import msgspec
 
 from application import examples
 from application.accounts.sessions import session_cutoff
+from application.comparison.subscription import visible_key
 from application.comparison.typeids import TypeIdText
 from application.instants import AwareDatetime, in_utc
 from application.patterns import POSITIVE_CREDITS, STORABLE_TEXT
@@ -171,6 +172,18 @@ class ListKeys:
         now = self._clock.now()
         found = await self._keys.of(owner, page)
         return KeyList(items=[KeyView.of(key, now) for key in found.items], next_cursor=found.next_cursor)
+
+
+class GetKey:
+    """One key: its owner and admins see it; anyone else gets 404, as if it did not exist."""
+
+    def __init__(self, keys: ApiKeys, identity: IdentityProvider, clock: Clock) -> None:
+        self._keys = keys
+        self._identity = identity
+        self._clock = clock
+
+    async def __call__(self, api_key: str) -> KeyView:
+        return KeyView.of(await visible_key(self._keys, await self._identity.current(), api_key), self._clock.now())
 
 
 class UpdateKey:

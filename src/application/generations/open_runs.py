@@ -16,6 +16,10 @@ class LiveRuns:
     def discard(self, run: GenerationRun) -> None:
         self._runs.discard(run)
 
+    def __len__(self) -> int:
+        """The streams this instance holds open now."""
+        return len(self._runs)
+
     async def close_all(self) -> None:
         await asyncio.gather(*(run.aclose() for run in list(self._runs)))
 

@@ -7,7 +7,7 @@ import msgspec
 from application import examples
 from application.ports.persistence import Page
 from application.views import CreditsText
-from domain.generation import Generation, GenerationStatus
+from domain.generation import Generation, GenerationKind, GenerationStatus
 from domain.pricing import Usage
 
 
@@ -100,6 +100,41 @@ class GenerationPage(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def of(cls, page: Page[Generation]) -> "GenerationPage":
         return cls(items=[GenerationView.of(g) for g in page.items], next_cursor=page.next_cursor)
+
+
+class GenerationRecordView(GenerationView, frozen=True, kw_only=True, omit_defaults=True):
+    """A generation as admins see it: whose it is, what it was spent on (`generation` or `comparison`), and the
+    `error_code` it ended with when it failed."""
+
+    user_id: UUID
+    kind: GenerationKind
+    error_code: str | None = None
+
+    example: ClassVar[dict[str, Any]] = {
+        **GenerationView.example,
+        "user_id": examples.USER_ID,
+        "kind": "generation",
+    }
+
+    @classmethod
+    def of_record(cls, generation: Generation) -> "GenerationRecordView":
+        return cls(
+            **msgspec.structs.asdict(GenerationView.of(generation)),
+            user_id=generation.user_id,
+            kind=generation.kind,
+            error_code=generation.error_code,
+        )
+
+
+class GenerationRecordPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[GenerationRecordView]
+    next_cursor: str | None
+
+    example: ClassVar[dict[str, Any]] = {"items": [GenerationRecordView.example], "next_cursor": None}
+
+    @classmethod
+    def of(cls, page: Page[Generation]) -> "GenerationRecordPage":
+        return cls(items=[GenerationRecordView.of_record(g) for g in page.items], next_cursor=page.next_cursor)
 
 
 MessageRole = Literal["system", "user", "assistant"]

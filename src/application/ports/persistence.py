@@ -79,8 +79,8 @@ class UserRepository(Protocol):
     async def account(self, user_id: UUID) -> Account | None: ...
 
     @abstractmethod
-    async def accounts(self, page: PageRequest) -> Page[Account]:
-        """All users, oldest first."""
+    async def accounts(self, page: PageRequest, *, username_contains: str | None = None) -> Page[Account]:
+        """All users (or those whose username contains the text, in any case), oldest first."""
 
     @abstractmethod
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:

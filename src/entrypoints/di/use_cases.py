@@ -11,8 +11,9 @@ from application.accounts.refresh import Logout, RefreshSession
 from application.accounts.register import RegisterUser
 from application.accounts.sessions import SessionTokens
 from application.admin.balance import AdjustBalance
+from application.admin.dashboard import GetDashboard
 from application.admin.usage import GetUsage
-from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser
+from application.admin.users import GetUser, ListUserGenerations, ListUsers, ListUserTransactions, UpdateUser
 from application.catalog.use_cases import (
     AdminListModels,
     CreateModel,
@@ -24,7 +25,7 @@ from application.catalog.use_cases import (
 )
 from application.comparison.billing import GetKeyBilling, GetKeysActivity
 from application.comparison.key_login import KeyLogin
-from application.comparison.keys import CreateKey, ListKeys, RevokeKey, UpdateKey
+from application.comparison.keys import CreateKey, GetKey, ListKeys, RevokeKey, UpdateKey
 from application.comparison.rotate_secrets import ReencryptSecrets
 from application.comparison.subscription import GetSubscription
 from application.comparison.texts import CompareText, CreateReference, KeyContext
@@ -33,7 +34,7 @@ from application.generations.anthropic_messages import AnthropicMessages, CountM
 from application.generations.create import CreateGeneration
 from application.generations.housekeeping import PurgeExpiredRecords
 from application.generations.openai_chat import CreateChatCompletion
-from application.generations.queries import GetGeneration, ListGenerations
+from application.generations.queries import GetGeneration, InspectGeneration, ListGenerations, SearchGenerations
 from application.generations.reaper import ReapExpiredGenerations
 from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
@@ -59,8 +60,10 @@ class UseCaseProvider(Provider):
         GetUser,
         UpdateUser,
         ListUserTransactions,
+        ListUserGenerations,
         AdjustBalance,
         GetUsage,
+        GetDashboard,
         ListModels,
         ListOpenAIModels,
         AdminListModels,
@@ -75,6 +78,8 @@ class UseCaseProvider(Provider):
         CountMessageTokens,
         ListGenerations,
         GetGeneration,
+        SearchGenerations,
+        InspectGeneration,
         CreateTypeId,
         ListTypeIds,
         GetTypeId,
@@ -82,6 +87,7 @@ class UseCaseProvider(Provider):
         DeleteTypeId,
         CreateKey,
         ListKeys,
+        GetKey,
         UpdateKey,
         RevokeKey,
         GetSubscription,

@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
 from application.generations.open_runs import LiveRuns
+from entrypoints.console.app import console_routers, template_config
 from entrypoints.container import build_container
 from entrypoints.http.allow_header import honest_allow_header
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
@@ -105,8 +106,10 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
             comparison.router,
             comparison.login_router,
             docs_assets_router(),
+            *console_routers(settings.security.require_jwt_secret(), production=settings.runtime.is_production),
         ],
         openapi_config=openapi_config(),
+        template_config=template_config(),
         plugins=[problem_details_plugin(), StructSchemas()],
         middleware=[PrometheusConfig(app_name="creditgate", prefix="creditgate", group_path=True).middleware],
         lifespan=[lifespan],

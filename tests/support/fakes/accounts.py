@@ -52,9 +52,11 @@ class FakeUsers(UserRepository):
         row = tables.users.get(user_id)
         return None if row is None else Account(row.user, tables.wallets[user_id].balance)
 
-    async def accounts(self, page: PageRequest) -> Page[Account]:
+    async def accounts(self, page: PageRequest, *, username_contains: str | None = None) -> Page[Account]:
         tables = self._db.tables
-        found = paged(tables.users.values(), page, lambda row: (row.user.created_at, row.user.id))
+        needle = (username_contains or "").lower()
+        rows = [row for row in tables.users.values() if needle in row.user.username.lower()]
+        found = paged(rows, page, lambda row: (row.user.created_at, row.user.id))
         return Page([Account(row.user, tables.wallets[row.user.id].balance) for row in found.items], found.next_cursor)
 
     async def update(self, user_id: UUID, *, role: Role | None, is_active: bool | None) -> bool:

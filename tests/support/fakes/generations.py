@@ -4,11 +4,18 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from application.ports.billing import Abandoned, GenerationBilling, GenerationStart, Settlement
-from application.ports.generations import GenerationRecords, KeyActivity, UsageGrouping, UsageTotal
+from application.ports.generations import (
+    DailyActivity,
+    GenerationFilter,
+    GenerationRecords,
+    KeyActivity,
+    UsageGrouping,
+    UsageTotal,
+)
 from application.ports.llm import (
     ChatMessage,
     CompletionRequest,
@@ -158,6 +165,17 @@ class FakeGenerationRecords(GenerationRecords):
         mine = [g for g in self._all() if g.user_id == user_id]
         return paged(mine, page, lambda g: (g.created_at, g.id), newest_first=True)
 
+    async def search(self, where: GenerationFilter, page: PageRequest) -> Page[Generation]:
+        found = [
+            g
+            for g in self._within(where.since, where.until)
+            if where.user_id in (None, g.user_id)
+            and where.model in (None, g.model)
+            and where.status in (None, g.status)
+            and where.api_key in (None, g.api_key)
+        ]
+        return paged(found, page, lambda g: (g.created_at, g.id), newest_first=True)
+
     async def usage(self, group_by: UsageGrouping, since: datetime | None, until: datetime | None) -> list[UsageTotal]:
         group: Callable[[Generation], str | None] = {
             UsageGrouping.USER: lambda g: str(g.user_id),
@@ -182,6 +200,22 @@ class FakeGenerationRecords(GenerationRecords):
         return sorted(
             activity, key=lambda a: (a.last_used_at is None, -(a.last_used_at or since).timestamp(), a.api_key)
         )
+
+    async def daily_activity(self, since: datetime, until: datetime) -> list[DailyActivity]:
+        groups: dict[tuple[date, str], list[Generation]] = defaultdict(list)
+        for generation in self._within(since, until):
+            groups[(generation.created_at.astimezone(UTC).date(), generation.model)].append(generation)
+        return [
+            DailyActivity(
+                day,
+                model,
+                len(members),
+                sum(g.status is GenerationStatus.FAILED for g in members),
+                sum(g.status is GenerationStatus.RUNNING for g in members),
+                sum((g.cost for g in members), Credits.zero()),
+            )
+            for (day, model), members in sorted(groups.items())
+        ]
 
     def _all(self) -> list[Generation]:
         return [row.generation for row in self._db.tables.generations.values()]

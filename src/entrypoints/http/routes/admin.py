@@ -3,17 +3,20 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Router, get, patch, post
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from application.admin.balance import AdjustBalance, AdjustmentResult, BalanceAdjustment
 from application.admin.usage import GetUsage, UsageReport
 from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
 from application.comparison.billing import GetKeysActivity, KeysActivityReport
-from application.ports.generations import UsageGrouping
+from application.generations.queries import InspectGeneration, SearchGenerations
+from application.generations.views import GenerationRecordPage, GenerationRecordView
+from application.ports.generations import GenerationFilter, UsageGrouping
 from application.ports.persistence import IdempotencyKeyReused
 from application.views import TransactionPage, UserPage, UserView
 from domain.credits import InvalidAmount
+from domain.generation import GenerationNotFound, GenerationStatus
 from domain.user import LastAdmin, UserNotFound
 from domain.wallet import BalanceOutOfRange
 from entrypoints.http.guards import require_admin
@@ -93,6 +96,33 @@ async def usage(
     return await use_case(group_by, instant(since), instant(until))
 
 
+@get("/generations", description=SearchGenerations.__doc__)
+@inject
+async def search_generations(
+    use_case: FromDishka[SearchGenerations],
+    user_id: Annotated[UUID | None, QueryParameter(description="One user's generations")] = None,
+    model: Annotated[str | None, QueryParameter(max_length=64, description="One catalog model id")] = None,
+    status: FromQuery[GenerationStatus | None] = None,
+    api_key: Annotated[str | None, QueryParameter(max_length=64, description="Those run with one API key")] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> GenerationRecordPage:
+    where = GenerationFilter(
+        user_id=user_id, model=model, status=status, api_key=api_key, since=instant(since), until=instant(until)
+    )
+    return await use_case(where, page_request(limit, cursor))
+
+
+@get("/generations/{generation_id:uuid}", description=InspectGeneration.__doc__, opt=declared(GenerationNotFound))
+@inject
+async def inspect_generation(
+    generation_id: FromPath[UUID], use_case: FromDishka[InspectGeneration]
+) -> GenerationRecordView:
+    return await use_case(generation_id)
+
+
 @get("/keys/activity", description=GetKeysActivity.__doc__)
 @inject
 async def keys_activity(use_case: FromDishka[GetKeysActivity]) -> KeysActivityReport:
@@ -108,6 +138,8 @@ router = Router(
         adjust_balance,
         user_transactions,
         usage,
+        search_generations,
+        inspect_generation,
         keys_activity,
         *admin_models_handlers,
     ],
