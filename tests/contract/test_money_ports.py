@@ -292,3 +292,17 @@ async def test_records_total_spend_per_group_largest_first_and_per_key(ports: Po
     (activity,) = await ports.records.key_activity(datetime.now(UTC) - timedelta(hours=1))
     assert (activity.api_key, activity.requests, activity.credits) == (api_key, 1, Credits(300))
     assert await ports.records.last_use(api_key) == activity.last_used_at
+
+
+async def test_records_count_each_days_generations_per_model_by_outcome(ports: Ports) -> None:
+    ada = await ports.world.user(10_000)
+    for cost, status in ((100, GenerationStatus.COMPLETED), (20, GenerationStatus.FAILED), (None, None)):
+        start = _start(ada, 10)
+        await ports.billing.start(start)
+        if cost is not None and status is not None:
+            await ports.billing.settle(_settlement(start, cost, status))
+    now = datetime.now(UTC)
+    (today,) = await ports.records.daily_activity(now - timedelta(hours=1), now + timedelta(hours=1))
+    assert (today.day, today.model, today.generations, today.failed, today.running) == (now.date(), "dr14", 3, 1, 1)
+    assert today.credits == Credits(130)  # the running one counts what it has charged so far: its precharge
+    assert await ports.records.daily_activity(now + timedelta(hours=1), now + timedelta(hours=2)) == []
