@@ -317,3 +317,17 @@ async def test_records_search_every_user_by_each_criterion_newest_first_a_page_a
     one = await ports.records.search(GenerationFilter(user_id=ada), PageRequest(limit=1))
     assert [g.id for g in one.items] == [keyed]
     assert await found(GenerationFilter(user_id=ada), PageRequest(limit=1, cursor=one.next_cursor)) == [first]
+
+
+async def test_records_count_each_days_generations_per_model_by_outcome(ports: Ports) -> None:
+    ada = await ports.world.user(10_000)
+    for cost, status in ((100, GenerationStatus.COMPLETED), (20, GenerationStatus.FAILED), (None, None)):
+        start = _start(ada, 10)
+        await ports.billing.start(start)
+        if cost is not None and status is not None:
+            await ports.billing.settle(_settlement(start, cost, status))
+    now = datetime.now(UTC)
+    (today,) = await ports.records.daily_activity(now - timedelta(hours=1), now + timedelta(hours=1))
+    assert (today.day, today.model, today.generations, today.failed, today.running) == (now.date(), "dr14", 3, 1, 1)
+    assert today.credits == Credits(130)  # the running one counts what it has charged so far: its precharge
+    assert await ports.records.daily_activity(now + timedelta(hours=1), now + timedelta(hours=2)) == []
