@@ -65,6 +65,16 @@ async def test_an_admin_signs_in_adjusts_a_balance_once_and_sees_the_charts(serv
     assert float(await today.get_attribute("height") or 0) > 0
     await _screenshot(page, "dashboard")
 
+    await page.get_by_role("link", name="Usage").click()
+    await page.get_by_role("link", name="per model").click()
+    await page.wait_for_url("**/admin/usage?group_by=model")
+    spent = page.locator("[data-chart='chart-usage'] rect.bar")
+    await expect(spent).to_have_count(1)  # the one model used
+    await expect(spent).to_have_attribute("aria-label", re.compile(rf"^{GENERATION['model']}: [0-9.]+ credits$"))
+    assert float(await spent.get_attribute("height") or 0) > 0
+    await expect(page.locator("#usage tbody tr")).to_have_count(1)
+    await _screenshot(page, "usage")
+
     await page.get_by_role("link", name="Users").click()
     await page.wait_for_url("**/admin/users")
     await page.wait_for_load_state("load")

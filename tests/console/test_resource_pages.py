@@ -1,4 +1,4 @@
-"""The console's models, TypeIDs, API keys and generations pages, through the app's own ASGI interface: the same
+"""The console's models, TypeIDs, API keys, generations and usage pages, through the app's own ASGI interface: the same
 use cases as the admin API, every refusal beside its field with the API's code, a key's secret shown once."""
 
 import re
@@ -190,3 +190,31 @@ async def test_generations_are_filtered_and_a_bad_filter_is_shown_beside_its_inp
 async def test_pages_stay_out_of_the_api_document(client: AsyncTestClient[Litestar]) -> None:
     paths = (await client.get("/api-docs/openapi.json")).json()["paths"]
     assert not [path for path in paths if path.startswith("/admin")]
+
+
+async def test_usage_is_grouped_per_user_model_and_key_and_a_bad_window_is_shown_beside_its_input(
+    console: Console, client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    ada = await funded_client_token(client, settings, "ada")
+    body = {"model": "dr14", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    run = (await client.post("/api/v1/generations", json=body, headers=bearer(ada))).json()
+    spent = f'aria-label="{{}}: {run["cost"]} credits"'
+    per_user = await console.get("/admin/usage")
+    ada_id = await user_id_of(client, ada)
+    assert f'href="/admin/users/{ada_id}"' in per_user.text
+    assert spent.format(ada_id) in per_user.text
+    per_model = await console.get("/admin/usage", group_by="model", **{"from": "2020-01-01"})
+    assert 'href="/admin/models/dr14"' in per_model.text
+    assert spent.format("dr14") in per_model.text
+    per_key = await console.get("/admin/usage", group_by="key")
+    assert spent.format("no key") in per_key.text  # run with a bearer token, not an API key
+    past = await console.get("/admin/usage", group_by="model", to="2020-01-01")
+    assert "Nothing was spent in this window." in past.text
+    backwards = await console.get("/admin/usage", **{"from": "2026-02-02", "to": "2026-02-01"})
+    assert backwards.status_code == 422
+    assert "validation_error" in field_error(backwards.text, "from")
+    assert "`from` must be before `to`" in field_error(backwards.text, "from")
+    not_a_day = await console.get("/admin/usage", to="2026-02-30")
+    assert "validation_error" in field_error(not_a_day.text, "to")
+    unknown = await console.get("/admin/usage", group_by="team")
+    assert "validation_error" in field_error(unknown.text, "group_by")

@@ -31,7 +31,7 @@ from litestar.template import TemplateConfig
 from litestar_htmx import HTMXRequest
 
 from entrypoints.console.auth import CONSOLE_PATH, console_middleware, require_console_admin
-from entrypoints.console.pages import dashboard, generations, keys, models, session, typeids, users
+from entrypoints.console.pages import dashboard, generations, keys, models, session, typeids, usage, users
 from entrypoints.console.rendering import EXCEPTION_HANDLERS
 
 _HERE = Path(__file__).parent
@@ -40,7 +40,7 @@ _HTMX_FILES = Path(str(_HTMX.locate_file("js_lib_htmx/static/htmx")))
 _ONE_YEAR = 365 * 24 * 3600
 STATIC_PATH = f"{CONSOLE_PATH}/static"
 HTMX_URL = f"{STATIC_PATH}/htmx-{_HTMX.version}/htmx.min.js"
-PAGES = (session, dashboard, users, models, typeids, keys, generations)
+PAGES = (session, dashboard, users, models, typeids, keys, generations, usage)
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
