@@ -1,23 +1,33 @@
-"""Admin use cases on fakes: balance adjustments (idempotent), users and their roles, usage reports."""
+"""Admin use cases on fakes: balance adjustments (idempotent), users and their roles and generations, usage
+reports, the dashboard."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
 
 from application.admin.balance import AdjustBalance, BalanceAdjustment
+from application.admin.dashboard import DAYS, GetDashboard, Total
 from application.admin.usage import GetUsage
-from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
+from application.admin.users import (
+    GetUser,
+    ListUserGenerations,
+    ListUsers,
+    ListUserTransactions,
+    UpdateUser,
+    UserPatch,
+)
 from application.generations.start import Order
 from application.ports.generations import UsageGrouping
 from application.ports.llm import ChatMessage, TextDelta
 from application.ports.persistence import IdempotencyKeyReused, PageRequest
 from application.ports.security import InvalidToken
-from domain.credits import InvalidAmount
+from domain.credits import Credits, InvalidAmount
 from domain.errors import InvalidInput, NotFound
+from domain.pricing import Usage
 from domain.user import LastAdmin, Principal, Role, User, UserNotFound
 from domain.wallet import BalanceOutOfRange
-from tests.support.fakes import Fakes
+from tests.support.fakes import PRICING, Fakes
 
 
 def _adjust(fakes: Fakes) -> AdjustBalance:
@@ -217,3 +227,78 @@ async def test_usage_is_grouped_largest_spend_first_over_a_half_open_interval() 
     assert [(row.key, row.requests) for row in first_only.items] == [(str(ada.id), 1)]
     with pytest.raises(InvalidInput):
         await usage(UsageGrouping.KEY, started_at, started_at)
+
+
+async def test_a_users_generations_are_theirs_newest_first_and_need_the_user_to_exist() -> None:
+    fakes = Fakes()
+    await fakes.model("m1")
+    ada, bob = await fakes.funded_client("ada"), await fakes.funded_client("bob")
+    mine = [await fakes.generation(ada, "m1") for _ in range(3)]
+    await fakes.generation(bob, "m1")
+    generations = ListUserGenerations(fakes.records, GetUser(fakes.users))
+    first = await generations(ada.id, PageRequest(limit=2))
+    rest = await generations(ada.id, PageRequest(limit=2, cursor=first.next_cursor))
+    assert [g.id for g in [*first.items, *rest.items]] == mine[::-1]
+    assert rest.next_cursor is None
+    with pytest.raises(UserNotFound):
+        await generations(UUID(int=999), PageRequest())
+
+
+def _spent_on(fakes: Fakes, day: date) -> Credits:
+    rows = fakes.db.committed.generations.values()
+    return sum((row.generation.cost for row in rows if row.generation.created_at.date() == day), Credits.zero())
+
+
+async def test_the_dashboard_has_the_last_30_days_oldest_first_with_the_empty_ones_at_zero() -> None:
+    fakes = Fakes()
+    await fakes.model("m1")
+    await fakes.model("m2")
+    ada = await fakes.funded_client("ada")
+    await fakes.generation(ada, "m2")  # 40 days ago: out of the window
+    fakes.clock.advance(timedelta(days=11))
+    oldest = fakes.clock.now().date()  # 29 days before today, from its midnight: in the window
+    await fakes.generation(ada, "m2")
+    await fakes.generation(ada, "m1", fails=True)
+    fakes.clock.advance(timedelta(days=29))
+    today = fakes.clock.now().date()
+    await fakes.generation(ada, "m1")
+    await fakes.generation(ada, "m1")
+    dashboard = await GetDashboard(fakes.records, fakes.live_runs, fakes.clock)()
+    assert len(dashboard.days) == DAYS
+    assert [d.label for d in dashboard.days] == [(oldest + timedelta(days=i)).isoformat() for i in range(DAYS)]
+    assert dashboard.days[0] == Total(oldest.isoformat(), 2, _spent_on(fakes, oldest))
+    assert dashboard.days[-1] == Total(today.isoformat(), 2, _spent_on(fakes, today))
+    assert all(d == Total(d.label, 0, Credits.zero()) for d in dashboard.days[1:-1])
+
+
+async def test_the_dashboards_models_are_totalled_over_the_window_largest_spend_first() -> None:
+    fakes = Fakes()
+    for model in ("m1", "m2", "m3"):
+        await fakes.model(model)
+    ada = await fakes.funded_client("ada")
+    await fakes.generation(ada, "m3")
+    fakes.clock.advance(timedelta(days=DAYS))  # m3's generation is out of the window now
+    await fakes.generation(ada, "m1")
+    for _ in range(2):
+        await fakes.generation(ada, "m2")
+    one = PRICING.cost(Usage(4, 2))
+    dashboard = await GetDashboard(fakes.records, fakes.live_runs, fakes.clock)()
+    assert dashboard.models == [Total("m2", 2, one + one), Total("m1", 1, one)]
+    assert dashboard.days[-1] == Total(fakes.clock.now().date().isoformat(), 3, one + one + one)
+
+
+async def test_the_dashboard_counts_the_last_hours_failures_and_what_runs_now() -> None:
+    fakes = Fakes()
+    await fakes.model("m1")
+    ada = await fakes.funded_client("ada")
+    await fakes.generation(ada, "m1", fails=True)
+    fakes.clock.advance(timedelta(hours=1))  # that failure is more than an hour old now
+    await fakes.generation(ada, "m1", fails=True)
+    await fakes.generation(ada, "m1")
+    fakes.provider.scripts = [[TextDelta("Hello", tokens=1)]]
+    await fakes.start_generation()(Order(Principal(ada.id, ada.role), "m1", [ChatMessage("user", "a b c")]))
+    dashboard = await GetDashboard(fakes.records, fakes.live_runs, fakes.clock)()
+    assert (dashboard.failed_last_hour, dashboard.running, dashboard.open_streams_here) == (1, 1, 1)
+    await fakes.open_runs.close_all()
+    after = await GetDashboard(fakes.records, fakes.live_runs, fakes.clock)()
+    assert (after.running, after.open_streams_here) == (0, 0)

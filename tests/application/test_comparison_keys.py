@@ -10,6 +10,7 @@ from application.comparison.key_login import KeyLogin, KeyLoginRequest
 from application.comparison.keys import (
     DEFAULT_LIFETIME,
     CreateKey,
+    GetKey,
     KeyPatch,
     ListKeys,
     NewKey,
@@ -57,6 +58,10 @@ def _create_key(f: Fakes) -> CreateKey:
 
 def _list_keys(f: Fakes) -> ListKeys:
     return ListKeys(f.keys, f.identity, f.clock)
+
+
+def _get_key(f: Fakes) -> GetKey:
+    return GetKey(f.keys, f.identity, f.clock)
 
 
 def _update_key(f: Fakes) -> UpdateKey:
@@ -261,6 +266,44 @@ async def test_a_subscription_is_shown_to_its_owner_and_admins_only() -> None:
     fakes.act_as(await fakes.user("bob"))
     with pytest.raises(KeyNotFound):
         await subscription(key.api_key)
+
+
+async def test_a_key_is_shown_to_its_owner_and_admins_and_is_not_found_for_anyone_else() -> None:
+    fakes = Fakes()
+    admin, ada = await _world(fakes)
+    key = await fakes.key(ada, credit_limit="5")
+    view = await _get_key(fakes)(key.api_key)
+    assert (view.api_key, view.user_id, view.typeid, view.credit_limit, view.expires_at) == (
+        key.api_key,
+        ada.id,
+        "grader",
+        "5",
+        key.expires_at,
+    )
+    fakes.act_as(ada)
+    assert (await _get_key(fakes)(key.api_key)).api_key == key.api_key
+    own = await fakes.key(admin)
+    for caller, api_key in ((await fakes.user("bob"), None), (admin, own.api_key)):
+        fakes.act_as(caller, api_key)
+        with pytest.raises(KeyNotFound):
+            await _get_key(fakes)(key.api_key)
+    with pytest.raises(KeyNotFound):
+        await _get_key(fakes)("ak_unknown")
+
+
+async def test_a_shown_key_says_its_subscription_now_a_revoked_one_included() -> None:
+    fakes = Fakes()
+    _, ada = await _world(fakes)
+    key = await fakes.key(ada, lifetime=timedelta(hours=1))
+    suspended = await fakes.key(ada, status=KeyStatus.SUSPENDED)
+    revoked = await fakes.key(ada)
+    await _revoke_key(fakes)(revoked.api_key)
+    get = _get_key(fakes)
+    assert (await get(key.api_key)).subscription is SubscriptionStatus.ACTIVE
+    assert (await get(suspended.api_key)).subscription is SubscriptionStatus.SUSPENDED
+    assert (await get(revoked.api_key)).subscription is SubscriptionStatus.REVOKED
+    fakes.clock.advance(timedelta(hours=1))
+    assert (await get(key.api_key)).subscription is SubscriptionStatus.EXPIRED
 
 
 async def test_a_signed_login_gets_a_key_scoped_pair() -> None:

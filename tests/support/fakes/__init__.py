@@ -13,12 +13,14 @@ from application.accounts.policy import AccountPolicy
 from application.accounts.sessions import SessionTokens
 from application.generations.open_runs import LiveRuns, OpenRuns
 from application.generations.run import GenerationPolicy
-from application.generations.start import StartGeneration
+from application.generations.start import Order, StartGeneration
 from application.limits.quota import Quotas, RateLimitPolicy
+from application.ports.llm import ChatMessage, TextDelta, UsageReport
 from application.ports.persistence import NewUser, Posting
 from domain.api_key import ApiKey, KeyStatus
 from domain.catalog import CatalogModel
 from domain.credits import Credits
+from domain.errors import UpstreamError
 from domain.generation import GenerationStatus
 from domain.pricing import Pricing
 from domain.typeid import TypeProfile
@@ -173,6 +175,23 @@ class Fakes:
             quotas=Quotas(self.rate_limiter, limits or RateLimitPolicy(), self.clock),
             metrics=self.metrics,
         )
+
+    async def generation(
+        self, user: User, model: str = "m1", *, api_key: str | None = None, fails: bool = False
+    ) -> UUID:
+        """A generation of `user` on `model`, settled and its request ended: 4 prompt and 2 completion tokens, or
+        an upstream failure after one relayed token. The clock then moves a second, to order the next one."""
+        self.provider.scripts = [
+            [TextDelta("partial", tokens=1), UpstreamError("gone")]
+            if fails
+            else [TextDelta("Hello", tokens=1), TextDelta(" there", tokens=1), UsageReport(4, 2)]
+        ]
+        order = Order(Principal(user.id, user.role, api_key), model, [ChatMessage("user", "a b c")])
+        run = await self.start_generation()(order)
+        await run.outcome()
+        await self.open_runs.close_all()
+        self.clock.advance(timedelta(seconds=1))
+        return run.generation_id
 
     def balance(self, user_id: UUID) -> Credits:
         """The committed balance, checked against its ledger (a wallet is the sum of its rows) and its reserve

@@ -245,13 +245,14 @@ def _totals(generations: Sequence[Generation], group: Callable[[Generation], str
 
 
 class WordCounter(TokenCounter):
-    """One token per word, one more per message: figures a test can count by eye."""
+    """One token per word of a message's text (its images are free), one more per message: figures a test can
+    count by eye."""
 
     def count_text(self, text: str) -> int:
         return len(text.split())
 
     def count_messages(self, messages: Sequence[ChatMessage]) -> int:
-        return sum(self.count_text(message.content) + 1 for message in messages)
+        return sum(self.count_text(message.text) + 1 for message in messages)
 
 
 class Stall:
