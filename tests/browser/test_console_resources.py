@@ -25,9 +25,9 @@ ADMIN = "console-root"
 
 
 @pytest.fixture(scope="module")
-async def serve(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Instance]:
-    await create_admin(suite_settings(database_url), Registration(username=ADMIN, password=PASSWORD))
-    with running_cluster(1, database_url, tmp_path_factory.mktemp("serve")) as cluster:
+async def serve(console_database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Instance]:
+    await create_admin(suite_settings(console_database), Registration(username=ADMIN, password=PASSWORD))
+    with running_cluster(1, console_database, tmp_path_factory.mktemp("serve")) as cluster:
         yield cluster.instances[0]
 
 
