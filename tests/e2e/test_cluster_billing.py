@@ -5,7 +5,6 @@ import signal
 import time
 from collections import Counter
 from itertools import cycle
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +18,8 @@ from entrypoints.cli import create_admin
 from entrypoints.settings import Settings
 from tests.support.api import PASSWORD, bearer, fund
 from tests.support.audit import ledger_violations
-from tests.support.cluster import Cluster, running_cluster
-from tests.support.fake_upstream import fail_after, fail_before_first, serve_fake_upstream, steady
+from tests.support.cluster import Cluster
+from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, steady
 from tests.support.keys import signed_login
 from tests.support.money import generation_violations
 
@@ -105,6 +104,7 @@ async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
         await fund(http, admin, user_id, "100000", base=cluster.urls[0])
         streams = await _open_streams(http, cluster.urls[0], token, 20)
         assert await _running(clean_db) == 20
+        reaped_before = sum([await _reaped_metric(http, url) for url in cluster.urls[1:]])
         cluster.kill(0, signal.SIGKILL)
         deadline = time.monotonic() + 3 + 1 + 3
         while await _running(clean_db) and time.monotonic() < deadline:
@@ -112,11 +112,13 @@ async def test_a_killed_instance_s_streams_are_settled_by_the_reaper(
         for response, _ in streams:
             await response.aclose()
         reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
-        while sum(reaped) < 20 and time.monotonic() < deadline + 2:  # counted just after the reaper's commit
+        while (
+            sum(reaped) - reaped_before < 20 and time.monotonic() < deadline + 2
+        ):  # counted just after the reaper's commit
             await asyncio.sleep(0.1)
             reaped = [await _reaped_metric(http, url) for url in cluster.urls[1:]]
     assert await _running(clean_db) == 0
-    assert sum(reaped) == 20, "each process counts what its reaper settled; summed over the survivors"
+    assert sum(reaped) - reaped_before == 20, "each process counts what its reaper settled; summed over the survivors"
     async with clean_db.connect() as connection:
         rows = (await connection.execute(text("SELECT status, error_code, output_tokens FROM generations"))).all()
     assert {(row.status, row.error_code) for row in rows} == {("failed", "interrupted")}
@@ -232,31 +234,28 @@ async def _balances_and_generations(
 
 
 async def test_three_instances_give_the_same_balances_and_ledgers_as_one(
-    settings: Settings, clean_db: AsyncEngine, database_url: str, tmp_path: Path
+    cluster: Cluster, cluster_upstream: FakeUpstream, settings: Settings, clean_db: AsyncEngine
 ) -> None:
     """M12: the same deterministic script against one instance, then round robin over three."""
-    async with serve_fake_upstream() as upstream:
-        for model, script in UPSTREAM_MODELS.items():
-            upstream.use_for(model, script)
-        upstream_environment = {"OPENAI_BASE_URL": f"{upstream.base_url}/v1", "OPENAI_API_KEY": "sk-m12"}
-        with running_cluster(3, database_url, tmp_path, **upstream_environment) as cluster:
-            async with httpx.AsyncClient(timeout=30) as http:
-                admin, _, _ = await _setup(http, settings, cluster, "equivalence")
-                for model in UPSTREAM_MODELS:
-                    created = await http.post(
-                        f"{cluster.urls[0]}/api/v1/admin/models",
-                        json={
-                            "id": model,
-                            "provider": "openai",
-                            "upstream_model": model,
-                            "pricing": {"unit_tokens": 1, "input_credits": "0.01", "output_credits": "0.02"},
-                            "max_output_tokens": 100,
-                        },
-                        headers=bearer(admin),
-                    )
-                    assert created.status_code == 201, created.text
-                seen_one = await _script(http, cluster.urls[:1], admin, "one-")
-                seen_three = await _script(http, cluster.urls, admin, "three-")
+    for model, script in UPSTREAM_MODELS.items():
+        cluster_upstream.use_for(model, script)
+    async with httpx.AsyncClient(timeout=30) as http:
+        admin, _, _ = await _setup(http, settings, cluster, "equivalence")
+        for model in UPSTREAM_MODELS:
+            created = await http.post(
+                f"{cluster.urls[0]}/api/v1/admin/models",
+                json={
+                    "id": model,
+                    "provider": "openai",
+                    "upstream_model": model,
+                    "pricing": {"unit_tokens": 1, "input_credits": "0.01", "output_credits": "0.02"},
+                    "max_output_tokens": 100,
+                },
+                headers=bearer(admin),
+            )
+            assert created.status_code == 201, created.text
+        seen_one = await _script(http, cluster.urls[:1], admin, "one-")
+        seen_three = await _script(http, cluster.urls, admin, "three-")
     assert seen_one == seen_three
     assert {"200", "402", "502", "200 event: done", "200 event: error"} <= set(seen_one), seen_one
     one, three = await _ledgers(clean_db, "one-"), await _ledgers(clean_db, "three-")

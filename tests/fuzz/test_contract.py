@@ -36,8 +36,8 @@ from tests.support.settings import replace_settings, suite_settings
 pytestmark = pytest.mark.timeout(600)
 
 CONFIG = SchemathesisConfig.from_path(Path(__file__).with_name("schemathesis.toml"))
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "10"))
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,

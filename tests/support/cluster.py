@@ -45,6 +45,7 @@ class Instance:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    signalled: bool = False
 
     @property
     def url(self) -> str:
@@ -80,17 +81,34 @@ class Cluster:
         return Instance(port, process, log_path)
 
     def kill(self, index: int, signum: int = signal.SIGKILL) -> None:
+        self.instances[index].signalled = True
         self.instances[index].process.send_signal(signum)
+
+    def replace_stopped(self) -> None:
+        """Each instance a test signalled, or that exited, gives its place to a new one."""
+        stopped = [
+            i for i, instance in enumerate(self.instances) if instance.signalled or instance.process.poll() is not None
+        ]
+        for index in stopped:
+            _end(self.instances[index].process)
+            self.instances[index] = self._spawn()
+        for index in stopped:
+            wait_ready(self.instances[index])
 
     def stop(self) -> None:
         for instance in self.instances:
             if instance.process.poll() is None:
                 instance.process.terminate()
         for instance in self.instances:
-            try:
-                instance.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                instance.process.kill()
+            _end(instance.process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_ready(instance: Instance, seconds: float = 60) -> None:
