@@ -95,6 +95,16 @@ def _per_worker(metrics_dir: Path, scratch: Path) -> dict[int, float]:
     return counts
 
 
+def _counted(metrics_dir: Path, scratch: Path, sent: float) -> dict[int, float]:
+    """Once the workers have counted every request sent: the middleware counts a request after its response."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    per_worker = _per_worker(metrics_dir, scratch)
+    while sum(per_worker.values()) < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+        per_worker = _per_worker(metrics_dir, scratch)
+    return per_worker
+
+
 async def _probe(url: str, count: int) -> None:
     """Each request on a connection of its own, all at once, so that both workers accept some."""
     async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as http:
@@ -120,7 +130,7 @@ async def test_one_scrape_reports_the_sum_of_both_workers(
     for _ in range(MAX_BATCHES):
         await _probe(two_workers.url, BATCH)
         sent += BATCH
-        per_worker = _per_worker(metrics_dir, tmp_path)
+        per_worker = _counted(metrics_dir, tmp_path, sent)
         if sum(1 for count in per_worker.values() if count) == 2:
             break
     assert sorted(count > 0 for count in per_worker.values()) == [True, True], per_worker
