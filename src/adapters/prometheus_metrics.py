@@ -1,8 +1,10 @@
 """GenerationMetrics on prometheus_client's process-wide registry (the one `GET /metrics` exposes).
 
-Each process has its own registry: with several workers or instances, scrape each one and sum (see
-docs/scaling.md). The families are created once per process; label children are bound once per model and then
-only incremented, so a generation costs a few dict lookups and float additions, with no I/O.
+Each process has its own registry; the workers of one `serve --workers N` write theirs to a shared
+multiprocess directory (entrypoints/shared_metrics.py), so a scrape of any of them reports their sum. Several
+instances are scraped each and summed in queries (docs/scaling.md). The families are created once per process;
+label children are bound once per model and then only incremented, so a generation costs a few dict lookups and
+float additions, with no I/O (in multiprocess mode: writes to a memory map).
 """
 
 import time

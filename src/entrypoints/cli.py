@@ -26,6 +26,7 @@ from entrypoints import local_model
 from entrypoints.container import build_cli_container
 from entrypoints.embedded_db import embedded_postgres
 from entrypoints.settings import HttpSettings, Settings, SettingsError, load_settings
+from entrypoints.shared_metrics import shared_metrics_directory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_HEALTHCHECK_TIMEOUT_S = 60
@@ -143,7 +144,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     try:
-        _run_uvicorn(args, settings.http)
+        with shared_metrics_directory(args.workers):
+            _run_uvicorn(args, settings.http)
     finally:
         if sidecar is not None:
             sidecar.stop()
