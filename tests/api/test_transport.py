@@ -1,6 +1,7 @@
 """Transport policy in process (SPEC §9, RELIABILITY T2, T3, Z8): HTTPS only in production, HSTS only over HTTPS,
 `nosniff` everywhere, CORS only for configured origins and never with credentials, no internals in any body."""
 
+import httpx
 import pytest
 from dishka import Provider, Scope
 from litestar import Litestar
@@ -11,6 +12,7 @@ from application.ports.security import IdentityProvider
 from domain.user import Principal
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.support.servers import serve_on_loopback
 from tests.support.settings import replace_settings
 
 HTTPS = "https://testserver.local"
@@ -117,3 +119,20 @@ async def test_an_internal_error_reveals_nothing(settings: Settings, clean_db: A
     assert response.json()["code"] == "internal_error"
     for leak in ("Traceback", "LookupError", "Broken", "internal-canary", "users_v2", 'File "'):
         assert leak not in response.text
+
+
+async def test_production_lets_the_metrics_networks_scrape_over_plain_http(
+    settings: Settings, clean_db: AsyncEngine
+) -> None:
+    """Prometheus scrapes each replica in plain HTTP on the private network; anyone else, token or not, needs HTTPS."""
+    token = "metrics-token-for-the-test"
+    for networks, expected in (("127.0.0.1/32", 200), ("10.0.0.0/8", 403)):
+        production = replace_settings(
+            settings, runtime={"environment": "production"}, metrics={"allowed_networks": networks, "token": token}
+        )
+        async with serve_on_loopback(create_app(production)) as url, httpx.AsyncClient(base_url=url) as http:
+            response = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == expected
+            if expected == 403:
+                assert response.json()["code"] == "https_required"
+            assert (await http.get("/api/v1/models")).status_code == 403

@@ -18,7 +18,7 @@ from entrypoints.container import build_container
 from entrypoints.http.allow_header import honest_allow_header
 from entrypoints.http.docs_assets import DOCS_PATH, docs_assets_router
 from entrypoints.http.identity import API_KEY_HEADER, API_KEY_SCHEME
-from entrypoints.http.metrics import metrics_controller
+from entrypoints.http.metrics import metrics_controller, networks_of
 from entrypoints.http.openapi import StructSchemas, document, render_plugins
 from entrypoints.http.problems import problem_details_plugin
 from entrypoints.http.reaper import sweeps_running
@@ -123,5 +123,10 @@ def create_app(settings: Settings, *overrides: Provider) -> Litestar:
     )
     setup_dishka(container, app)
     document(app)
-    app.asgi_handler = RequestContext(TransportSecurity(app.asgi_handler, https_only=settings.runtime.is_production))
+    transport = TransportSecurity(
+        app.asgi_handler,
+        https_only=settings.runtime.is_production,
+        metrics_networks=networks_of(settings.metrics.network_list),
+    )
+    app.asgi_handler = RequestContext(transport)
     return app

@@ -22,13 +22,21 @@ class MetricsUnauthorized(Unauthenticated):
     default_detail = "Metrics need the metrics bearer token."
 
 
+METRICS_PATH = "/metrics"
+Networks = list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def networks_of(allowed_networks: list[str]) -> Networks:
+    return [ipaddress.ip_network(network, strict=False) for network in allowed_networks]
+
+
 def metrics_controller(allowed_networks: list[str], token: str | None) -> type[PrometheusController]:
-    networks = [ipaddress.ip_network(network, strict=False) for network in allowed_networks]
+    networks = networks_of(allowed_networks)
     expected = f"Bearer {token}".encode() if token else None
 
     def trusted(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """The peer as uvicorn saw it (a trusted proxy's `X-Forwarded-For` included), never a header of ours."""
-        if _in_networks(connection.client.host if connection.client else "", networks):
+        if in_networks(connection.client.host if connection.client else "", networks):
             return
         if expected is None:
             raise MetricsForbidden
@@ -39,14 +47,14 @@ def metrics_controller(allowed_networks: list[str], token: str | None) -> type[P
     metrics_guards: list[Guard] = [trusted]
 
     class MetricsController(PrometheusController):
-        path = "/metrics"
+        path = METRICS_PATH
         include_in_schema = False
         guards = metrics_guards
 
     return MetricsController
 
 
-def _in_networks(host: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+def in_networks(host: str, networks: Networks) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:  # not an address: a Unix socket peer, or the in-process test client

@@ -3,11 +3,15 @@ RFC 6797 §7.2), `nosniff` on every response.
 
 A request is HTTPS when its ASGI scope says so. Behind a proxy that is the ASGI server's decision: `creditgate serve`
 lets uvicorn rewrite the scheme from `X-Forwarded-Proto` only for peers in TRUSTED_PROXIES, so a forged header from
-anyone else leaves the request plain. The health probes stay reachable over plain HTTP for orchestrators."""
+anyone else leaves the request plain. The health probes stay reachable over plain HTTP for orchestrators, and
+`/metrics` for the networks allowed to scrape it (Prometheus scrapes each replica in plain HTTP on the private
+network; a metrics token is never taken over plain HTTP)."""
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+
+from entrypoints.http.metrics import METRICS_PATH, Networks, in_networks
 
 PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
@@ -32,9 +36,10 @@ _REFUSAL_HEADERS = (
 
 
 class TransportSecurity:
-    def __init__(self, app: ASGIApp, *, https_only: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https_only: bool, metrics_networks: Networks) -> None:
         self._app = app
         self._https_only = https_only
+        self._metrics_networks = metrics_networks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -45,7 +50,7 @@ class TransportSecurity:
     async def _handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         if scope.get("scheme") == "https":
             extra = _HTTPS_HEADERS
-        elif self._https_only and scope["path"] not in PROBE_PATHS:
+        elif self._https_only and not self._plain_http_allowed(scope):
             await _refuse(send)
             return
         else:
@@ -57,6 +62,13 @@ class TransportSecurity:
             await send(message)
 
         await self._app(scope, receive, send_with_headers)
+
+    def _plain_http_allowed(self, scope: HTTPScope) -> bool:
+        path = scope["path"]
+        if path == METRICS_PATH:
+            client = scope.get("client")
+            return client is not None and in_networks(client[0], self._metrics_networks)
+        return path in PROBE_PATHS
 
 
 async def _refuse(send: Send) -> None:
