@@ -99,14 +99,14 @@ class Accounts:
 
 @pytest.fixture(scope="package")
 async def accounts(deployment: Deployment) -> Accounts:
-    """An admin and USERS clients with 1000 credits each, all made through Caddy."""
+    """An admin and USERS clients with 100000 credits each, all made through Caddy."""
     await create_admin(suite_settings(deployment.database_url), Registration(username="root", password=PASSWORD))
     async with deployment.client() as http:
         admin = (await login(http, "root"))["access_token"]
         users = []
         for index in range(USERS):
             user = await register(http, f"load{index}")
-            body = {"amount": "1000", "reason": "deploy suite"}
+            body = {"amount": "100000", "reason": "deploy suite"}
             funded = await http.post(f"/api/v1/admin/users/{user['id']}/balance", json=body, headers=bearer(admin))
             assert funded.status_code == 200, funded.text
             users.append((await login(http, f"load{index}"))["access_token"])

@@ -29,10 +29,14 @@ class Outcome:
     retry_after: str | None = None
     error: str | None = None
     """A transport error or a timeout (the client saw no complete answer)."""
-    settled: tuple[str, str] | None = None
-    """(generation id, cost) of a generation the client saw end: a plain answer, or a stream's `done` event."""
+    generation: str | None = None
+    """The id of the generation the request started."""
+    cost: str | None = None
+    """What the client was told the generation cost: a plain answer's, or a stream's `done` event's."""
     stream_error: str | None = None
     """The code of a stream's `error` event."""
+    body: bytes = b""
+    """A failure's body."""
 
     @property
     def duration(self) -> float:
@@ -73,15 +77,22 @@ class Load:
         if outcome.kind == "read":
             response = await self.http.get("/api/v1/me/balance", headers=bearer(token))
             self._answered(outcome, response)
+            if response.status_code != 200:
+                outcome.body = response.content
             return
-        body = {"model": "dr14", "messages": HELLO, "max_tokens": self.max_tokens, "stream": outcome.kind == "stream"}
+        body = {
+            "model": "gemini-flash",
+            "messages": HELLO,
+            "max_tokens": self.max_tokens,
+            "stream": outcome.kind == "stream",
+        }
         async with self.http.stream("POST", "/api/v1/generations", json=body, headers=bearer(token)) as response:
             self._answered(outcome, response)
             if response.status_code != 200:
-                await response.aread()
+                outcome.body = await response.aread()
             elif outcome.kind == "plain":
                 generation = json.loads(await response.aread())
-                outcome.settled = (generation["id"], generation["cost"])
+                outcome.generation, outcome.cost = generation["id"], generation["cost"]
             else:
                 await self._read_events(outcome, response)
 
@@ -96,13 +107,14 @@ class Load:
         async for line in response.aiter_lines():
             if line.startswith("event: "):
                 event = line.removeprefix("event: ")
-            elif line.startswith("data: ") and event in {"done", "error"}:
+            elif line.startswith("data: ") and event in {"start", "done", "error"}:
                 data = json.loads(line.removeprefix("data: "))
+                outcome.generation = data["id"]
                 if event == "done":
-                    outcome.settled = (data["id"], data["cost"])
-                else:
+                    outcome.cost = data["cost"]
+                elif event == "error":
                     outcome.stream_error = data["code"]
-        if outcome.settled is None and outcome.stream_error is None:
+        if outcome.cost is None and outcome.stream_error is None:
             outcome.error = "stream ended without done or error"
 
 
