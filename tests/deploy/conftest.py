@@ -2,6 +2,7 @@
 production replicas and Caddy, as compose.yaml runs them. The modules run in name order and the replica SIGKILL
 test is the last one of the last module (it leaves two replicas)."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from tests.support.topology import (
     redis_server,
 )
 
-USERS = 6
+USERS = 3  # each registration and login hashes with production argon2: seconds on a busy machine
 LOGIN_FAILURE_LIMIT = 2  # per username; per client address it is three times that
 REPLICA_ENVIRONMENT = {
     "CREDITGATE_ENV": "production",
@@ -103,11 +104,13 @@ async def accounts(deployment: Deployment) -> Accounts:
     await create_admin(suite_settings(deployment.database_url), Registration(username="root", password=PASSWORD))
     async with deployment.client() as http:
         admin = (await login(http, "root"))["access_token"]
-        users = []
-        for index in range(USERS):
+
+        async def funded(index: int) -> str:
             user = await register(http, f"load{index}")
             body = {"amount": "100000", "reason": "deploy suite"}
-            funded = await http.post(f"/api/v1/admin/users/{user['id']}/balance", json=body, headers=bearer(admin))
-            assert funded.status_code == 200, funded.text
-            users.append((await login(http, f"load{index}"))["access_token"])
-    return Accounts(admin, users)
+            funding = await http.post(f"/api/v1/admin/users/{user['id']}/balance", json=body, headers=bearer(admin))
+            assert funding.status_code == 200, funding.text
+            return str((await login(http, f"load{index}"))["access_token"])
+
+        users = await asyncio.gather(*(funded(index) for index in range(USERS)))
+    return Accounts(admin, list(users))

@@ -2,6 +2,9 @@
 the `openai` SDK working through it, HSTS, plain HTTP redirected, and the client's own address (not Caddy's, nor
 one it claims) reaching the throttles."""
 
+import time
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
@@ -10,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.deploy.conftest import LOGIN_FAILURE_LIMIT, Accounts, Deployment
 from tests.support.api import PASSWORD, register
+from tests.support.cluster import free_port
+from tests.support.topology import caddy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -118,3 +123,19 @@ async def test_the_throttles_see_the_clients_address_not_one_it_claims(
     assert failures["127.0.0.2"] >= address_limit
     assert failures.get("127.0.0.1", 0) == 0, "Caddy's own address is not the client's"
     assert not [address for address in failures if address.startswith("203.0.113.")], failures
+
+
+async def test_with_no_replica_reachable_caddy_answers_503_with_retry_after(tmp_path: Path) -> None:
+    """Every replica out (the database down everywhere takes them all out of rotation): Caddy tries for its
+    lb_try_duration, then answers as a replica would."""
+    nowhere = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    with caddy(nowhere, tmp_path, serving=False) as proxy:
+        async with httpx.AsyncClient(verify=proxy.trust(), timeout=15) as http:
+            started = time.monotonic()
+            response = await http.get(f"{proxy.url}/api/v1/me")
+            waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "service_unavailable"
+    assert 4 < waited < 10, "it kept trying for lb_try_duration (5 s)"

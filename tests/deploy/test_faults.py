@@ -175,16 +175,19 @@ def _deferred(outcomes: list[Outcome]) -> list[Outcome]:
 
 
 def _figures(load: Load, down: float, back: float) -> dict[str, object]:
-    unavailable = [o for o in load.outcomes if o.status == 503]
-    recovered = [o.ended for o in load.outcomes if o.status == 200 and o.started > back]
+    """Times in seconds from the fault; a request started while the part was away and answered 200 was held by
+    Caddy (no replica in rotation: it waits up to lb_try_duration for one) or waited for PgBouncer."""
+    unavailable = sorted(o.ended - down for o in load.outcomes if o.status == 503)
+    recovered = [o.ended - back for o in load.outcomes if o.status == 200 and o.started > back]
+    held = [o for o in load.outcomes if o.status == 200 and down <= o.started <= back]
     return {
         "requests": len(load.outcomes),
-        "streams_settled_by_the_reaper": len(_deferred(load.outcomes)),
         "outcomes": tally(load.outcomes),
-        "outage_s": round(back - down, 2),
-        "first_503_after_fault_s": round(min(o.ended for o in unavailable) - down, 2) if unavailable else None,
-        "last_503_after_restore_s": round(max(o.ended for o in unavailable) - back, 2) if unavailable else None,
-        "first_success_after_restore_s": round(min(recovered) - back, 2) if recovered else None,
+        "part_away_s": round(back - down, 2),
+        "503_answered_between_s": [round(unavailable[0], 2), round(unavailable[-1], 2)] if unavailable else None,
+        "streams_settled_by_the_reaper": len(_deferred(load.outcomes)),
+        "started_while_away_and_answered_200": len(held),
+        "first_200_after_restore_s": round(min(recovered), 2) if recovered else None,
         "slowest_request_s": round(max(o.duration for o in load.outcomes), 2),
     }
 

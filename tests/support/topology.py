@@ -198,13 +198,12 @@ class Caddy:
 
 
 @contextmanager
-def caddy(upstreams: list[str], workdir: Path, health_interval: str = "1s") -> Iterator[Caddy]:
+def caddy(upstreams: list[str], workdir: Path, health_interval: str = "1s", *, serving: bool = True) -> Iterator[Caddy]:
     """Caddy running the repository's deploy/Caddyfile: compose's defaults replaced through its environment
     placeholders (free high ports, these upstreams, no admin endpoint) and a home of its own, so its local CA is
-    this run's and thrown away with it."""
+    this run's and thrown away with it. `serving`: wait until a replica answers through it."""
     binary = executable("caddy", "/usr/bin/caddy")
-    home = workdir / "caddy-home"
-    home.mkdir()
+    home = Path(tempfile.mkdtemp(prefix="caddy-home-", dir=workdir))
     http_port, https_port = free_port(), free_port()
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -219,10 +218,11 @@ def caddy(upstreams: list[str], workdir: Path, health_interval: str = "1s") -> I
         "HEALTH_INTERVAL": health_interval,
     } | {f"UPSTREAM{index}": upstream for index, upstream in enumerate(upstreams, start=1)}
     argv = [binary, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
-    with running(Daemon(argv, environment, workdir / "caddy.log", https_port)) as daemon:
+    with running(Daemon(argv, environment, home / "caddy.log", https_port)) as daemon:
         proxy = Caddy(daemon, http_port, https_port, home / "data")
         wait_until(proxy.root_certificate.is_file, 10, "Caddy's local CA")
-        wait_until(lambda: _ready(proxy), 15, "every replica ready through Caddy")
+        if serving:
+            wait_until(lambda: _ready(proxy), 15, "a replica ready through Caddy")
         yield proxy
 
 
