@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.deploy.conftest import LOGIN_FAILURE_LIMIT, Accounts, Deployment
 from tests.support.api import PASSWORD, register
 from tests.support.cluster import free_port
-from tests.support.topology import caddy
+from tests.support.topology import caddy, replica_metric
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -59,21 +59,17 @@ async def test_every_replica_answers_in_turn(deployment: Deployment) -> None:
     which Caddy does not serve)."""
     async with deployment.client() as http:
         assert (await http.get("/metrics")).status_code == 404
-        before = [await _served(url) for url in deployment.cluster.urls]
+        before = [
+            await replica_metric(url, "creditgate_requests_total", 'path="/health/live"')
+            for url in deployment.cluster.urls
+        ]
         for _ in range(9):
             assert (await http.get("/health/live")).status_code == 200
-        after = [await _served(url) for url in deployment.cluster.urls]
+        after = [
+            await replica_metric(url, "creditgate_requests_total", 'path="/health/live"')
+            for url in deployment.cluster.urls
+        ]
     assert all(later > earlier for earlier, later in zip(before, after, strict=True)), (before, after)
-
-
-async def _served(url: str) -> float:
-    async with httpx.AsyncClient(timeout=5) as http:  # as a trusted proxy: production serves HTTPS only
-        metrics = (await http.get(f"{url}/metrics", headers={"X-Forwarded-Proto": "https"})).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("creditgate_requests_total") and 'path="/health/live"' in line
-    )
 
 
 async def test_https_answers_carry_hsts(deployment: Deployment) -> None:

@@ -21,7 +21,7 @@ from tests.deploy.conftest import Accounts, Deployment
 from tests.support.audit import ledger_violations
 from tests.support.load import REQUEST_BOUND_SECONDS, Load, Outcome, running_load, tally
 from tests.support.money import generation_violations
-from tests.support.topology import REPOSITORY
+from tests.support.topology import REPOSITORY, replica_metric
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -102,6 +102,10 @@ async def test_a_replica_killed_mid_stream_is_routed_around_and_reaped(
     """Last of the package: it leaves two replicas."""
     async with deployment.client() as http, running_load(http, accounts.users) as load:
         await asyncio.sleep(1)
+        victim = deployment.cluster.urls[0]
+        deadline = time.monotonic() + 5
+        while not await replica_metric(victim, "creditgate_open_streams"):
+            assert time.monotonic() < deadline, "the replica streams"
         running_then = await _running(engine)
         killed, killed_at = load.now(), datetime.now(UTC)
         deployment.cluster.kill(0, signal.SIGKILL)

@@ -221,13 +221,27 @@ def caddy(upstreams: list[str], workdir: Path, health_interval: str = "1s", *, s
     with running(Daemon(argv, environment, home / "caddy.log", https_port)) as daemon:
         proxy = Caddy(daemon, http_port, https_port, home / "data")
         wait_until(proxy.root_certificate.is_file, 10, "Caddy's local CA")
+        # The site's certificate is issued after the root: until then handshakes fail. /metrics is Caddy's own 404.
+        wait_until(lambda: _answers(proxy, "/metrics", 404), 10, "Caddy serving HTTPS")
         if serving:
-            wait_until(lambda: _ready(proxy), 15, "a replica ready through Caddy")
+            wait_until(lambda: _answers(proxy, "/health/ready", 200), 15, "a replica ready through Caddy")
         yield proxy
 
 
-def _ready(proxy: Caddy) -> bool:
+def _answers(proxy: Caddy, path: str, status: int) -> bool:
     try:
-        return httpx.get(f"{proxy.url}/health/ready", verify=proxy.trust(), timeout=2).status_code == 200
+        return httpx.get(f"{proxy.url}{path}", verify=proxy.trust(), timeout=2).status_code == status
     except httpx.TransportError:
         return False
+
+
+async def replica_metric(url: str, name: str, *label_parts: str) -> float:
+    """The sum of a replica's `name` samples whose labels contain each of `label_parts`, read from its /metrics as
+    a trusted proxy would (production serves HTTPS only)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        metrics = (await http.get(f"{url}/metrics", headers={"X-Forwarded-Proto": "https"})).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith((f"{name}{{", f"{name} ")) and all(part in line for part in label_parts)
+    )
