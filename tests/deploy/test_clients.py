@@ -16,7 +16,7 @@ from tests.support.api import PASSWORD, register
 from tests.support.cluster import free_port
 from tests.support.topology import caddy, replica_metric
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # the first test also waits for the package's deployment
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 HSTS = "max-age=31536000; includeSubDomains"
