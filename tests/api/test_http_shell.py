@@ -6,13 +6,23 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.errors import SettlementDeferred, StorageUnavailable
 from entrypoints.http.app import create_app
+from entrypoints.http.problems import domain_problem
 from entrypoints.settings import Settings
 from tests.support.api import PASSWORD, bearer, client_token
 from tests.support.servers import serve_on_loopback
 from tests.support.settings import replace_settings
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.mark.parametrize("error", [StorageUnavailable(), SettlementDeferred()], ids=["storage", "settlement"])
+def test_every_503_of_the_database_says_when_to_retry(error: StorageUnavailable | SettlementDeferred) -> None:
+    """A plain generation whose charge could not be written during an outage is 503 like the rest (tests/deploy)."""
+    problem = domain_problem(error)
+    assert problem.status_code == 503
+    assert problem.headers == {"Retry-After": "1"}
 
 
 async def test_liveness_answers_without_the_database(client: AsyncTestClient[Litestar]) -> None:

@@ -16,6 +16,8 @@ yaml = pytest.importorskip("yaml")
 SECRETISH = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY")
 REQUIRED_VARIABLE = re.compile(r"^\$\{[A-Z_]+:\?[^}]+\}$")
 URL_PASSWORD = re.compile(r"://[^:/@]+:([^@]+)@")
+PLACEHOLDER = re.compile(r"\{\$[A-Z0-9_]+:([^}]+)\}")
+"""A Caddyfile environment placeholder and its default (compose's value; tests/deploy sets others)."""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,8 @@ def test_several_api_replicas_run_the_image_in_production_mode(services: dict[st
         environment = service["environment"]
         assert environment["CREDITGATE_ENV"] == "production"
         assert environment["REDIS_URL"].startswith("redis://redis:")
-        assert "@postgres:5432/" in environment["DATABASE_URL"]
+        assert "@pgbouncer:6432/" in environment["DATABASE_URL"]
+        assert environment["DB_PGBOUNCER"] == "true"
         assert "--no-migrate" in service["command"]
         assert "ports" not in service, "replicas are reached through the proxy only"
 
@@ -116,7 +119,8 @@ def test_caddy_terminates_tls_and_balances_over_every_replica(
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
     assert "443:443" in caddy["ports"]
     lines = [line.split("#")[0].strip() for line in caddyfile.splitlines()]
-    upstreams = next(line for line in lines if line.startswith("reverse_proxy ")).split()[1:-1]
+    placeholders = next(line for line in lines if line.startswith("reverse_proxy ")).split()[1:-1]
+    upstreams = [PLACEHOLDER.fullmatch(placeholder).group(1) for placeholder in placeholders]  # type: ignore[union-attr]
     replicas = _api_replicas(services)
     assert sorted(upstreams) == sorted(f"{name}:3000" for name in replicas)
     for directive in (
@@ -129,6 +133,27 @@ def test_caddy_terminates_tls_and_balances_over_every_replica(
     ):
         assert directive in lines, directive
     assert caddyfile.count("{") == caddyfile.count("}")
+
+
+def test_the_replicas_pool_through_pgbouncer_with_the_shared_settings(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """PgBouncer runs deploy/pgbouncer.ini (as tests/deploy does) from a file that includes it first; migrations
+    go straight to PostgreSQL."""
+    configs = compose["configs"]
+    assert configs["pgbouncer-settings"]["file"] == "./deploy/pgbouncer.ini"
+    assert "pool_mode = transaction" in (PROJECT_ROOT / "deploy" / "pgbouncer.ini").read_text()
+    pgbouncer = services["pgbouncer"]
+    mounted = {config["source"]: config["target"] for config in pgbouncer["configs"]}
+    own = configs["pgbouncer-compose"]["content"]
+    assert pgbouncer["command"] == [mounted["pgbouncer-compose"]]
+    assert f"%include {mounted['pgbouncer-settings']}" in own
+    assert "creditgate = host=postgres port=5432 dbname=creditgate" in own
+    assert "listen_port = 6432" in own
+    assert pgbouncer["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    migrate = services["migrate"]["environment"]
+    assert "@postgres:5432/" in migrate["DATABASE_URL"]
+    assert migrate["DB_PGBOUNCER"] == "false"
 
 
 def test_the_dockerfile_serves_what_compose_runs() -> None:

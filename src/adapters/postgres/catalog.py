@@ -85,7 +85,7 @@ class PgModelLookup(ModelLookup):
 
     async def _read(self, model_id: str) -> CatalogModel | None:
         """Outside the request's transaction, so a streaming generation holds no connection."""
-        async with self._engine.connect() as connection:
+        async with self._engine.begin() as connection:
             row = (await connection.execute(select(*_COLUMNS).where(models.c.id == model_id))).one_or_none()
         return None if row is None else _model(row._mapping)
 

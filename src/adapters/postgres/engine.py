@@ -10,7 +10,9 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 from adapters.postgres.storage_errors import in_domain_terms, translated
 
 AutocommitEngine = NewType("AutocommitEngine", AsyncEngine)
-"""Single statements outside any transaction: one round trip each, and no connection held between them."""
+"""Single statements, each in an `engine.begin()` block of its own: directly on PostgreSQL outside any transaction
+(one round trip each, and no connection held between them); behind PgBouncer each block is a transaction (see
+`autocommit`)."""
 
 
 def asyncpg_url(database_url: str) -> str:
@@ -106,5 +108,11 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def autocommit(engine: AsyncEngine) -> AutocommitEngine:
+def autocommit(engine: AsyncEngine, *, pgbouncer: bool = False) -> AutocommitEngine:
+    """`pgbouncer`: SQLAlchemy's asyncpg adapter prepares each statement in a round trip of its own before running
+    it, and in transaction pooling PgBouncer may hand the two round trips of a statement outside a transaction to
+    two server connections (the second then fails: prepared statement does not exist). There the blocks stay
+    transactions, each kept on one server connection, for two more round trips (BEGIN, COMMIT)."""
+    if pgbouncer:
+        return AutocommitEngine(engine)
     return AutocommitEngine(engine.execution_options(isolation_level="AUTOCOMMIT"))

@@ -40,5 +40,5 @@ class PgHousekeeping(Housekeeping):
         self._engine = engine
 
     async def purge(self, cutoffs: PurgeCutoffs, limit: int) -> int:
-        async with self._engine.connect() as connection:
+        async with self._engine.begin() as connection:
             return sum([(await connection.execute(statement)).rowcount for statement in _statements(cutoffs, limit)])

@@ -58,7 +58,7 @@ class PgPrincipalReader(PrincipalReader):
                 api_keys.c.status,
                 api_keys.c.expires_at,
             ).select_from(users.join(api_keys, (api_keys.c.user_id == users.c.id) & (api_keys.c.api_key == api_key)))
-        async with self._engine.connect() as connection:
+        async with self._engine.begin() as connection:
             row = (await connection.execute(query.where(users.c.id == user_id, users.c.is_active))).one_or_none()
         return None if row is None else _stored(row._mapping, keyed=api_key is not None)
 

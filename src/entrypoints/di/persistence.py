@@ -78,8 +78,8 @@ class PersistenceProvider(Provider):
     standing_cache = provide(StandingCache, scope=Scope.APP)
 
     @provide(scope=Scope.APP)
-    def autocommit_engine(self, engine: AsyncEngine) -> AutocommitEngine:
-        return autocommit(engine)
+    def autocommit_engine(self, engine: AsyncEngine, database: DatabaseSettings) -> AutocommitEngine:
+        return autocommit(engine, pgbouncer=database.pgbouncer)
 
     @provide(scope=Scope.APP)
     def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

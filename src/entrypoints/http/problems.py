@@ -121,6 +121,8 @@ def domain_problem(error: DomainError) -> ProblemDetailsException:
     if isinstance(error, StorageUnavailable):
         log.error("database_unavailable", error=error.reason or type(error.__cause__).__name__)
         headers = _RETRY_SOON
+    if isinstance(error, SettlementDeferred):
+        headers = _RETRY_SOON
     if isinstance(error, Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
     if isinstance(error, InvalidInput):
