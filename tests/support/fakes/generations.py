@@ -310,6 +310,9 @@ class ScriptedProvider(LLMProvider):
             self.closed += 1
 
 
+BUILT_IN_PROVIDERS = frozenset({"anthropic", "gemini", "local", "openai", "simulator"})
+
+
 class FakeProviders(ProviderRegistry):
     def __init__(self, providers: Mapping[str, LLMProvider]) -> None:
         self._providers = dict(providers)
@@ -319,3 +322,7 @@ class FakeProviders(ProviderRegistry):
         if found is None:
             raise ProviderUnavailable(f"provider {provider!r} is not configured")
         return found
+
+    def names(self) -> frozenset[str]:
+        """As the real registry: the built-ins are known, configured or not."""
+        return BUILT_IN_PROVIDERS | self._providers.keys()
