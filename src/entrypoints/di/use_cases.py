@@ -12,6 +12,7 @@ from application.accounts.register import RegisterUser
 from application.accounts.sessions import SessionTokens
 from application.admin.balance import AdjustBalance
 from application.admin.dashboard import GetDashboard
+from application.admin.deployments import ListDeployments
 from application.admin.usage import GetUsage
 from application.admin.users import GetUser, ListUserGenerations, ListUsers, ListUserTransactions, UpdateUser
 from application.catalog.use_cases import (
@@ -81,6 +82,7 @@ class UseCaseProvider(Provider):
         UpdateModel,
         DeleteModel,
         StartGeneration,
+        ListDeployments,
         CreateGeneration,
         CreateChatCompletion,
         AnthropicMessages,

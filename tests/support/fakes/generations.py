@@ -132,6 +132,7 @@ def _settle(tables: Tables, settlement: Settlement, now: datetime) -> Credits | 
         output=settlement.output,
         error_code=settlement.error_code,
         finished_at=settlement.finished_at,
+        attempts=settlement.attempts,
     )
     wallet = tables.wallets[generation.user_id]
     changed = wallet.settled(row.precharged, row.wallet_reserved, settlement.cost)
@@ -322,6 +323,10 @@ class FakeProviders(ProviderRegistry):
         if found is None:
             raise ProviderUnavailable(f"provider {provider!r} is not configured")
         return found
+
+    def add(self, name: str, provider: LLMProvider) -> None:
+        """Another configured provider (a second deployment's instance)."""
+        self._providers[name] = provider
 
     def names(self) -> frozenset[str]:
         """As the real registry: the built-ins are known, configured or not."""
