@@ -11,13 +11,14 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from dotenv import dotenv_values
 from msgspec import Meta, field
 
 from adapters.security.aes_gcm_cipher import generate_master_key, parse_master_keys
+from application.catalog.use_cases import ProviderName
 from domain.credits import Credits, InvalidAmount
 from domain.wallet import MAX_BALANCE
 
@@ -145,7 +146,7 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 InstanceName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
-BUILT_IN_PROVIDERS = frozenset({"anthropic", "gemini", "local", "openai", "simulator"})
+BUILT_IN_PROVIDERS = frozenset(get_args(ProviderName))
 
 
 class ProviderInstance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
