@@ -80,3 +80,28 @@ def test_only_failures_another_deployment_may_not_share_fail_over() -> None:
         Failure.RATE_LIMITED,
         Failure.SERVER_ERROR,
     }
+
+
+steps = st.lists(st.sampled_from(["admit", "fail", "succeed", "wait"]), max_size=40)
+
+
+@given(steps)
+def test_a_breaker_lets_at_most_one_probe_through_per_cool_down_and_a_success_always_closes_it(
+    script: list[str],
+) -> None:
+    breaker, now, in_flight = CLOSED, NOW, 0
+    for step in script:
+        match step:
+            case "admit" if breaker.admits(now, POLICY):
+                half_open = breaker.state(now) is BreakerState.HALF_OPEN
+                breaker = breaker.admitted(now)
+                in_flight = in_flight + 1 if half_open else 0
+                assert in_flight <= 1, "a second probe while the first one is out"
+            case "fail":
+                breaker, in_flight = breaker.failed(now, POLICY), 0
+            case "succeed":
+                breaker, in_flight = breaker.succeeded(), 0
+                assert breaker.state(now) is BreakerState.CLOSED
+            case "wait":
+                now, in_flight = now + POLICY.cooldown, 0  # a probe unheard for a cool-down frees the door
+        assert (breaker.state(now) is BreakerState.CLOSED) is (breaker.open_until is None)
