@@ -204,3 +204,16 @@ async def test_an_unconfigured_deployment_is_left_out(fakes: Fakes, backup: Scri
     user = await _routed(fakes, Deployment("nowhere", "x"), BACKUP)
     _, attempts = await _generate(fakes, user)
     assert attempts == [("backup/up-b", "answered")]
+
+
+async def test_a_deployment_that_keeps_breaking_off_mid_stream_opens_its_breaker(
+    fakes: Fakes, backup: ScriptedProvider
+) -> None:
+    user = await _routed(fakes, PRIMARY, BACKUP)
+    fakes.provider.scripts = [[TextDelta("Hel", tokens=1), UpstreamError("gone", failure=Failure.CONNECT)]]
+    for _ in range(fakes.breaker_policy.failures):
+        status, _ = await _generate(fakes, user)
+        assert status is GenerationStatus.FAILED
+    assert backup.requests == []
+    _, attempts = await _generate(fakes, user)
+    assert attempts == [("backup/up-b", "answered")]

@@ -11,7 +11,7 @@ from datetime import datetime
 from application.ports.clock import Clock
 from application.ports.llm import CompletionRequest, LLMProvider, StreamEvent
 from application.ports.metrics import RoutingMetrics
-from domain.errors import ProviderFailure
+from domain.errors import DomainError, ProviderFailure
 from domain.routing import CLOSED, Attempt, Breaker, BreakerPolicy, BreakerState, Deployment, Failure, attempt_order
 
 ANSWERED = "answered"
@@ -134,7 +134,14 @@ class Route:
         """The current attempt produced its first token (or a whole empty answer)."""
         ttft = self._clock.now() - self._started_at
         self._finish(ANSWERED, int(ttft.total_seconds() * 1000))
-        self._health.succeeded(self._current)
+
+    def ended(self, error: DomainError | None) -> None:
+        """The stream of the deployment that answered ended: a failure mid-stream is retried nowhere, but counts
+        against its breaker like one before the first token; any other end is a success."""
+        if isinstance(error, ProviderFailure) and error.failure not in {None, Failure.CLIENT_ERROR}:
+            self._health.failed(self._current, error)
+        else:
+            self._health.succeeded(self._current)
 
     def attempts(self) -> tuple[Attempt, ...]:
         """Every attempt, the one still waiting for its first token counted as abandoned."""

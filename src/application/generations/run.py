@@ -124,6 +124,7 @@ class GenerationRun:
         self._pending: Delta | ToolCallDelta | None = None
         self._error: DomainError | None = None
         self._exhausted = False
+        self._answering = False  # a deployment produced the first token, and the route has yet to hear how it ended
         self._outcome: Outcome | None = None
         self._deltas_since_checkpoint = 0
         self._checkpointed_at: datetime = clock.now()
@@ -147,6 +148,7 @@ class GenerationRun:
             outcome = await self._close()
             raise outcome.error or self._error
         self._route.answered()
+        self._answering = True
 
     def __aiter__(self) -> AsyncIterator[GenerationEvent]:
         return self._lifecycle
@@ -256,6 +258,9 @@ class GenerationRun:
             self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 
     async def _settle(self) -> Outcome:
+        if self._answering:
+            self._answering = False
+            self._route.ended(self._error)
         status = self._status()
         usage, source = self._usage()
         refunded = status is GenerationStatus.FAILED and usage.output_tokens == 0
