@@ -234,8 +234,8 @@ def _patched_deployments(
 ) -> tuple[Deployment, ...]:
     if patch.deployments is not None:
         return _deployments(providers, patch.deployments, patch.provider, patch.upstream_model)
-    if patch.provider is None and patch.upstream_model is None:
-        return current.deployments
+    if patch.provider in {None, current.provider} and patch.upstream_model in {None, current.upstream_model}:
+        return current.deployments  # unchanged: a form or a client sending back the default deployment
     if len(current.deployments) > 1:
         raise InvalidInput("the model has several deployments: patch `deployments`", field="provider")
     return _deployments(
