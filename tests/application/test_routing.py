@@ -176,18 +176,31 @@ async def test_a_retry_after_cools_the_deployment_down_at_once(fakes: Fakes, bac
     assert attempts == [("scripted/up-a", "answered")]
 
 
-async def test_a_model_whose_every_deployment_is_cooling_down_is_unavailable_before_any_charge(
-    fakes: Fakes,
+async def test_when_every_deployment_is_cooling_down_they_are_still_tried_by_priority(
+    fakes: Fakes, backup: ScriptedProvider
 ) -> None:
+    """Breakers skip a deployment while another can serve; they never make a model unavailable by themselves."""
+    user = await _routed(fakes, PRIMARY, BACKUP)
+    fakes.provider.scripts = [[REFUSED]]
+    backup.scripts = [[UpstreamError("500", failure=Failure.SERVER_ERROR)]]
+    for _ in range(fakes.breaker_policy.failures):
+        with pytest.raises(UpstreamError):
+            await _generate(fakes, user)
+    assert {s.state for s in fakes.health.states().values()} == {BreakerState.OPEN}
+    fakes.provider.scripts = [ANSWER]
+    _, attempts = await _generate(fakes, user)
+    assert attempts == [("scripted/up-a", "answered")]
+    assert "scripted/up-a" not in fakes.health.states()
+    assert fakes.balance(user.id) == Credits.parse("100") - PRICING.cost(Usage(4, 2))
+
+
+async def test_a_model_s_only_deployment_is_tried_whatever_its_breaker_says(fakes: Fakes) -> None:
     user = await _routed(fakes, PRIMARY)
     fakes.provider.scripts = [[REFUSED]]
-    for _ in range(fakes.breaker_policy.failures):
+    for _ in range(fakes.breaker_policy.failures + 1):
         with pytest.raises(ProviderUnavailable):
             await _generate(fakes, user)
-    entries = len(fakes.db.committed.ledger)
-    with pytest.raises(ProviderUnavailable, match="cooling down"):
-        await _generate(fakes, user)
-    assert len(fakes.db.committed.ledger) == entries
+    assert len(fakes.provider.requests) == fakes.breaker_policy.failures + 1
     assert fakes.balance(user.id) == Credits.parse("100")
 
 

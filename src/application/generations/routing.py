@@ -46,22 +46,21 @@ class DeploymentHealth:
         self._breakers: dict[str, Breaker] = {}
 
     def order(self, deployments: Sequence[Deployment]) -> list[Deployment]:
-        """The deployments to try, in order, leaving out those whose breaker is open (or probed right now)."""
-        if len(deployments) == 1 and deployments[0].key not in self._breakers:
+        """The deployments to try, in order: those whose breaker admits them (by priority, by weight within one),
+        then as a last resort those cooling down, by priority. So a deployment is skipped while another can serve,
+        and breakers alone never make a model unavailable (nor does one deployment route around anything)."""
+        if len(deployments) == 1:
             return list(deployments)
         now = self._clock.now()
-        return attempt_order(deployments, lambda d: self._breaker(d).admits(now, self._policy), self._rng)
+        admitted = attempt_order(deployments, lambda d: self._breaker(d).admits(now, self._policy), self._rng)
+        cooling = [d for d in sorted(deployments, key=lambda d: d.priority) if d not in admitted]
+        return admitted + cooling
 
-    def admit(self, deployment: Deployment) -> bool:
-        """About to try it: False when its breaker closed the door meanwhile (another request took the probe)."""
+    def trying(self, deployment: Deployment) -> None:
+        """A request is about to try it: if its breaker is half-open, that request is its probe."""
         breaker = self._breakers.get(deployment.key)
-        if breaker is None:
-            return True
-        now = self._clock.now()
-        if not breaker.admits(now, self._policy):
-            return False
-        self._set(deployment, breaker.admitted(now))
-        return True
+        if breaker is not None and breaker.admits(now := self._clock.now(), self._policy):
+            self._set(deployment, breaker.admitted(now))
 
     def succeeded(self, deployment: Deployment) -> None:
         if deployment.key in self._breakers:
@@ -123,12 +122,10 @@ class Route:
             self._health.failed(deployment, error)
         if failure is None or not failure.fails_over:
             return None
-        while self._candidates:
-            following, provider = self._candidates.pop(0)
-            if self._health.admit(following):
-                self._metrics.failover(deployment.key, failure)
-                return self._open(following, provider)
-        return None
+        if not self._candidates:
+            return None
+        self._metrics.failover(deployment.key, failure)
+        return self._open(*self._candidates.pop(0))
 
     def answered(self) -> None:
         """The current attempt produced its first token (or a whole empty answer)."""
@@ -150,6 +147,7 @@ class Route:
         return tuple(self._attempts)
 
     def _open(self, deployment: Deployment, provider: LLMProvider) -> AsyncGenerator[StreamEvent, None]:
+        self._health.trying(deployment)
         self._current, self._waiting, self._started_at = deployment, True, self._clock.now()
         request = self._request
         if deployment.upstream_model != request.upstream_model:

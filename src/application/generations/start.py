@@ -133,7 +133,7 @@ class StartGeneration:
 
     def _candidates(self, model: CatalogModel, order: Order) -> list[tuple[Deployment, LLMProvider]]:
         """The deployments to try, in order: configured, able to honour the request (a parameter is refused only
-        when no deployment honours it) and admitted by their breakers (503 when every one is cooling down)."""
+        when no deployment honours it), those their breakers admit first."""
         usable: list[tuple[Deployment, LLMProvider]] = []
         refusal: DomainError | None = None
         for deployment in model.deployments:
@@ -151,12 +151,7 @@ class StartGeneration:
         if not usable:
             raise refusal or ProviderUnavailable()
         providers = dict(usable)
-        ordered = [(d, providers[d]) for d in self._health.order(list(providers))]
-        while ordered and not self._health.admit(ordered[0][0]):  # the route admits the others when it gets there
-            ordered.pop(0)
-        if not ordered:
-            raise ProviderUnavailable("every deployment of this model is cooling down after failures; retry later")
-        return ordered
+        return [(d, providers[d]) for d in self._health.order(list(providers))]
 
 
 def _check_tool_messages(messages: Sequence[ChatMessage]) -> None:
