@@ -13,10 +13,11 @@ from functools import cache
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from application.ports.metrics import GenerationMetrics, GenerationProbe
+from application.ports.metrics import GenerationMetrics, GenerationProbe, RoutingMetrics
 from domain.credits import Credits
 from domain.generation import GenerationStatus
 from domain.pricing import Usage
+from domain.routing import BreakerState, Failure
 
 TIME_TO_FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
@@ -139,3 +140,50 @@ class PrometheusGenerationMetrics(GenerationMetrics):
 
     def reaped(self, count: int) -> None:
         self._families.reaped.inc(count)
+
+
+@cache
+def _routing_families() -> tuple[Counter, Counter, Gauge]:
+    return (
+        Counter(
+            "creditgate_deployment_attempts",
+            "Attempts on a deployment (provider/upstream_model), by outcome: answered, abandoned, unavailable, or "
+            "the failure (connect, timeout, rate_limited, server_error, client_error, broken).",
+            ["deployment", "outcome"],
+        ),
+        Counter(
+            "creditgate_deployment_failovers",
+            "Generations that left a deployment for the model's next one before the first token, by reason.",
+            ["deployment", "reason"],
+        ),
+        Gauge(
+            "creditgate_deployment_breaker_state",
+            "A deployment's circuit breaker in this process: 0 closed, 1 half-open, 2 open (the worst process "
+            "under multiprocess mode).",
+            ["deployment"],
+            multiprocess_mode="max",
+        ),
+    )
+
+
+BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class PrometheusRoutingMetrics(RoutingMetrics):
+    """Each generation reports one attempt at least: its counter child is bound once per (deployment, outcome)."""
+
+    def __init__(self) -> None:
+        self._attempts, self._failovers, self._breakers = _routing_families()
+        self._attempt_children: dict[tuple[str, str], Counter] = {}
+
+    def attempt(self, deployment: str, outcome: str) -> None:
+        child = self._attempt_children.get((deployment, outcome))
+        if child is None:
+            child = self._attempt_children[deployment, outcome] = self._attempts.labels(deployment, outcome)
+        child.inc()
+
+    def failover(self, deployment: str, reason: Failure) -> None:
+        self._failovers.labels(deployment, reason.value).inc()
+
+    def breaker(self, deployment: str, state: BreakerState) -> None:
+        self._breakers.labels(deployment).set(BREAKER_GAUGE[state])

@@ -1,7 +1,8 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.errors import Conflict, NotFound
 from domain.pricing import Pricing
+from domain.routing import Deployment
 
 
 class ModelNotFound(NotFound):
@@ -16,7 +17,8 @@ class ModelExists(Conflict):
 
 @dataclass(frozen=True, slots=True)
 class CatalogModel:
-    """A model clients may call: which provider serves it, under which upstream name, at which price."""
+    """A model clients may call: which deployments serve it, at which price. `provider`/`upstream_model` name its
+    default deployment: the first of the lowest priority (the only one, unless `deployments` lists more)."""
 
     id: str
     provider: str
@@ -25,3 +27,13 @@ class CatalogModel:
     pricing: Pricing
     max_output_tokens: int
     enabled: bool
+    deployments: tuple[Deployment, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.deployments:
+            object.__setattr__(self, "deployments", (Deployment(self.provider, self.upstream_model),))
+
+
+def default_deployment(deployments: tuple[Deployment, ...]) -> Deployment:
+    """The first of the lowest priority: what `provider`/`upstream_model` show for clients of one deployment."""
+    return min(deployments, key=lambda d: d.priority)

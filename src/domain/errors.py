@@ -1,7 +1,10 @@
 """The kinds of error. Each carries a stable `code`; the HTTP status of each kind is decided once, in the entrypoint.
 Specific errors subclass a kind beside the concept they belong to (`InsufficientBalance` in `domain.wallet`, ...)."""
 
+from datetime import timedelta
 from typing import ClassVar
+
+from domain.routing import Failure
 
 
 class DomainError(Exception):
@@ -59,7 +62,19 @@ class RateLimited(DomainError):
         self.retry_after_seconds = max(1, retry_after_seconds)
 
 
-class UpstreamError(DomainError):
+class ProviderFailure(DomainError):
+    """A deployment failed: `failure` says how (None: not an upstream's doing, e.g. not configured), and a 429's
+    `retry_after` how long to leave it alone."""
+
+    def __init__(
+        self, detail: str = "", *, failure: Failure | None = None, retry_after: timedelta | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.retry_after = retry_after
+
+
+class UpstreamError(ProviderFailure):
     """The provider answered, but not with a usable completion (error status, garbage, a broken stream)."""
 
     code = "upstream_error"
@@ -88,7 +103,7 @@ class StorageUnavailable(DomainError):
         self.reason = reason
 
 
-class ProviderUnavailable(DomainError):
+class ProviderUnavailable(ProviderFailure):
     """The provider cannot be reached or is not configured, or it is overloaded (429/503)."""
 
     code = "provider_unavailable"

@@ -6,6 +6,7 @@ from uuid import UUID
 from domain.credits import Credits
 from domain.errors import NotFound
 from domain.pricing import Usage
+from domain.routing import Attempt
 
 
 class GenerationNotFound(NotFound):
@@ -45,3 +46,4 @@ class Generation:
     output: str | None = None
     api_key: str | None = None
     error_code: str | None = None
+    attempts: tuple[Attempt, ...] = ()

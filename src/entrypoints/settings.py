@@ -11,13 +11,14 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 from dotenv import dotenv_values
 from msgspec import Meta, field
 
 from adapters.security.aes_gcm_cipher import generate_master_key, parse_master_keys
+from application.catalog.use_cases import ProviderName
 from domain.credits import Credits, InvalidAmount
 from domain.wallet import MAX_BALANCE
 
@@ -137,6 +138,35 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     read_timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = field(
         default=60.0, name="UPSTREAM_READ_TIMEOUT_SECONDS"
     )
+    instances: str = field(default="{}", name="PROVIDER_INSTANCES")
+
+    def instance_map(self) -> dict[str, "ProviderInstance"]:
+        """`PROVIDER_INSTANCES`, checked by `load_settings`."""
+        return msgspec.json.decode(self.instances, type=dict[InstanceName, ProviderInstance])
+
+
+InstanceName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+BUILT_IN_PROVIDERS = frozenset(get_args(ProviderName))
+
+
+class ProviderInstance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One more endpoint of a wire protocol, with its own key: a deployment names it like a built-in provider."""
+
+    protocol: Literal["openai", "anthropic", "gemini"]
+    base_url: str | None = None
+    api_key: str | None = None
+
+
+class RoutingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The circuit breaker of each deployment (per process)."""
+
+    breaker_failures: Annotated[int, Meta(ge=1, le=1000)] = field(default=3, name="ROUTING_BREAKER_FAILURES")
+    breaker_cooldown_seconds: Annotated[float, Meta(gt=0, le=3600)] = field(
+        default=30.0, name="ROUTING_BREAKER_COOLDOWN_SECONDS"
+    )
+    max_retry_after_seconds: Annotated[float, Meta(ge=0, le=3600)] = field(
+        default=60.0, name="ROUTING_MAX_RETRY_AFTER_SECONDS"
+    )
 
 
 class LocalModelSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,6 +203,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     accounts: AccountSettings = field(default_factory=AccountSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     providers: ProviderSettings = field(default_factory=ProviderSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     local_model: LocalModelSettings = field(default_factory=LocalModelSettings)
     housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
 
@@ -205,6 +236,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     except msgspec.ValidationError as exc:
         raise SettingsError(_name_the_variable(str(exc))) from None
     _check_accounts(settings.accounts)
+    _check_instances(settings.providers)
     _check_transport(settings.http, settings.metrics)
     return msgspec.structs.replace(settings, security=_checked_secrets(settings.security, settings.runtime))
 
@@ -224,6 +256,18 @@ def _check_accounts(accounts: AccountSettings) -> None:
         raise SettingsError("invalid value for SIGNUP_CREDITS: a decimal number of credits, e.g. 10 or 2.5") from None
     if signup_credits > MAX_BALANCE:
         raise SettingsError(f"invalid value for SIGNUP_CREDITS: at most {MAX_BALANCE} credits")
+
+
+def _check_instances(providers: ProviderSettings) -> None:
+    try:
+        instances = providers.instance_map()
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise SettingsError(
+            f'invalid value for PROVIDER_INSTANCES: {error} (a JSON object such as {{"openai-b": {{"protocol": '
+            '"openai", "base_url": "https://host/v1", "api_key": "..."}})'
+        ) from None
+    if taken := sorted(BUILT_IN_PROVIDERS & instances.keys()):
+        raise SettingsError(f"invalid value for PROVIDER_INSTANCES: {taken[0]!r} is a built-in provider's name")
 
 
 def _check_transport(http: HttpSettings, metrics: MetricsSettings) -> None:

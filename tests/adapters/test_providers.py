@@ -5,6 +5,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -28,10 +29,12 @@ from application.ports.llm import (
     TextDelta,
     UsageReport,
 )
-from domain.errors import ProviderUnavailable, UpstreamError
+from domain.errors import ProviderFailure, ProviderUnavailable, UpstreamError
+from domain.routing import Failure
 from tests.support.fake_upstream import (
     PROMPT_TOKENS,
     FakeUpstream,
+    Script,
     fail_after,
     fail_before_first,
     garbage,
@@ -429,6 +432,40 @@ async def test_a_refused_connection_is_retried_then_unavailable(http: httpx.Asyn
     _, _, error = await run(make_provider(vendor, http, closed_port_url()))
     assert isinstance(error, ProviderUnavailable)
     assert 0.4 <= time.monotonic() - started < 2
+
+
+@vendors
+@pytest.mark.parametrize(
+    ("script", "failure", "retry_after"),
+    [
+        (Script(status=429, retry_after=7), Failure.RATE_LIMITED, timedelta(seconds=7)),
+        (Script(status=429), Failure.RATE_LIMITED, None),
+        (fail_before_first(500), Failure.SERVER_ERROR, None),
+        (fail_before_first(503), Failure.SERVER_ERROR, None),
+        (fail_before_first(400), Failure.CLIENT_ERROR, None),
+        (fail_before_first(401), Failure.CLIENT_ERROR, None),
+        (Script(ending="abort"), Failure.CONNECT, None),
+        (truncated(0), Failure.BROKEN, None),
+    ],
+)
+async def test_a_failure_says_how_the_deployment_failed_for_routing(
+    upstream: FakeUpstream,
+    http: httpx.AsyncClient,
+    vendor: str,
+    script: Script,
+    failure: Failure,
+    retry_after: timedelta | None,
+) -> None:
+    upstream.use(script)
+    _, _, error = await run(make_provider(vendor, http, upstream.base_url))
+    assert isinstance(error, ProviderFailure)
+    assert (error.failure, error.retry_after) == (failure, retry_after)
+
+
+async def test_a_refused_connection_is_a_connect_failure(http: httpx.AsyncClient) -> None:
+    _, _, error = await run(make_provider("openai", http, closed_port_url()))
+    assert isinstance(error, ProviderFailure)
+    assert error.failure is Failure.CONNECT
 
 
 # --- failures after the first token: never retried ---

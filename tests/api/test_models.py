@@ -60,7 +60,11 @@ async def test_clients_see_the_default_catalog_with_exact_prices(client: Client)
         "pricing",
         "max_output_tokens",
         "enabled",
+        "deployments",
     }
+    assert body["items"][0]["deployments"] == [
+        {"provider": "simulator", "upstream_model": "dr14", "priority": 0, "weight": 1}
+    ]
 
 
 async def test_the_model_list_pages_with_a_cursor(client: Client) -> None:
@@ -144,6 +148,7 @@ async def test_admin_creates_a_model_once(client: Client, settings: Settings) ->
         "pricing": {"unit_tokens": 1000, "input_credits": "0.5", "output_credits": "1.25"},
         "max_output_tokens": 512,
         "enabled": True,
+        "deployments": [{"provider": "simulator", "upstream_model": "house-small-v1", "priority": 0, "weight": 1}],
     }
     assert (await client.get(f"{ADMIN_MODELS}/house-small", headers=bearer(admin))).json() == created
     duplicate = await client.post(ADMIN_MODELS, json=_new_model(upstream_model="other"), headers=bearer(admin))
@@ -343,9 +348,12 @@ async def test_the_documented_price_pattern_is_what_validation_accepts(
 
 
 async def test_the_documented_providers_are_the_ones_accepted(client: Client) -> None:
-    for name in ("NewModel", "ModelPatch"):
-        provider = (await _input_schema(client, name))["properties"]["provider"]
-        assert [n for n in provider["enum"] if n is not None] == ["anthropic", "gemini", "local", "openai", "simulator"]
+    for name in ("NewModel", "ModelPatch", "DeploymentInput"):
+        schema = (await _input_schema(client, name))["properties"]["provider"]
+        provider = next((s for s in schema.get("oneOf", [schema]) if "pattern" in s), schema)
+        for built_in in ("anthropic", "gemini", "local", "openai", "simulator"):
+            assert re.search(provider["pattern"], built_in)
+            assert f"`{built_in}`" in provider["description"]
 
 
 async def test_an_integral_json_number_is_an_integer_and_a_fraction_is_not(client: Client, settings: Settings) -> None:
@@ -373,3 +381,71 @@ async def test_a_nul_in_a_stored_text_is_refused_by_its_documented_pattern(clien
     response = await client.post(ADMIN_MODELS, json=_new_model(description="a\x00b"), headers=bearer(admin))
     assert response.status_code == 422, response.text
     assert _field_errors(response.json()) == {"description"}
+
+
+ROUTED = [
+    {"provider": "openai", "upstream_model": "gpt-4o-mini", "priority": 1},
+    {"provider": "simulator", "upstream_model": "sim-a", "priority": 0, "weight": 3},
+    {"provider": "simulator", "upstream_model": "sim-b"},
+]
+
+
+async def test_a_model_on_several_deployments_shows_its_default_one_as_provider_and_upstream_model(
+    client: Client, settings: Settings
+) -> None:
+    admin = await admin_token(client, settings)
+    body = _new_model(deployments=ROUTED)
+    del body["provider"], body["upstream_model"]
+    created = await _create(client, admin, body)
+    assert (created["provider"], created["upstream_model"]) == ("simulator", "sim-a")
+    assert created["deployments"] == [
+        {"provider": "openai", "upstream_model": "gpt-4o-mini", "priority": 1, "weight": 1},
+        {"provider": "simulator", "upstream_model": "sim-a", "priority": 0, "weight": 3},
+        {"provider": "simulator", "upstream_model": "sim-b", "priority": 0, "weight": 1},
+    ]
+    read = (await client.get(f"{ADMIN_MODELS}/house-small", headers=bearer(admin))).json()
+    assert read == created
+    patched = await client.patch(f"{ADMIN_MODELS}/house-small", json={"deployments": ROUTED[2:]}, headers=bearer(admin))
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["provider"], patched.json()["upstream_model"]) == ("simulator", "sim-b")
+    assert len(patched.json()["deployments"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"deployments": []}, "deployments"),
+        ({"deployments": [{"provider": "nowhere", "upstream_model": "m"}]}, "deployments[0].provider"),
+        ({"deployments": [{"provider": "Open AI", "upstream_model": "m"}]}, "deployments[0].provider"),
+        ({"deployments": [{"provider": "simulator", "upstream_model": "m", "weight": 0}]}, "deployments[0].weight"),
+        (
+            {"deployments": [{"provider": "simulator", "upstream_model": "m", "priority": -1}]},
+            "deployments[0].priority",
+        ),
+        ({"deployments": [{"provider": "simulator", "upstream_model": "m"}] * 2}, "deployments[1]"),
+        ({"deployments": [{"provider": "simulator", "upstream_model": "m", "url": "x"}]}, "deployments[0]"),
+        ({"provider": "gemini", "deployments": [{"provider": "simulator", "upstream_model": "m"}]}, "provider"),
+        ({"provider": "nowhere"}, "provider"),
+    ],
+)
+async def test_bad_deployments_are_refused_naming_the_field(
+    client: Client, settings: Settings, changes: dict[str, Any], field: str
+) -> None:
+    admin = await admin_token(client, settings)
+    body = _new_model(**changes)
+    if "deployments" in changes:
+        del body["upstream_model"]
+    response = await client.post(ADMIN_MODELS, json=body, headers=bearer(admin))
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    assert _field_errors(response.json()) == {field}
+
+
+async def test_a_model_with_several_deployments_is_patched_through_its_deployments(
+    client: Client, settings: Settings
+) -> None:
+    admin = await admin_token(client, settings)
+    await _create(client, admin, _new_model(deployments=ROUTED[1:], provider="simulator", upstream_model="sim-a"))
+    response = await client.patch(f"{ADMIN_MODELS}/house-small", json={"provider": "openai"}, headers=bearer(admin))
+    assert response.status_code == 422, response.text
+    assert _field_errors(response.json()) == {"provider"}

@@ -42,7 +42,7 @@ async def test_the_openai_list_reads_every_page() -> None:
 
 async def test_a_created_model_is_served_with_its_price_and_its_id_is_then_taken() -> None:
     fakes = Fakes()
-    create = CreateModel(fakes.catalog, fakes.uow)
+    create = CreateModel(fakes.catalog, fakes.uow, fakes.providers)
     new = NewModel(id="gpt", provider="openai", upstream_model="gpt-x", pricing=PRICE, max_output_tokens=50)
     view = await create(new)
     await fakes.end_request()
@@ -55,7 +55,7 @@ async def test_a_created_model_is_served_with_its_price_and_its_id_is_then_taken
 async def test_an_update_changes_only_what_is_given() -> None:
     fakes = Fakes()
     await fakes.model("m1", max_output_tokens=100)
-    view = await UpdateModel(fakes.catalog, fakes.uow)("m1", ModelPatch(enabled=False, pricing=PRICE))
+    view = await UpdateModel(fakes.catalog, fakes.uow, fakes.providers)("m1", ModelPatch(enabled=False, pricing=PRICE))
     await fakes.end_request()
     assert (view.enabled, view.max_output_tokens, view.pricing.unit_tokens) == (False, 100, 100)
     assert (await GetModel(fakes.catalog)("m1")).enabled is False
@@ -69,7 +69,7 @@ async def test_a_deleted_model_is_gone_and_unknown_ids_are_not_found() -> None:
     for call in (
         GetModel(fakes.catalog)("m1"),
         DeleteModel(fakes.catalog, fakes.uow)("m1"),
-        UpdateModel(fakes.catalog, fakes.uow)("m1", ModelPatch(enabled=True)),
+        UpdateModel(fakes.catalog, fakes.uow, fakes.providers)("m1", ModelPatch(enabled=True)),
     ):
         with pytest.raises(ModelNotFound):
             await call

@@ -59,6 +59,7 @@ async def console(client: AsyncTestClient[Litestar], settings: Settings) -> Cons
     return signed_in
 
 
+PRICING = {"unit_tokens": 1000, "input_credits": "0.15", "output_credits": "0.6"}
 MODEL = {
     "id": "house-model",
     "provider": "simulator",
@@ -98,6 +99,24 @@ async def test_a_model_is_added_priced_with_cache_prices_disabled_and_deleted(co
     assert deleted.headers["location"] == "/admin/models?deleted=house-model"
     listed = (await console.client.get("/api/v1/admin/models", headers=console.admin)).json()["items"]
     assert "house-model" not in {item["id"] for item in listed}
+
+
+async def test_a_model_on_several_deployments_lists_them_and_keeps_them_when_repriced(console: Console) -> None:
+    deployments = [
+        {"provider": "simulator", "upstream_model": "house", "priority": 0},
+        {"provider": "openai", "upstream_model": "gpt-4o-mini", "priority": 1},
+    ]
+    body = {"id": "house-model", "deployments": deployments, "max_output_tokens": 512, "pricing": PRICING}
+    created = await console.client.post("/api/v1/admin/models", json=body, headers=console.admin)
+    assert created.status_code == 201, created.text
+    page = await console.get("/admin/models/house-model")
+    assert "<h2>Deployments</h2>" in page.text
+    assert "<code>gpt-4o-mini</code>" in page.text
+    priced = await console.post("/admin/models/house-model", **(MODEL | {"pricing.input_credits": "0.2"}))
+    assert priced.status_code == 200, priced.text
+    model = (await console.client.get("/api/v1/admin/models/house-model", headers=console.admin)).json()
+    assert model["pricing"]["input_credits"] == "0.2"
+    assert [d["upstream_model"] for d in model["deployments"]] == ["house", "gpt-4o-mini"]
 
 
 async def test_a_typeid_gets_a_generated_id_and_cannot_be_deleted_while_a_key_uses_it(

@@ -184,3 +184,32 @@ def test_a_variable_lands_in_its_group(tmp_path: Path) -> None:
     assert settings.providers.read_timeout_seconds == 9
     assert settings.local_model.mode == "off"
     assert settings.housekeeping.interval_seconds == 30
+
+
+def test_provider_instances_are_named_endpoints_of_a_wire_protocol(tmp_path: Path) -> None:
+    instances = '{"openai-b": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-b"}}'
+    settings = load_settings({"DATA_DIR": str(tmp_path), "PROVIDER_INSTANCES": instances}, env_file=tmp_path / "none")
+    (name, instance), *_ = settings.providers.instance_map().items()
+    assert (name, instance.protocol, instance.base_url, instance.api_key) == (
+        "openai-b",
+        "openai",
+        "http://127.0.0.1:9/v1",
+        "sk-b",
+    )
+    assert load_settings({"DATA_DIR": str(tmp_path)}, env_file=tmp_path / "none").providers.instance_map() == {}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json",
+        '["openai-b"]',
+        '{"openai-b": {"protocol": "grpc"}}',
+        '{"Open B": {"protocol": "openai"}}',
+        '{"openai-b": {"protocol": "openai", "url": "http://x"}}',
+        '{"gemini": {"protocol": "gemini", "api_key": "k"}}',
+    ],
+)
+def test_a_bad_provider_instance_is_refused_by_name(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="PROVIDER_INSTANCES"):
+        load_settings({"DATA_DIR": str(tmp_path), "PROVIDER_INSTANCES": value}, env_file=tmp_path / "none")

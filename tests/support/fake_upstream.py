@@ -39,6 +39,7 @@ class Script:
     # without finishing the body; truncated: a clean end of the body, but without the vendor's end marker.
     ending: Literal["complete", "stall", "abort", "truncated"] = "complete"
     raw_lines: tuple[str, ...] | None = None
+    retry_after: int | None = None  # sent as Retry-After with an error status
 
     @property
     def text(self) -> str:
@@ -255,7 +256,8 @@ class FakeUpstream:
         if wire is None:
             await _send_json(send, 404, {"error": "no such route"})
         elif script.status != 200:
-            await _send_json(send, script.status, wire.error(script.status))
+            extra = [] if script.retry_after is None else [(b"retry-after", str(script.retry_after).encode())]
+            await _send_json(send, script.status, wire.error(script.status), extra)
         elif wire is OPENAI and not record.body.get("stream"):
             await _send_json(send, 200, _openai_completion(script))
         else:
@@ -324,8 +326,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send_json(send: Send, status: int, payload: object) -> None:
-    headers = [(b"content-type", b"application/json")]
+async def _send_json(send: Send, status: int, payload: object, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 

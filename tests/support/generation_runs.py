@@ -5,9 +5,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 
 from adapters.llm.token_counter import ApproximateTokenCounter
+from application.generations.routing import Route
 from application.generations.run import Delta, GenerationPolicy, GenerationRun
 from application.ports.billing import GenerationStart
-from application.ports.llm import StreamEvent, TokenCounter
+from application.ports.llm import CompletionRequest, LLMProvider, StreamEvent, TokenCounter
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
@@ -60,7 +61,13 @@ async def generation_run(
         max_tokens=max_tokens,
         api_key=None,
         model=model,
-        events=events,
+        route=Route(
+            [(model.deployments[0], _Given(events))],
+            CompletionRequest(model.upstream_model, [], max_tokens),
+            fakes.health,
+            fakes.clock,
+            fakes.routing_metrics,
+        ),
         counter=counter or ApproximateTokenCounter(),
         input_tokens=INPUT_TOKENS,
         billing=fakes.billing,
@@ -69,6 +76,20 @@ async def generation_run(
         policy=policy,
         probe=probe,
     )
+
+
+class _Given(LLMProvider):
+    """The one stream a test made."""
+
+    def __init__(self, events: AsyncGenerator[StreamEvent]) -> None:
+        self._events = events
+
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent]:
+        return self._events
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        return ApproximateTokenCounter()
 
 
 async def deltas_of(run: GenerationRun) -> AsyncIterator[str]:

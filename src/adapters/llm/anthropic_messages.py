@@ -31,6 +31,7 @@ from application.ports.llm import (
     UsageReport,
 )
 from domain.errors import ProviderUnavailable, UpstreamError
+from domain.routing import Failure
 
 API_VERSION = "2023-06-01"
 JSON_TOOL = "json_answer"
@@ -245,7 +246,7 @@ class _AnthropicReader(WireReader):
 
     def _error(self, kind: str) -> UpstreamError | ProviderUnavailable:
         if kind == "overloaded_error" and not self._produced:
-            return ProviderUnavailable("anthropic is overloaded.")
+            return ProviderUnavailable("anthropic is overloaded.", failure=Failure.SERVER_ERROR)
         return UpstreamError(f"anthropic reported {kind or 'an error'} mid-stream.")
 
 

@@ -10,9 +10,13 @@ class StaticProviderRegistry(ProviderRegistry):
 
     def __init__(self, providers: Mapping[str, LLMProvider | None]) -> None:
         self._providers = {name: provider for name, provider in providers.items() if provider is not None}
+        self._names = frozenset(providers)
 
     def get(self, provider: str) -> LLMProvider:
         try:
             return self._providers[provider]
         except KeyError:
             raise ProviderUnavailable(f"provider {provider!r} is not configured") from None
+
+    def names(self) -> frozenset[str]:
+        return self._names

@@ -6,6 +6,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from datetime import timedelta
 from typing import ClassVar, Self, TypeVar
 
 import httpx
@@ -23,6 +24,7 @@ from application.ports.llm import (
     UsageReport,
 )
 from domain.errors import DomainError, ProviderUnavailable, UpstreamError
+from domain.routing import Failure
 
 MAX_LINE_BYTES = 1 << 20
 MAX_PLAUSIBLE_TOKENS = 10_000_000
@@ -90,13 +92,15 @@ class SseProvider(LLMProvider):
                     for piece in reader.read(data):
                         yield TextDelta(piece) if isinstance(piece, str) else piece
         except httpx.TimeoutException as exc:
-            raise UpstreamError(f"{self.vendor} stalled for longer than the read timeout.") from exc
+            raise UpstreamError(
+                f"{self.vendor} stalled for longer than the read timeout.", failure=Failure.TIMEOUT
+            ) from exc
         except httpx.RequestError as exc:
-            raise UpstreamError(f"{self.vendor} broke off the stream.") from exc
+            raise UpstreamError(f"{self.vendor} broke off the stream.", failure=Failure.CONNECT) from exc
         finally:
             await response.aclose()
         if not reader.finished:
-            raise UpstreamError(f"{self.vendor} ended the stream before its end marker.")
+            raise UpstreamError(f"{self.vendor} ended the stream before its end marker.", failure=Failure.BROKEN)
         if reader.usage is not None:
             yield reader.usage
 
@@ -132,25 +136,39 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, vendor: str) 
     try:
         response = await client.send(request, stream=True)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise ProviderUnavailable(f"{vendor} cannot be reached.") from exc
+        raise ProviderUnavailable(f"{vendor} cannot be reached.", failure=Failure.CONNECT) from exc
     except httpx.RemoteProtocolError as exc:
         # No byte of a response: typically a pooled keep-alive connection the server had already closed
         # (llama-server closes after a stream). Retried by `_open` on a fresh connection.
-        raise ProviderUnavailable(f"{vendor} closed the connection before answering.") from exc
+        raise ProviderUnavailable(f"{vendor} closed the connection before answering.", failure=Failure.CONNECT) from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamError(f"{vendor} did not answer in time.", failure=Failure.TIMEOUT) from exc
     except httpx.RequestError as exc:
-        raise UpstreamError(f"{vendor} did not answer.") from exc
+        raise UpstreamError(f"{vendor} did not answer.", failure=Failure.CONNECT) from exc
     if response.is_success:
         return response
     await response.aclose()
-    raise _status_error(vendor, response.status_code)
+    raise _status_error(vendor, response.status_code, response.headers.get("retry-after"))
 
 
-def _status_error(vendor: str, status: int) -> DomainError:
+def _status_error(vendor: str, status: int, retry_after: str | None) -> DomainError:
+    failure = Failure.SERVER_ERROR if status >= 500 else Failure.CLIENT_ERROR
+    if status == 429:
+        return ProviderUnavailable(
+            f"{vendor} is rate limiting (HTTP 429).", failure=Failure.RATE_LIMITED, retry_after=_delay(retry_after)
+        )
     if status in OVERLOADED_STATUSES:
-        return ProviderUnavailable(f"{vendor} is overloaded (HTTP {status}).")
+        return ProviderUnavailable(f"{vendor} is overloaded (HTTP {status}).", failure=failure)
     if status in CREDENTIAL_STATUSES:
-        return UpstreamError(f"{vendor} rejected the gateway's upstream credentials (HTTP {status}).")
-    return UpstreamError(f"{vendor} answered HTTP {status}.")
+        return UpstreamError(f"{vendor} rejected the gateway's upstream credentials (HTTP {status}).", failure=failure)
+    return UpstreamError(f"{vendor} answered HTTP {status}.", failure=failure)
+
+
+def _delay(retry_after: str | None) -> timedelta | None:
+    """`Retry-After` in seconds (its HTTP-date form is rare from APIs and ignored)."""
+    if retry_after is None or not retry_after.strip().isdigit():
+        return None
+    return timedelta(seconds=int(retry_after))
 
 
 async def _data_payloads(response: httpx.Response, vendor: str) -> AsyncGenerator[bytes, None]:
@@ -185,7 +203,7 @@ async def _lines(response: httpx.Response, vendor: str) -> AsyncGenerator[bytes,
         *lines, pending = (pending + chunk).split(b"\n")
         for line in (*lines, pending):
             if len(line) > MAX_LINE_BYTES:
-                raise UpstreamError(f"{vendor} sent a line longer than {MAX_LINE_BYTES} bytes.")
+                raise UpstreamError(f"{vendor} sent a line longer than {MAX_LINE_BYTES} bytes.", failure=Failure.BROKEN)
         for line in lines:
             yield line.removesuffix(b"\r")
     if pending:
@@ -196,7 +214,7 @@ def decode_payload(decoder: msgspec.json.Decoder[ChunkT], data: bytes, vendor: s
     try:
         return decoder.decode(data)
     except msgspec.DecodeError as exc:
-        raise UpstreamError(f"{vendor} sent a payload that is not a valid JSON event.") from exc
+        raise UpstreamError(f"{vendor} sent a payload that is not a valid JSON event.", failure=Failure.BROKEN) from exc
 
 
 def plausible_usage(

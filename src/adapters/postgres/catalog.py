@@ -1,3 +1,5 @@
+import dataclasses
+
 from sqlalchemy import RowMapping, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +13,7 @@ from application.ports.persistence import Page, PageRequest
 from domain.catalog import CatalogModel, ModelExists
 from domain.credits import Credits
 from domain.pricing import Pricing
+from domain.routing import Deployment
 
 _COLUMNS = (
     models.c.id,
@@ -24,6 +27,7 @@ _COLUMNS = (
     models.c.cache_write_credits,
     models.c.max_output_tokens,
     models.c.enabled,
+    models.c.deployments,
 )
 
 
@@ -42,6 +46,7 @@ def _model(m: RowMapping) -> CatalogModel:
         ),
         max_output_tokens=m["max_output_tokens"],
         enabled=m["enabled"],
+        deployments=tuple(Deployment(**d) for d in m["deployments"] or ()),
     )
 
 
@@ -65,6 +70,7 @@ def _values(model: CatalogModel) -> dict[str, object]:
         "cache_write_credits": _micros(model.pricing.cache_write_credits),
         "max_output_tokens": model.max_output_tokens,
         "enabled": model.enabled,
+        "deployments": [dataclasses.asdict(d) for d in model.deployments],
     }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
 import structlog
 
 from adapters.postgres.statements import Connection, StatementPool
@@ -78,7 +79,7 @@ WITH g AS (
     SET status = $3::text, input_tokens = $4::integer, output_tokens = $5::integer,
         cached_input_tokens = $12::integer, cache_write_tokens = $13::integer, reasoning_tokens = $14::integer,
         usage_source = $6::text, cost = $7::bigint, output = $8::text, error_code = $9::text,
-        finished_at = $11::timestamptz
+        finished_at = $11::timestamptz, attempts = $15::jsonb
     WHERE id = $1::uuid AND status = 'running'
     RETURNING id, user_id, kind, api_key, precharged, key_reserved, wallet_reserved
 ), w AS (
@@ -103,6 +104,8 @@ WITH g AS (
 )
 SELECT balance FROM w
 """
+
+_ATTEMPTS = msgspec.json.Encoder()
 
 _EXPIRED = """
 SELECT id, input_tokens, output_tokens, unit_tokens, input_credits, output_credits
@@ -180,5 +183,6 @@ async def _settle(connection: Connection, settlement: Settlement) -> Credits | N
         settlement.usage.cached_input_tokens,
         settlement.usage.cache_write_tokens,
         settlement.usage.reasoning_tokens,
+        _ATTEMPTS.encode(settlement.attempts).decode() if settlement.attempts else None,
     )
     return None if balance is None else Credits(balance)

@@ -19,6 +19,7 @@ from application.ports.persistence import Page, PageRequest
 from domain.credits import Credits
 from domain.generation import Generation, GenerationKind, GenerationStatus
 from domain.pricing import Usage
+from domain.routing import Attempt
 
 _COLUMNS = (
     generations.c.id,
@@ -37,6 +38,7 @@ _COLUMNS = (
     generations.c.output,
     generations.c.api_key,
     generations.c.error_code,
+    generations.c.attempts,
 )
 _USAGE_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 _GROUP_COLUMNS = {
@@ -60,6 +62,7 @@ def _generation(m: RowMapping) -> Generation:
         output=m["output"],
         api_key=m["api_key"],
         error_code=m["error_code"],
+        attempts=tuple(Attempt(**a) for a in m["attempts"] or ()),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -128,6 +129,7 @@ models = Table(
     Column("cache_write_credits", BigInteger),  # NULL: at input_credits
     Column("max_output_tokens", Integer, nullable=False),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("deployments", JSONB),  # [{provider, upstream_model, priority, weight}]; NULL: provider/upstream_model
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("unit_tokens > 0", name="unit_tokens_positive"),
@@ -160,6 +162,7 @@ generations = Table(
     Column("wallet_reserved", BigInteger, nullable=False, server_default="0"),
     Column("output", Text),
     Column("error_code", Text),
+    Column("attempts", JSONB),  # [{deployment, outcome, ttft_ms}]; NULL: settled by the reaper
     Column("lease_expires_at", DateTime(timezone=True), nullable=False),
     _created_at(),
     Column("finished_at", DateTime(timezone=True)),

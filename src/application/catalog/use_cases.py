@@ -3,6 +3,8 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from application.catalog.views import (
+    DeploymentInput,
+    Deployments,
     Description,
     MaxOutputTokens,
     ModelId,
@@ -11,11 +13,15 @@ from application.catalog.views import (
     OpenAIModel,
     OpenAIModelList,
     PricingInput,
+    ProviderInstanceName,
     UpstreamModel,
 )
 from application.ports.catalog import Catalog
+from application.ports.llm import ProviderRegistry
 from application.ports.persistence import PageRequest, UnitOfWork
-from domain.catalog import CatalogModel, ModelNotFound
+from domain.catalog import CatalogModel, ModelNotFound, default_deployment
+from domain.errors import InvalidInput
+from domain.routing import Deployment
 
 PAGE_SIZE = 200
 NO_SUCH_MODEL = "No model has this id."
@@ -23,9 +29,12 @@ ProviderName = Literal["anthropic", "gemini", "local", "openai", "simulator"]
 
 
 class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Either `provider` and `upstream_model` (one deployment), or `deployments`."""
+
     id: ModelId
-    provider: ProviderName
-    upstream_model: UpstreamModel
+    provider: ProviderInstanceName | None = None
+    upstream_model: UpstreamModel | None = None
+    deployments: Deployments | None = None
     pricing: PricingInput
     max_output_tokens: MaxOutputTokens
     description: Description = ""
@@ -43,8 +52,11 @@ class NewModel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class ModelPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    provider: ProviderName | None = None
+    """`deployments` replaces the list; `provider`/`upstream_model` change the model's only deployment."""
+
+    provider: ProviderInstanceName | None = None
     upstream_model: UpstreamModel | None = None
+    deployments: Deployments | None = None
     pricing: PricingInput | None = None
     max_output_tokens: MaxOutputTokens | None = None
     description: Description | None = None
@@ -105,18 +117,24 @@ class GetModel:
 
 
 class CreateModel:
-    """Add a model: which provider serves it (`anthropic`, `gemini`, `local`, `openai`, `simulator`), under which
-    upstream name, and its price. Provider endpoints and keys come from the environment only."""
+    """Add a model: which provider serves it (`anthropic`, `gemini`, `local`, `openai`, `simulator`, or an instance
+    named in `PROVIDER_INSTANCES`), under which upstream name, and its price; or several `deployments` to route
+    across (lowest `priority` first, by `weight` within one, failing over before the first token). Provider
+    endpoints and keys come from the environment only."""
 
-    def __init__(self, catalog: Catalog, uow: UnitOfWork) -> None:
+    def __init__(self, catalog: Catalog, uow: UnitOfWork, providers: ProviderRegistry) -> None:
         self._catalog = catalog
         self._uow = uow
+        self._providers = providers
 
     async def __call__(self, new: NewModel) -> ModelView:
+        deployments = _deployments(self._providers, new.deployments, new.provider, new.upstream_model)
+        default = default_deployment(deployments)
         model = CatalogModel(
             id=new.id,
-            provider=new.provider,
-            upstream_model=new.upstream_model,
+            provider=default.provider,
+            upstream_model=default.upstream_model,
+            deployments=deployments,
             description=new.description,
             pricing=new.pricing.to_pricing(),
             max_output_tokens=new.max_output_tokens,
@@ -128,19 +146,24 @@ class CreateModel:
 
 
 class UpdateModel:
-    """Change what is given: provider, upstream name, price, output cap, description, enabled. A new price
-    applies to generations started afterwards; running ones keep the price they started with."""
+    """Change what is given: deployments (or the provider and upstream name of its only one), price, output cap,
+    description, enabled. A new price applies to generations started afterwards; running ones keep the price they
+    started with."""
 
-    def __init__(self, catalog: Catalog, uow: UnitOfWork) -> None:
+    def __init__(self, catalog: Catalog, uow: UnitOfWork, providers: ProviderRegistry) -> None:
         self._catalog = catalog
         self._uow = uow
+        self._providers = providers
 
     async def __call__(self, model_id: str, patch: ModelPatch) -> ModelView:
         current = await _existing(self._catalog, model_id)
+        deployments = _patched_deployments(self._providers, current, patch)
+        default = default_deployment(deployments)
         model = CatalogModel(
             id=current.id,
-            provider=current.provider if patch.provider is None else patch.provider,
-            upstream_model=current.upstream_model if patch.upstream_model is None else patch.upstream_model,
+            provider=default.provider,
+            upstream_model=default.upstream_model,
+            deployments=deployments,
             description=current.description if patch.description is None else patch.description,
             pricing=current.pricing if patch.pricing is None else patch.pricing.to_pricing(),
             max_output_tokens=current.max_output_tokens if patch.max_output_tokens is None else patch.max_output_tokens,
@@ -170,3 +193,51 @@ async def _existing(catalog: Catalog, model_id: str) -> CatalogModel:
     if model is None:
         raise ModelNotFound(NO_SUCH_MODEL)
     return model
+
+
+def _deployments(
+    providers: ProviderRegistry,
+    given: list[DeploymentInput] | None,
+    provider: str | None,
+    upstream_model: str | None,
+) -> tuple[Deployment, ...]:
+    """`deployments`, or the one `provider`/`upstream_model` name (given with `deployments`, they must name its
+    default one, as a model read back shows them)."""
+    if given is None:
+        if provider is None:
+            raise InvalidInput("give `provider` and `upstream_model`, or `deployments`", field="provider")
+        if upstream_model is None:
+            raise InvalidInput("give `upstream_model` with `provider`", field="upstream_model")
+        given = [DeploymentInput(provider=provider, upstream_model=upstream_model)]
+        fields = ["provider"]
+    else:
+        fields = [f"deployments[{i}].provider" for i in range(len(given))]
+    deployments = tuple(d.to_deployment() for d in given)
+    known = providers.names()
+    for deployment, field in zip(deployments, fields, strict=True):
+        if deployment.provider not in known:
+            raise InvalidInput(f"no provider or PROVIDER_INSTANCES entry is named {deployment.provider!r}", field=field)
+    keys = [d.key for d in deployments]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise InvalidInput("this provider and upstream model are listed twice", field=f"deployments[{i}]")
+    default = default_deployment(deployments)
+    if (provider or default.provider) != default.provider:
+        raise InvalidInput("it must be the default deployment's provider (or left out)", field="provider")
+    if (upstream_model or default.upstream_model) != default.upstream_model:
+        raise InvalidInput("it must be the default deployment's upstream model (or left out)", field="upstream_model")
+    return deployments
+
+
+def _patched_deployments(
+    providers: ProviderRegistry, current: CatalogModel, patch: ModelPatch
+) -> tuple[Deployment, ...]:
+    if patch.deployments is not None:
+        return _deployments(providers, patch.deployments, patch.provider, patch.upstream_model)
+    if patch.provider in {None, current.provider} and patch.upstream_model in {None, current.upstream_model}:
+        return current.deployments  # unchanged: a form or a client sending back the default deployment
+    if len(current.deployments) > 1:
+        raise InvalidInput("the model has several deployments: patch `deployments`", field="provider")
+    return _deployments(
+        providers, None, patch.provider or current.provider, patch.upstream_model or current.upstream_model
+    )

@@ -8,11 +8,26 @@ from application.views import CreditsText
 from domain.catalog import CatalogModel
 from domain.credits import Credits, decimal_text
 from domain.pricing import MAX_UNIT_TOKENS, Pricing
+from domain.routing import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, MIN_WEIGHT, Deployment
 
 ModelId = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"), examples=["dr14"])]
 UpstreamModel = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=STORABLE_TEXT)]
 Description = Annotated[str, msgspec.Meta(max_length=1000, pattern=STORABLE_TEXT)]
 MaxOutputTokens = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+ProviderInstanceName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=whole(r"[a-z][a-z0-9_-]{0,31}"),
+        description="A built-in provider (`anthropic`, `gemini`, `local`, `openai`, `simulator`) or an instance "
+        "named in `PROVIDER_INSTANCES`.",
+        examples=["openai"],
+    ),
+]
+Priority = Annotated[int, msgspec.Meta(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Lower is tried first.")]
+Weight = Annotated[
+    int, msgspec.Meta(ge=MIN_WEIGHT, le=MAX_WEIGHT, description="Share of the requests among its priority.")
+]
+MAX_DEPLOYMENTS = 16
 # From 0 to 10,000 credits (MAX_PRICE_MICROS) with at most 6 fractional digits.
 PRICE = whole(decimal_text("0|[1-9][0-9]{0,3}", signed=False) + r"|10000(\.0{1,6})?")
 PriceText = Annotated[str, msgspec.Meta(pattern=PRICE, description='Credits per `unit_tokens`, e.g. `"20"`.')]
@@ -83,7 +98,47 @@ def _parsed(text: str | None, field: str) -> Credits | None:
     return None if text is None else Credits.parse(text, field=field)
 
 
+class DeploymentInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    provider: ProviderInstanceName
+    upstream_model: UpstreamModel
+    priority: Priority = 0
+    weight: Weight = 1
+
+    example: ClassVar[dict[str, Any]] = {
+        "provider": "openai",
+        "upstream_model": "gpt-4o-mini",
+        "priority": 0,
+        "weight": 1,
+    }
+
+    def to_deployment(self) -> Deployment:
+        return Deployment(self.provider, self.upstream_model, self.priority, self.weight)
+
+
+Deployments = Annotated[list[DeploymentInput], msgspec.Meta(min_length=1, max_length=MAX_DEPLOYMENTS)]
+
+
+class DeploymentView(msgspec.Struct, frozen=True, kw_only=True):
+    provider: str
+    upstream_model: str
+    priority: int
+    weight: int
+
+    example: ClassVar[dict[str, Any]] = DeploymentInput.example
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> "DeploymentView":
+        return cls(
+            provider=deployment.provider,
+            upstream_model=deployment.upstream_model,
+            priority=deployment.priority,
+            weight=deployment.weight,
+        )
+
+
 class ModelView(msgspec.Struct, frozen=True, kw_only=True):
+    """`provider`/`upstream_model` are its default deployment (the first of the lowest priority)."""
+
     id: str
     provider: str
     upstream_model: str
@@ -91,6 +146,7 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
     pricing: PricingView
     max_output_tokens: int
     enabled: bool
+    deployments: list[DeploymentView]
 
     example: ClassVar[dict[str, Any]] = {
         "id": "dr14",
@@ -100,6 +156,7 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
         "pricing": PricingView.example,
         "max_output_tokens": 4096,
         "enabled": True,
+        "deployments": [{"provider": "simulator", "upstream_model": "dr14", "priority": 0, "weight": 1}],
     }
 
     @classmethod
@@ -112,6 +169,7 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
             pricing=PricingView.of(model.pricing),
             max_output_tokens=model.max_output_tokens,
             enabled=model.enabled,
+            deployments=[DeploymentView.of(d) for d in model.deployments],
         )
 
 

@@ -16,13 +16,14 @@ from uuid import UUID
 import anyio
 import structlog
 
+from application.generations.routing import Route
 from application.ports.billing import GenerationBilling, Settlement
 from application.ports.clock import Clock, IdGenerator
-from application.ports.llm import StreamEvent, TextDelta, TokenCounter, ToolCall, ToolCallDelta, UsageReport
+from application.ports.llm import TextDelta, TokenCounter, ToolCall, ToolCallDelta, UsageReport
 from application.ports.metrics import NO_PROBE, GenerationProbe
 from domain.catalog import CatalogModel
 from domain.credits import Credits
-from domain.errors import DomainError, ProviderUnavailable, SettlementDeferred, UpstreamError
+from domain.errors import DomainError, ProviderFailure, ProviderUnavailable, SettlementDeferred, UpstreamError
 from domain.generation import GenerationStatus, UsageSource
 from domain.pricing import Usage
 
@@ -95,7 +96,7 @@ class GenerationRun:
         max_tokens: int,
         api_key: str | None,
         model: CatalogModel,
-        events: AsyncGenerator[StreamEvent, None],
+        route: Route,
         counter: TokenCounter,
         input_tokens: int,
         billing: GenerationBilling,
@@ -107,7 +108,8 @@ class GenerationRun:
     ) -> None:
         self.started = Started(generation_id, model.id, created_at, max_tokens, api_key, input_tokens)
         self._model = model
-        self._provider_events = events
+        self._route = route
+        self._provider_events = route.first()
         self._input_tokens = input_tokens
         self._billing = billing
         self._clock = clock
@@ -122,6 +124,7 @@ class GenerationRun:
         self._pending: Delta | ToolCallDelta | None = None
         self._error: DomainError | None = None
         self._exhausted = False
+        self._answering = False  # a deployment produced the first token, and the route has yet to hear how it ended
         self._outcome: Outcome | None = None
         self._deltas_since_checkpoint = 0
         self._checkpointed_at: datetime = clock.now()
@@ -134,11 +137,18 @@ class GenerationRun:
         return self.started.generation_id
 
     async def open(self) -> None:
-        """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream."""
+        """Wait for the first delta, so that a provider failing before any token is an HTTP error, not a stream;
+        a failure another deployment may not share moves to the route's next one (here only: never after a token)."""
         self._pending = await self._next_piece()
+        while isinstance(self._error, ProviderFailure) and (events := self._route.failed(self._error)) is not None:
+            await self._close_provider_events()
+            self._provider_events, self._error, self._reported = events, None, None
+            self._pending = await self._next_piece()
         if self._error is not None:
             outcome = await self._close()
             raise outcome.error or self._error
+        self._route.answered()
+        self._answering = True
 
     def __aiter__(self) -> AsyncIterator[GenerationEvent]:
         return self._lifecycle
@@ -188,8 +198,7 @@ class GenerationRun:
             return self._outcome
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(SETTLE_TIMEOUT_SECONDS):
-                with contextlib.suppress(RuntimeError):  # closed from outside (a shutdown) while its reader reads
-                    await self._provider_events.aclose()
+                await self._close_provider_events()
                 if self._checkpointing is not None:
                     await asyncio.wait([self._checkpointing])  # its failure is its own (logged) business
                 self._outcome = await self._settle()
@@ -200,6 +209,10 @@ class GenerationRun:
                 self._probe_closed = True
                 self._probe.closed()
         return self._outcome or self._deferred()
+
+    async def _close_provider_events(self) -> None:
+        with contextlib.suppress(RuntimeError):  # closed from outside (a shutdown) while its reader reads
+            await self._provider_events.aclose()
 
     def _deferred(self) -> Outcome:
         usage, _ = self._usage()
@@ -245,6 +258,9 @@ class GenerationRun:
             self._deltas_since_checkpoint, self._checkpointed_at = 0, now
 
     async def _settle(self) -> Outcome:
+        if self._answering:
+            self._answering = False
+            self._route.ended(self._error)
         status = self._status()
         usage, source = self._usage()
         refunded = status is GenerationStatus.FAILED and usage.output_tokens == 0
@@ -262,6 +278,7 @@ class GenerationRun:
                 output=output,
                 finished_at=finished_at,
                 error_code=self._error.code if self._error else None,
+                attempts=self._route.attempts(),
             )
         )
         log.info(

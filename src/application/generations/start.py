@@ -5,6 +5,7 @@ from functools import partial
 import msgspec
 
 from application.generations.open_runs import OpenRuns
+from application.generations.routing import DeploymentHealth, Route
 from application.generations.run import GenerationPolicy, GenerationRun
 from application.limits.quota import Quotas
 from application.ports.billing import GenerationBilling, GenerationStart
@@ -14,13 +15,15 @@ from application.ports.llm import (
     ChatMessage,
     CompletionOptions,
     CompletionRequest,
+    LLMProvider,
     ProviderRegistry,
     prompt_tokens,
 )
-from application.ports.metrics import GenerationMetrics
-from domain.catalog import ModelNotFound
-from domain.errors import InvalidInput, UnsupportedParameter
+from application.ports.metrics import GenerationMetrics, RoutingMetrics
+from domain.catalog import CatalogModel, ModelNotFound
+from domain.errors import DomainError, InvalidInput, ProviderUnavailable, UnsupportedParameter
 from domain.generation import GenerationKind
+from domain.routing import Deployment
 from domain.user import Principal
 
 
@@ -41,7 +44,9 @@ class StartGeneration:
     `insufficient_balance` when the balance less the reserves of the user's running generations is not positive
     or does not cover the prompt; 402 `key_credit_limit` when a key-scoped principal's key has spent its
     limit — checked in the same statement; nothing starts), then open the provider stream and wait for its first token,
-    so that a provider failing before any token refunds the pre-charge and answers 502/503."""
+    so that a provider failing before any token refunds the pre-charge and answers 502/503. A model with several
+    deployments tries them in the order of their priority (by weight within one), failing over before the first
+    token; the generation is pre-charged and settled once, whichever deployment answers."""
 
     def __init__(
         self,
@@ -54,7 +59,11 @@ class StartGeneration:
         policy: GenerationPolicy,
         quotas: Quotas,
         metrics: GenerationMetrics,
+        health: DeploymentHealth,
+        routing_metrics: RoutingMetrics,
     ) -> None:
+        self._health = health
+        self._routing_metrics = routing_metrics
         self._quotas = quotas
         self._catalog = catalog
         self._providers = providers
@@ -72,15 +81,14 @@ class StartGeneration:
         if order.max_tokens is not None and order.max_tokens > model.max_output_tokens:
             raise InvalidInput(f"at most {model.max_output_tokens} for this model", field="max_tokens")
         _check_tool_messages(order.messages)
-        provider = self._providers.get(model.provider)
+        candidates = self._candidates(model, order)
+        deployment, provider = candidates[0]
         max_tokens = order.max_tokens or min(
             model.max_output_tokens, provider.default_max_tokens or model.max_output_tokens
         )
-        request = CompletionRequest(model.upstream_model, order.messages, max_tokens, order.options)
-        if (parameter := provider.unsupported(request)) is not None:
-            raise UnsupportedParameter(parameter, model.id)
+        request = CompletionRequest(deployment.upstream_model, order.messages, max_tokens, order.options)
         await self._quotas.admit_generation(order.principal)
-        counter = provider.counter_for(model.upstream_model)
+        counter = provider.counter_for(deployment.upstream_model)
         input_tokens = prompt_tokens(counter, request)
         generation_id = self._ids.new_id()
         created_at = self._clock.now()
@@ -101,7 +109,7 @@ class StartGeneration:
                 reserve=model.pricing.output_cost(max_tokens),
             )
         )
-        events = provider.stream(request)
+        route = Route(candidates, request, self._health, self._clock, self._routing_metrics)
         run = self._open_runs.add(
             GenerationRun(
                 generation_id=generation_id,
@@ -109,7 +117,7 @@ class StartGeneration:
                 max_tokens=max_tokens,
                 api_key=order.principal.api_key,
                 model=model,
-                events=events,
+                route=route,
                 counter=counter,
                 input_tokens=input_tokens,
                 billing=self._billing,
@@ -117,11 +125,33 @@ class StartGeneration:
                 ids=self._ids,
                 policy=self._policy,
                 on_settled=partial(self._quotas.record_tokens, order.principal),
-                probe=self._metrics.started(model.provider, model.id),
+                probe=self._metrics.started(deployment.provider, model.id),
             )
         )
         await run.open()
         return run
+
+    def _candidates(self, model: CatalogModel, order: Order) -> list[tuple[Deployment, LLMProvider]]:
+        """The deployments to try, in order: configured, able to honour the request (a parameter is refused only
+        when no deployment honours it), those their breakers admit first."""
+        usable: list[tuple[Deployment, LLMProvider]] = []
+        refusal: DomainError | None = None
+        for deployment in model.deployments:
+            try:
+                provider = self._providers.get(deployment.provider)
+            except ProviderUnavailable as error:
+                refusal = refusal or error
+                continue
+            request = CompletionRequest(deployment.upstream_model, order.messages, 1, order.options)
+            if (parameter := provider.unsupported(request)) is not None:
+                if not isinstance(refusal, UnsupportedParameter):
+                    refusal = UnsupportedParameter(parameter, model.id)
+                continue
+            usable.append((deployment, provider))
+        if not usable:
+            raise refusal or ProviderUnavailable()
+        providers = dict(usable)
+        return [(d, providers[d]) for d in self._health.order(list(providers))]
 
 
 def _check_tool_messages(messages: Sequence[ChatMessage]) -> None:

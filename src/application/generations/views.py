@@ -9,6 +9,7 @@ from application.ports.persistence import Page
 from application.views import CreditsText
 from domain.generation import Generation, GenerationKind, GenerationStatus
 from domain.pricing import Usage
+from domain.routing import Attempt
 
 
 class UsageView(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,18 +103,40 @@ class GenerationPage(msgspec.Struct, frozen=True, kw_only=True):
         return cls(items=[GenerationView.of(g) for g in page.items], next_cursor=page.next_cursor)
 
 
+class AttemptView(msgspec.Struct, frozen=True, kw_only=True):
+    """One try of a deployment (`provider/upstream_model`): `answered`, `abandoned` (the client left first),
+    `unavailable` (not configured), or the failure (`connect`, `timeout`, `rate_limited`, `server_error`,
+    `client_error`, `broken`); `ttft_ms` is its time to the first token when it answered."""
+
+    deployment: str
+    outcome: str
+    ttft_ms: int | None = None
+
+    example: ClassVar[dict[str, Any]] = {"deployment": "openai-b/gpt-4o-mini", "outcome": "answered", "ttft_ms": 412}
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> "AttemptView":
+        return cls(deployment=attempt.deployment, outcome=attempt.outcome, ttft_ms=attempt.ttft_ms)
+
+
 class GenerationRecordView(GenerationView, frozen=True, kw_only=True, omit_defaults=True):
-    """A generation as admins see it: whose it is, what it was spent on (`generation` or `comparison`), and the
-    `error_code` it ended with when it failed."""
+    """A generation as admins see it: whose it is, what it was spent on (`generation` or `comparison`), the
+    `error_code` it ended with when it failed, and its `attempts` on the model's deployments, in order (absent
+    for one settled by the reaper)."""
 
     user_id: UUID
     kind: GenerationKind
     error_code: str | None = None
+    attempts: list[AttemptView] = []
 
     example: ClassVar[dict[str, Any]] = {
         **GenerationView.example,
         "user_id": examples.USER_ID,
         "kind": "generation",
+        "attempts": [
+            {"deployment": "openai/gpt-4o-mini", "outcome": "rate_limited"},
+            {"deployment": "openai-b/gpt-4o-mini", "outcome": "answered", "ttft_ms": 412},
+        ],
     }
 
     @classmethod
@@ -123,6 +146,7 @@ class GenerationRecordView(GenerationView, frozen=True, kw_only=True, omit_defau
             user_id=generation.user_id,
             kind=generation.kind,
             error_code=generation.error_code,
+            attempts=[AttemptView.of(attempt) for attempt in generation.attempts],
         )
 
 

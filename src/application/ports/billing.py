@@ -10,6 +10,7 @@ from uuid import UUID
 from domain.credits import Credits
 from domain.generation import GenerationKind, GenerationStatus, UsageSource
 from domain.pricing import Pricing, Usage
+from domain.routing import Attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class Settlement:
     output: str | None
     finished_at: datetime
     error_code: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    """Its attempts on the model's deployments, in order (the last one answered, unless all failed)."""
 
     @property
     def is_refund(self) -> bool:

@@ -257,3 +257,8 @@ class ProviderRegistry(Protocol):
     @abstractmethod
     def get(self, provider: str) -> LLMProvider:
         """MUST raise ProviderUnavailable for a provider name that is unknown or not configured."""
+
+    @abstractmethod
+    def names(self) -> frozenset[str]:
+        """Every name a deployment may give: the built-in providers and the instances the settings name,
+        configured or not (admins can set models up before the keys exist)."""

@@ -7,6 +7,7 @@ from typing import Protocol
 from domain.credits import Credits
 from domain.generation import GenerationStatus
 from domain.pricing import Usage
+from domain.routing import BreakerState, Failure
 
 
 class GenerationProbe(Protocol):
@@ -38,6 +39,22 @@ class GenerationMetrics(Protocol):
     @abstractmethod
     def reaped(self, count: int) -> None:
         """The reaper settled `count` generations abandoned by a crashed instance (`failed`, `interrupted`)."""
+
+
+class RoutingMetrics(Protocol):
+    """Attempts on deployments (keyed `provider/upstream_model`) and their breakers."""
+
+    @abstractmethod
+    def attempt(self, deployment: str, outcome: str) -> None:
+        """An attempt ended: `answered`, `abandoned`, `unavailable` or a Failure."""
+
+    @abstractmethod
+    def failover(self, deployment: str, reason: Failure) -> None:
+        """A generation left `deployment` for the next one."""
+
+    @abstractmethod
+    def breaker(self, deployment: str, state: BreakerState) -> None:
+        """The deployment's breaker is now in `state`."""
 
 
 class _NoProbe(GenerationProbe):

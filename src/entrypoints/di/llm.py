@@ -1,5 +1,6 @@
 """LLM provider adapters: one pooled upstream HTTP client, the token counter, and the registry of the providers the
-settings enable (each adapter decides from its key and base URL whether it serves, and where)."""
+settings enable (each adapter decides from its key and base URL whether it serves, and where): the built-ins and
+the `PROVIDER_INSTANCES`."""
 
 from collections.abc import AsyncIterator
 
@@ -12,12 +13,18 @@ from adapters.llm.http_transport import upstream_client
 from adapters.llm.openai_chat import OpenAIChatProvider
 from adapters.llm.registry import StaticProviderRegistry
 from adapters.llm.simulator import SimulatorProvider
+from adapters.llm.sse_lines import SseProvider
 from adapters.llm.token_counter import ApproximateTokenCounter
 from application.ports.llm import ProviderRegistry, TokenCounter
 from entrypoints.local_model import UNSUPPORTED_PARAMETERS
 from entrypoints.settings import LocalModelSettings, ProviderSettings
 
 UPSTREAM_MAX_CONNECTIONS = 1000
+_PROTOCOLS: dict[str, type[SseProvider]] = {
+    "openai": OpenAIChatProvider,
+    "anthropic": AnthropicMessagesProvider,
+    "gemini": GeminiProvider,
+}
 
 
 class ModelProvidersProvider(Provider):
@@ -39,8 +46,15 @@ class ModelProvidersProvider(Provider):
         client: httpx.AsyncClient,
         counter: TokenCounter,
     ) -> ProviderRegistry:
+        instances = {
+            name: _PROTOCOLS[instance.protocol].configured(
+                client, counter, api_key=instance.api_key, base_url=instance.base_url
+            )
+            for name, instance in providers.instance_map().items()
+        }
         return StaticProviderRegistry(
             {
+                **instances,
                 "simulator": SimulatorProvider(counter, providers.simulator_token_delay_ms),
                 "openai": OpenAIChatProvider.configured(
                     client, counter, api_key=providers.openai_api_key, base_url=providers.openai_base_url

@@ -10,7 +10,8 @@ from application.generations.housekeeping import HousekeepingPolicy
 from application.generations.run import GenerationPolicy
 from application.limits.quota import RateLimitPolicy
 from domain.credits import Credits
-from entrypoints.settings import AccountSettings, HousekeepingSettings, RateLimitSettings
+from domain.routing import BreakerPolicy
+from entrypoints.settings import AccountSettings, HousekeepingSettings, RateLimitSettings, RoutingSettings
 
 
 class PolicyProvider(Provider):
@@ -41,3 +42,11 @@ class PolicyProvider(Provider):
     @provide
     def housekeeping_policy(self, housekeeping: HousekeepingSettings) -> HousekeepingPolicy:
         return HousekeepingPolicy(reference_retention=timedelta(days=housekeeping.reference_retention_days))
+
+    @provide
+    def breaker_policy(self, routing: RoutingSettings) -> BreakerPolicy:
+        return BreakerPolicy(
+            failures=routing.breaker_failures,
+            cooldown=timedelta(seconds=routing.breaker_cooldown_seconds),
+            max_retry_after=timedelta(seconds=routing.max_retry_after_seconds),
+        )

@@ -2,10 +2,10 @@
 
 from dishka import Provider, Scope, provide
 
-from adapters.prometheus_metrics import PrometheusGenerationMetrics
+from adapters.prometheus_metrics import PrometheusGenerationMetrics, PrometheusRoutingMetrics
 from adapters.system_clock import SystemClock, UuidGenerator
 from application.ports.clock import Clock, IdGenerator
-from application.ports.metrics import GenerationMetrics
+from application.ports.metrics import GenerationMetrics, RoutingMetrics
 
 
 class SystemProvider(Provider):
@@ -14,3 +14,4 @@ class SystemProvider(Provider):
     clock = provide(SystemClock, provides=Clock)
     ids = provide(UuidGenerator, provides=IdGenerator)
     metrics = provide(PrometheusGenerationMetrics, provides=GenerationMetrics)
+    routing_metrics = provide(PrometheusRoutingMetrics, provides=RoutingMetrics)

@@ -1,7 +1,7 @@
 """Application use cases: per request for the HTTP routes and the commands; per process for what runs beside them
 (the background sweeps, the rate limit quotas)."""
 
-from dishka import Provider, Scope, provide_all
+from dishka import Provider, Scope, provide, provide_all
 
 from application.accounts.authenticate import Authenticate
 from application.accounts.create_admin import CreateAdmin
@@ -12,6 +12,7 @@ from application.accounts.register import RegisterUser
 from application.accounts.sessions import SessionTokens
 from application.admin.balance import AdjustBalance
 from application.admin.dashboard import GetDashboard
+from application.admin.deployments import ListDeployments
 from application.admin.usage import GetUsage
 from application.admin.users import GetUser, ListUserGenerations, ListUsers, ListUserTransactions, UpdateUser
 from application.catalog.use_cases import (
@@ -36,15 +37,24 @@ from application.generations.housekeeping import PurgeExpiredRecords
 from application.generations.openai_chat import CreateChatCompletion
 from application.generations.queries import GetGeneration, InspectGeneration, ListGenerations, SearchGenerations
 from application.generations.reaper import ReapExpiredGenerations
+from application.generations.routing import DeploymentHealth
 from application.generations.start import StartGeneration
 from application.health.check_readiness import CheckReadiness
 from application.limits.quota import Quotas
+from application.ports.clock import Clock
+from application.ports.metrics import RoutingMetrics
+from domain.routing import BreakerPolicy
 
 
 class UseCaseProvider(Provider):
     scope = Scope.REQUEST
 
     per_process = provide_all(ReapExpiredGenerations, PurgeExpiredRecords, Quotas, scope=Scope.APP)
+
+    @provide(scope=Scope.APP)
+    def deployment_health(self, clock: Clock, policy: BreakerPolicy, metrics: RoutingMetrics) -> DeploymentHealth:
+        return DeploymentHealth(clock, policy, metrics)
+
     use_cases = provide_all(
         CheckReadiness,
         Authenticate,
@@ -72,6 +82,7 @@ class UseCaseProvider(Provider):
         UpdateModel,
         DeleteModel,
         StartGeneration,
+        ListDeployments,
         CreateGeneration,
         CreateChatCompletion,
         AnthropicMessages,

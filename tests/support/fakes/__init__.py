@@ -4,6 +4,7 @@ world up through them (a user, funds, a model, a key), each committed as a finis
 The cosmicpython model (`FakeUnitOfWork` in tests/unit/test_handlers.py), with rollback kept honest: what a use
 case did not commit is gone after `end_request()`."""
 
+import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
@@ -12,6 +13,7 @@ from adapters.rate_limit.memory import MemoryRateLimiter
 from application.accounts.policy import AccountPolicy
 from application.accounts.sessions import SessionTokens
 from application.generations.open_runs import LiveRuns, OpenRuns
+from application.generations.routing import DeploymentHealth
 from application.generations.run import GenerationPolicy
 from application.generations.start import Order, StartGeneration
 from application.limits.quota import Quotas, RateLimitPolicy
@@ -23,6 +25,7 @@ from domain.credits import Credits
 from domain.errors import UpstreamError
 from domain.generation import GenerationStatus
 from domain.pricing import Pricing
+from domain.routing import BreakerPolicy
 from domain.typeid import TypeProfile
 from domain.user import Principal, Role, User
 from domain.wallet import EntryKind, LedgerEntry
@@ -43,7 +46,7 @@ from tests.support.fakes.generations import (
     ScriptedProvider,
 )
 from tests.support.fakes.housekeeping import FakeHousekeeping
-from tests.support.fakes.metrics import RecordingMetrics
+from tests.support.fakes.metrics import RecordingMetrics, RecordingRoutingMetrics
 from tests.support.fakes.security import (
     FakeAccessTokens,
     FakeCipher,
@@ -84,6 +87,10 @@ class Fakes:
         self.providers = FakeProviders({"scripted": self.provider})
         self.housekeeping = FakeHousekeeping(self.db)
         self.metrics = RecordingMetrics()
+        self.routing_metrics = RecordingRoutingMetrics()
+        self.breaker_policy = BreakerPolicy()
+        self.rng = random.Random(18)
+        self.health = DeploymentHealth(self.clock, self.breaker_policy, self.routing_metrics, self.rng.random)
         self.rate_limiter = MemoryRateLimiter()
         self.hasher = FakePasswordHasher()
         self.access_tokens = FakeAccessTokens()
@@ -174,6 +181,8 @@ class Fakes:
             policy=policy or GenerationPolicy(),
             quotas=Quotas(self.rate_limiter, limits or RateLimitPolicy(), self.clock),
             metrics=self.metrics,
+            health=self.health,
+            routing_metrics=self.routing_metrics,
         )
 
     async def generation(

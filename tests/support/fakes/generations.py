@@ -132,6 +132,7 @@ def _settle(tables: Tables, settlement: Settlement, now: datetime) -> Credits | 
         output=settlement.output,
         error_code=settlement.error_code,
         finished_at=settlement.finished_at,
+        attempts=settlement.attempts,
     )
     wallet = tables.wallets[generation.user_id]
     changed = wallet.settled(row.precharged, row.wallet_reserved, settlement.cost)
@@ -310,6 +311,9 @@ class ScriptedProvider(LLMProvider):
             self.closed += 1
 
 
+BUILT_IN_PROVIDERS = frozenset({"anthropic", "gemini", "local", "openai", "simulator"})
+
+
 class FakeProviders(ProviderRegistry):
     def __init__(self, providers: Mapping[str, LLMProvider]) -> None:
         self._providers = dict(providers)
@@ -319,3 +323,11 @@ class FakeProviders(ProviderRegistry):
         if found is None:
             raise ProviderUnavailable(f"provider {provider!r} is not configured")
         return found
+
+    def add(self, name: str, provider: LLMProvider) -> None:
+        """Another configured provider (a second deployment's instance)."""
+        self._providers[name] = provider
+
+    def names(self) -> frozenset[str]:
+        """As the real registry: the built-ins are known, configured or not."""
+        return BUILT_IN_PROVIDERS | self._providers.keys()

@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from application.ports.metrics import GenerationMetrics, GenerationProbe
+from application.ports.metrics import GenerationMetrics, GenerationProbe, RoutingMetrics
 from domain.credits import Credits
 from domain.generation import GenerationStatus
 from domain.pricing import Usage
+from domain.routing import BreakerState, Failure
 
 Report = tuple[object, ...]
 
@@ -40,3 +41,19 @@ class RecordingMetrics(GenerationMetrics):
 
     def reaped(self, count: int) -> None:
         self.reaped_counts.append(count)
+
+
+@dataclass
+class RecordingRoutingMetrics(RoutingMetrics):
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+    failovers: list[tuple[str, Failure]] = field(default_factory=list)
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
+
+    def attempt(self, deployment: str, outcome: str) -> None:
+        self.attempts.append((deployment, outcome))
+
+    def failover(self, deployment: str, reason: Failure) -> None:
+        self.failovers.append((deployment, reason))
+
+    def breaker(self, deployment: str, state: BreakerState) -> None:
+        self.breakers[deployment] = state

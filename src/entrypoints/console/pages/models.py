@@ -85,7 +85,8 @@ def _model(
     request: HTMXRequest, model: ModelView, *, errors: FieldErrors | None = None, notice: str | None = None
 ) -> Template:
     """Rendered from what the use case returned: the model cache of this instance may lag a write by a moment."""
-    context: dict[str, Any] = {"model": model, "providers": PROVIDERS, "notice": notice}
+    providers = PROVIDERS if model.provider in PROVIDERS else (*PROVIDERS, model.provider)  # a PROVIDER_INSTANCES one
+    context: dict[str, Any] = {"model": model, "providers": providers, "notice": notice}
     if errors:
         return form_page(request, "pages/model.html", errors, **context)
     return page(request, "pages/model.html", errors={}, **context)

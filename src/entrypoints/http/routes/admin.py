@@ -7,6 +7,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from litestar.status_codes import HTTP_200_OK
 
 from application.admin.balance import AdjustBalance, AdjustmentResult, BalanceAdjustment
+from application.admin.deployments import DeploymentHealthList, ListDeployments
 from application.admin.usage import GetUsage, UsageReport
 from application.admin.users import GetUser, ListUsers, ListUserTransactions, UpdateUser, UserPatch
 from application.comparison.billing import GetKeysActivity, KeysActivityReport
@@ -123,6 +124,12 @@ async def inspect_generation(
     return await use_case(generation_id)
 
 
+@get("/deployments", description=ListDeployments.__doc__)
+@inject
+async def list_deployments(use_case: FromDishka[ListDeployments]) -> DeploymentHealthList:
+    return await use_case()
+
+
 @get("/keys/activity", description=GetKeysActivity.__doc__)
 @inject
 async def keys_activity(use_case: FromDishka[GetKeysActivity]) -> KeysActivityReport:
@@ -141,6 +148,7 @@ router = Router(
         search_generations,
         inspect_generation,
         keys_activity,
+        list_deployments,
         *admin_models_handlers,
     ],
     guards=[require_admin],
