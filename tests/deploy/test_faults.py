@@ -7,7 +7,7 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -67,35 +67,40 @@ async def test_a_redis_restart_leaves_the_limits_open(
 async def test_a_pgbouncer_restart_is_503_with_retry_after_then_over(
     deployment: Deployment, accounts: Accounts, engine: AsyncEngine, figures: dict[str, object]
 ) -> None:
-    since = datetime.now(UTC)
-    async with deployment.client() as http, running_load(http, accounts.users) as load:
-        await asyncio.sleep(1)
-        down = load.now()
-        deployment.pgbouncer.kill()
-        await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(deployment.pgbouncer.start)
-        back = load.now()
-        await asyncio.sleep(RECOVERY_BOUND_SECONDS + 2)
-    await _assert_an_outage(load, down, back, engine)
-    figures["pgbouncer_restart"] = _figures(load, down, back) | await _reaped(engine, since)
-    await _audit(engine, load.outcomes)
+    figures["pgbouncer_restart"] = await _outage(
+        deployment, accounts, engine, deployment.pgbouncer.kill, deployment.pgbouncer.start
+    )
 
 
 async def test_a_postgresql_restart_is_503_with_retry_after_then_over(
     deployment: Deployment, accounts: Accounts, engine: AsyncEngine, figures: dict[str, object]
 ) -> None:
+    figures["postgresql_restart"] = await _outage(
+        deployment, accounts, engine, deployment.postgres.stop, deployment.postgres.start
+    )
+
+
+async def _outage(
+    deployment: Deployment,
+    accounts: Accounts,
+    engine: AsyncEngine,
+    stop: Callable[[], object],
+    start: Callable[[], object],
+) -> dict[str, object]:
+    """A part of the database path stopped under load for OUTAGE_SECONDS, then started again: its figures."""
     since = datetime.now(UTC)
     async with deployment.client() as http, running_load(http, accounts.users) as load:
         await asyncio.sleep(1)
         down = load.now()
-        await asyncio.to_thread(deployment.postgres.stop)
+        await asyncio.to_thread(stop)
         await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(deployment.postgres.start)
+        await asyncio.to_thread(start)
         back = load.now()
         await asyncio.sleep(RECOVERY_BOUND_SECONDS + 2)
     await _assert_an_outage(load, down, back, engine)
-    figures["postgresql_restart"] = _figures(load, down, back) | await _reaped(engine, since)
+    outage = _figures(load, down, back) | await _reaped(engine, since)
     await _audit(engine, load.outcomes)
+    return outage
 
 
 async def test_a_replica_killed_mid_stream_is_routed_around_and_reaped(

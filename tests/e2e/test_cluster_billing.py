@@ -21,7 +21,7 @@ from tests.support.audit import ledger_violations
 from tests.support.cluster import Cluster
 from tests.support.fake_upstream import FakeUpstream, fail_after, fail_before_first, steady
 from tests.support.keys import signed_login
-from tests.support.money import generation_violations
+from tests.support.money import balances_by_username, generation_violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -215,12 +215,6 @@ async def _balances_and_generations(
     engine: AsyncEngine, prefix: str
 ) -> tuple[dict[str, int], Counter[tuple[Any, ...]]]:
     async with engine.connect() as connection:
-        wallets = await connection.execute(
-            text(
-                "SELECT u.username, w.balance FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.username LIKE :p"
-            ),
-            {"p": f"{prefix}%"},
-        )
         generations = await connection.execute(
             text(
                 "SELECT u.username, g.model, g.status, g.input_tokens, g.output_tokens, g.cost, g.error_code "
@@ -228,9 +222,8 @@ async def _balances_and_generations(
             ),
             {"p": f"{prefix}%"},
         )
-        balances = {row.username.removeprefix(prefix): row.balance for row in wallets}
         records = Counter((row[0].removeprefix(prefix), *row[1:]) for row in generations)
-    return balances, records
+    return await balances_by_username(engine, prefix), records
 
 
 async def test_three_instances_give_the_same_balances_and_ledgers_as_one(

@@ -19,7 +19,7 @@ from tests.support.api import PASSWORD, bearer, fund
 from tests.support.audit import ledger_violations
 from tests.support.cluster import running_cluster
 from tests.support.fake_upstream import fail_before_first, serve_fake_upstream, steady
-from tests.support.money import generation_violations
+from tests.support.money import balances_by_username, generation_violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -64,12 +64,6 @@ async def _billed(engine: AsyncEngine, prefix: str) -> tuple[dict[str, int], lis
     generation refused by open breakers before its pre-charge and one refunded after failing on every deployment
     leave the same balance, and which one happens depends on what each process has seen."""
     async with engine.connect() as connection:
-        wallets = await connection.execute(
-            text(
-                "SELECT u.username, w.balance FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.username LIKE :p"
-            ),
-            {"p": f"{prefix}%"},
-        )
         generations = await connection.execute(
             text(
                 "SELECT g.model, g.status, g.output_tokens, g.cost FROM generations g JOIN users u ON u.id = g.user_id "
@@ -77,8 +71,8 @@ async def _billed(engine: AsyncEngine, prefix: str) -> tuple[dict[str, int], lis
             ),
             {"p": f"{prefix}%"},
         )
-        balances = {row.username.removeprefix(prefix): row.balance for row in wallets}
-        return balances, sorted((row.model, row.status, row.output_tokens, row.cost) for row in generations)
+        billed = sorted((row.model, row.status, row.output_tokens, row.cost) for row in generations)
+    return await balances_by_username(engine, prefix), billed
 
 
 async def test_two_instances_routing_around_a_dead_primary_bill_as_one(

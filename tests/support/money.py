@@ -70,3 +70,15 @@ async def generation_violations(engine: AsyncEngine) -> list[str]:
             )
         )
         return [f"generation {r.id} ({r.status}): cost {r.cost}, charged {r.charged}, rows {r.entries}" for r in rows]
+
+
+async def balances_by_username(engine: AsyncEngine, prefix: str) -> dict[str, int]:
+    """The balance of each user whose name starts with `prefix` (one script's users), by the rest of the name."""
+    async with engine.connect() as connection:
+        wallets = await connection.execute(
+            text(
+                "SELECT u.username, w.balance FROM wallets w JOIN users u ON u.id = w.user_id WHERE u.username LIKE :p"
+            ),
+            {"p": f"{prefix}%"},
+        )
+        return {row.username.removeprefix(prefix): row.balance for row in wallets}
