@@ -279,9 +279,11 @@ def creditgate_env(database_url: str, upstream: str, workdir: Path) -> dict[str,
         "OPENAI_BASE_URL": upstream,
         "OPENAI_API_KEY": "bench",
         "DATA_DIR": str(workdir),
-        # Per worker; no overflow churn at these concurrencies, and 2 x 35 stays under PostgreSQL's default 100.
-        "DB_POOL_SIZE": "30",
-        "DB_MAX_OVERFLOW": "5",
+        # Per worker: 2 x DB_POOL_SIZE + DB_MAX_OVERFLOW + 1 connections at most (the SQLAlchemy pool, the money
+        # path's pool, the LISTEN; docs/scaling.md), so two workers open 2 x 47 = 94 of PostgreSQL's default 100
+        # (one wallet under concurrency is bound by how many generations can queue on its row: 16 gave 70 %, 22 80 %).
+        "DB_POOL_SIZE": "22",
+        "DB_MAX_OVERFLOW": "2",
     }
 
 
