@@ -211,6 +211,17 @@ async def test_a_failure_before_the_first_token_fails_over(
         assert (await _breakers(http, admin))[PRIMARY] == "open"
 
 
+async def test_an_unavailable_primary_is_not_asked_again_while_a_secondary_waits(
+    http: httpx.AsyncClient, tokens: tuple[str, str], primary: FakeUpstream, secondary: FakeUpstream
+) -> None:
+    """The adapter's pauses (0.1 s, 0.3 s) are for the last deployment: the others fail over at once."""
+    _, user = tokens
+    primary.use(fail_before_first(503))
+    secondary.use(fail_before_first(503))
+    assert (await _generate(http, user)).status_code == 503
+    assert (len(primary.requests), len(secondary.requests)) == (1, 3)
+
+
 async def test_nothing_is_retried_after_the_first_token(
     http: httpx.AsyncClient, tokens: tuple[str, str], primary: FakeUpstream, secondary: FakeUpstream
 ) -> None:

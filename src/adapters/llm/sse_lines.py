@@ -85,7 +85,7 @@ class SseProvider(LLMProvider):
             content=msgspec.json.encode(self._body(request)),
         )
         reader = self._reader(request)
-        response = await _open(self._client, upstream_request, self.vendor)
+        response = await _open(self._client, upstream_request, self.vendor, patient=request.retry_unavailable)
         try:
             async with aclosing(_data_payloads(response, self.vendor)) as payloads:
                 async for data in payloads:
@@ -122,8 +122,20 @@ class SseProvider(LLMProvider):
     def _reader(self, request: CompletionRequest) -> WireReader: ...
 
 
-async def _open(client: httpx.AsyncClient, request: httpx.Request, vendor: str) -> httpx.Response:
-    """Retries happen only here, before any byte of the answer was read: never once a delta was yielded."""
+class _ClosedBeforeAnswering(ProviderUnavailable):
+    """No byte of a response: typically a pooled keep-alive connection the server had already closed (llama-server
+    closes after a stream); a fresh connection is likely to be answered."""
+
+
+async def _open(client: httpx.AsyncClient, request: httpx.Request, vendor: str, *, patient: bool) -> httpx.Response:
+    """Retries happen only here, before any byte of the answer was read: never once a delta was yielded. Patient:
+    an unavailable upstream is asked again after each of RETRY_DELAYS_S. Impatient (another deployment waits): only
+    a connection closed before answering is tried again, at once, so that it counts against no breaker."""
+    if not patient:
+        try:
+            return await _send(client, request, vendor)
+        except _ClosedBeforeAnswering:
+            return await _send(client, request, vendor)
     for delay in RETRY_DELAYS_S:
         try:
             return await _send(client, request, vendor)
@@ -138,9 +150,9 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, vendor: str) 
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise ProviderUnavailable(f"{vendor} cannot be reached.", failure=Failure.CONNECT) from exc
     except httpx.RemoteProtocolError as exc:
-        # No byte of a response: typically a pooled keep-alive connection the server had already closed
-        # (llama-server closes after a stream). Retried by `_open` on a fresh connection.
-        raise ProviderUnavailable(f"{vendor} closed the connection before answering.", failure=Failure.CONNECT) from exc
+        raise _ClosedBeforeAnswering(
+            f"{vendor} closed the connection before answering.", failure=Failure.CONNECT
+        ) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamError(f"{vendor} did not answer in time.", failure=Failure.TIMEOUT) from exc
     except httpx.RequestError as exc:

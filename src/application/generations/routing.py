@@ -149,9 +149,9 @@ class Route:
     def _open(self, deployment: Deployment, provider: LLMProvider) -> AsyncGenerator[StreamEvent, None]:
         self._health.trying(deployment)
         self._current, self._waiting, self._started_at = deployment, True, self._clock.now()
-        request = self._request
-        if deployment.upstream_model != request.upstream_model:
-            request = replace(request, upstream_model=deployment.upstream_model)
+        request, retry = self._request, not self._candidates  # the last deployment may take its time
+        if deployment.upstream_model != request.upstream_model or retry != request.retry_unavailable:
+            request = replace(request, upstream_model=deployment.upstream_model, retry_unavailable=retry)
         return provider.stream(request)
 
     def _finish(self, outcome: str, ttft_ms: int | None = None) -> None:

@@ -144,6 +144,9 @@ class CompletionRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int
     options: CompletionOptions = CompletionOptions()
+    retry_unavailable: bool = True
+    """Ask an unavailable upstream (refused, 429, 503) again after a bounded pause; False when the route has
+    another deployment to fail over to, which answers sooner."""
 
     def parameters(self) -> list[Parameter]:
         """The parameters this request sets, for a provider to check against what it honours."""
